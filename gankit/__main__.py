@@ -1,0 +1,5 @@
+"""``python -m gankit`` runs the CLI."""
+
+from gankit.cli import main
+
+main()

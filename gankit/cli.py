@@ -1,0 +1,240 @@
+"""The ``gankit`` command line, built by a factory so each test gets a fresh app.
+
+Start-up stays torch-free: commands import the engine inside their bodies. Errors the user can fix
+(:class:`gankit.GankitError`) print one line and exit 2; ``--debug`` or ``GANKIT_DEBUG=1`` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gankit import __version__
+from gankit.errors import GankitError, TrainingError
+from gankit.plugins import PluginHost, get_host
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+def _debug_enabled() -> bool:
+    return os.environ.get("GANKIT_DEBUG", "") not in ("", "0", "false")
+
+
+def _fail(message: str, code: int) -> None:
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]Error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a GankitError into one line on stderr and an exit code."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except GankitError as error:
+            if _debug_enabled():
+                traceback.print_exc()
+            _fail(str(error), EXIT_FAILED if isinstance(error, TrainingError) else EXIT_USAGE)
+
+    return wrapper
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"gankit {__version__}")
+        raise typer.Exit()
+
+
+def _offline() -> bool:
+    return os.environ.get("GANKIT_OFFLINE", "") not in ("", "0", "false")
+
+
+def build_app(host: PluginHost | None = None) -> typer.Typer:
+    """A fresh Typer app over ``host``'s registries (the process-wide host by default)."""
+    app = typer.Typer(
+        name="gankit", no_args_is_help=True, add_completion=False,
+        help="Train, sample and compare GAN variants. Every variant is a plugin.",
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    get = (lambda: host) if host is not None else get_host
+
+    @app.callback()
+    def root(
+        version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                              help="Show the version and exit.")] = False,
+        plugins_dir: Annotated[Optional[Path], typer.Option(
+            help="Also load one-off plugins: every *.py file in this folder.")] = None,
+        debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
+    ) -> None:
+        if debug:
+            os.environ["GANKIT_DEBUG"] = "1"
+        if plugins_dir is not None:
+            try:
+                current = get()
+                if plugins_dir.resolve() not in current.loaded_dirs:
+                    current.load_plugins_dir(plugins_dir)
+            except GankitError as error:
+                _fail(str(error), EXIT_USAGE)
+
+    @app.command()
+    @user_errors
+    def train(
+        variant: Annotated[str, typer.Argument(help="Variant to train (see `gankit list`).")],
+        dataset: Annotated[str, typer.Option(help="Dataset name (see `gankit list`).")] = "mnist",
+        data_root: Annotated[Optional[Path], typer.Option(
+            help="Folder with the dataset files [default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data].")] = None,
+        epochs: Annotated[Optional[int], typer.Option(help="Epochs in total [default: the variant's].")] = None,
+        batch_size: Annotated[Optional[int], typer.Option(help="[default: the variant's]")] = None,
+        lr: Annotated[Optional[float], typer.Option(help="Adam learning rate [default: the variant's].")] = None,
+        loss: Annotated[Optional[str], typer.Option(help="Any registered loss [default: the variant's].")] = None,
+        seed: Annotated[Optional[int], typer.Option(help="Seed for everything [default: 0].")] = None,
+        device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+        out: Annotated[Optional[Path], typer.Option(
+            help="Run folder [default: runs/VARIANT-DATASET-TIME].")] = None,
+        resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+        set_: Annotated[Optional[list[str]], typer.Option(
+            "--set", help="Set a variant config field, KEY=VALUE (repeatable).")] = None,
+        progress: Annotated[bool, typer.Option(help="Show a progress bar (else one line per epoch).")] = True,
+        max_images: Annotated[Optional[int], typer.Option(
+            help="Train on a seeded random subset of this many images (quick trials).")] = None,
+        full: Annotated[bool, typer.Option(
+            help="Require the full dataset: error instead of falling back to a bundled subset.")] = False,
+        download: Annotated[bool, typer.Option(
+            help="Try to download missing data (off when GANKIT_OFFLINE=1).")] = True,
+    ) -> None:
+        """Train a GAN variant; writes samples, a loss plot, metrics and checkpoints to a run folder."""
+        from gankit.config import parse_set_options
+        from gankit.train import Interrupted, RunOptions
+        from gankit.train import train as run_training
+
+        overrides: dict[str, Any] = parse_set_options(set_ or [])
+        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("loss", loss)):
+            if value is not None:
+                overrides[key] = value
+        options = RunOptions(
+            dataset=dataset, data_root=data_root, download=download and not _offline(),
+            require_full=full, seed=seed, device=device.value, out=out, resume=resume,
+            progress=progress, max_images=max_images,
+        )
+        if max_images is not None and max_images < 1:
+            raise GankitError(f"--max-images must be at least 1, got {max_images}.")
+        console = Console(highlight=False, soft_wrap=True)
+        try:
+            result = run_training(variant, overrides, options, host=get(), console=console)
+        except Interrupted as stop:
+            console.print(f"[yellow]Interrupted.[/] Checkpoint saved; continue with: "
+                          f"gankit train {variant} --out {stop.run_dir} --resume")
+            raise typer.Exit(EXIT_INTERRUPTED)
+        console.print(f"[green]Done:[/] {result.epochs_done} epochs in {result.run_dir}")
+
+    @app.command()
+    @user_errors
+    def sample(
+        run: Annotated[Path, typer.Argument(help="A run folder or a checkpoint file.")],
+        n: Annotated[int, typer.Option(help="How many images.")] = 16,
+        seed: Annotated[int, typer.Option(help="Seed for the noise.")] = 0,
+        out: Annotated[Optional[Path], typer.Option(
+            help=".png for a grid, .npy or .pt for a tensor (n, C, H, W) in [-1, 1] "
+                 "[default: RUN/samples/sample-seedS.png].")] = None,
+        labels: Annotated[Optional[str], typer.Option(
+            help="Conditional variants: classes to draw, e.g. 7, 0-9 or 1,4,4 (cycled over --n).")] = None,
+    ) -> None:
+        """Draw images from a trained run."""
+        if n < 1:
+            raise GankitError(f"--n must be at least 1, got {n}.")
+        if out is not None and out.suffix.lower() not in (".png", ".npy", ".pt"):
+            raise GankitError(f"--out '{out}': unknown format '{out.suffix}'. Use .png, .npy or .pt.")
+        from gankit.sample import draw_samples, load_generator, parse_labels, save_samples
+
+        loaded = load_generator(run, host=get())
+        chosen = None
+        if labels is not None:
+            if not loaded.generator.num_classes:
+                raise GankitError(f"Variant '{loaded.variant}' is unconditional; "
+                                  "--labels needs a conditional variant.")
+            chosen = parse_labels(labels, loaded.generator.num_classes)
+        images, _ = draw_samples(loaded, n, seed, chosen)
+        if out is None:
+            base = run if run.is_dir() else run.parent.parent
+            out = base / "samples" / f"sample-seed{seed}.png"
+        columns = len(chosen) if chosen and out.suffix == ".png" and len(chosen) <= n else None
+        save_samples(images, out, columns)
+        typer.echo(f"Wrote {n} samples from {loaded.variant} to {out}")
+
+    @app.command("list")
+    @user_errors
+    def list_(
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    ) -> None:
+        """List variants, losses and datasets, and the plugin each came from."""
+        current = get()
+        listing = {
+            "variants": [{"name": s.name, "summary": s.summary, "conditional": s.conditional,
+                          "plugin": current.variants.owner(s.name)} for s in current.variants],
+            "losses": [{"name": s.name, "summary": s.summary, "plugin": current.losses.owner(s.name)}
+                       for s in current.losses],
+            "datasets": [{"name": s.name, "summary": s.summary, "shape": list(s.image_shape),
+                          "classes": s.num_classes, "plugin": current.datasets.owner(s.name)}
+                         for s in current.datasets],
+        }
+        if as_json:
+            typer.echo(json.dumps(listing, indent=2))
+            return
+        console = Console(highlight=False)
+        for kind, rows in listing.items():
+            table = Table(title=kind.capitalize(), title_justify="left", expand=False)
+            for column in ("name", "summary", "plugin"):
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                name = row["name"] + (" (conditional)" if row.get("conditional") else "")
+                table.add_row(name, row["summary"], row["plugin"])
+            console.print(table)
+
+    @app.command()
+    def plugins() -> None:
+        """Show every plugin found, with its state (loaded, failed, disabled), as JSON."""
+        typer.echo(json.dumps([info.as_dict() for info in get().plugins.values()], indent=2))
+
+    get().register_commands(app)
+    return app
+
+
+def _plugins_dir_from_argv(argv: list[str]) -> Path | None:
+    # Plugin commands must exist before Typer parses the command line, so look ahead for the option.
+    for index, arg in enumerate(argv):
+        if arg == "--plugins-dir" and index + 1 < len(argv):
+            return Path(argv[index + 1])
+        if arg.startswith("--plugins-dir="):
+            return Path(arg.split("=", 1)[1])
+    return None
+
+
+def main() -> None:
+    """The console script."""
+    try:
+        host = get_host(plugins_dir=_plugins_dir_from_argv(sys.argv[1:]))
+    except GankitError as error:
+        Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {error}")
+        sys.exit(EXIT_USAGE)
+    build_app(host)(prog_name="gankit")

@@ -1,0 +1,116 @@
+"""What a dataset loader returns, and the steps the MNIST-style loaders share.
+
+Importing this module does not import torch (``gankit.data`` re-exports it, and ``gankit --help``
+must stay fast); torch and torchvision are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from gankit.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
+
+# File-name prefixes and image counts of the two splits, shared by MNIST and Fashion-MNIST.
+SPLIT_PREFIX = {"train": "train", "test": "t10k"}
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Images loaded for training or evaluation.
+
+    :param images: uint8 tensor of shape (N, C, H, W).
+    :param labels: int64 tensor of shape (N,), or None for unlabelled data.
+    :param source: a short description of where the data came from, for logs and run metadata.
+    :param notice: a warning to show the user when a fallback was used (None otherwise).
+    :param is_full: whether this is the complete split rather than a subset.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    source: str
+    notice: str | None = None
+    is_full: bool = True
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def split_file_names(split: str) -> tuple[str, str]:
+    """The uncompressed IDX file names of a split: (images, labels)."""
+    try:
+        prefix = SPLIT_PREFIX[split]
+    except KeyError:
+        raise DataError(f"Unknown data split '{split}', expected 'train' or 'test'.") from None
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+
+
+def find_split_files(
+    folders: Iterable[Path],
+    split: str,
+    skip: Callable[[Path], bool] | None = None,
+) -> tuple[Path, Path] | None:
+    """The (images, labels) paths in the first folder holding both files of the split, or None.
+
+    Each file may be ``.gz`` or uncompressed; the ``.gz`` is preferred because it can be checked
+    against the official MD5. ``skip(path)`` lets a caller pass over files that belong to another
+    dataset (MNIST and Fashion-MNIST use the same file names).
+    """
+    names = split_file_names(split)
+    for folder in folders:
+        found = [_first_existing(folder, name) for name in names]
+        if all(found) and not (skip and any(skip(path) for path in found)):
+            return found[0], found[1]
+    return None
+
+
+def _first_existing(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / f"{name}.gz", folder / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def download_with_torchvision(class_name: str, root: Path, split: str, timeout: float) -> str | None:
+    """Let ``torchvision.datasets.<class_name>`` download into ``root/<class_name>/raw``.
+
+    :returns: None on success, else a short one-line reason for the failure. Never raises: a failed
+        download only means the caller moves on to its next source.
+    """
+    try:
+        import torchvision.datasets
+    except ImportError:
+        return "torchvision is not installed"
+    previous_timeout = socket.getdefaulttimeout()
+    # Bound every socket operation so an unreachable mirror cannot hang the run.
+    socket.setdefaulttimeout(timeout)
+    try:
+        dataset_class = getattr(torchvision.datasets, class_name)
+        dataset_class(str(root), train=(split == "train"), download=True)
+    except Exception as exc:  # noqa: BLE001 - any failure just means "no download"
+        return short_reason(exc)
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+    return None
+
+
+def short_reason(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one short line: its type, first line and (if different) last line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = type(exc).__name__
+    if lines:
+        text += f": {lines[0]}"
+        if len(lines) > 1:
+            text += f" ... {lines[-1]}"  # torchvision ends with the network error
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe_split(dataset: str, split: str) -> str:
+    """E.g. 'full MNIST train split, 60,000 images'."""
+    return f"full {dataset} {split} split, {SPLIT_SIZES[split]:,} images"

@@ -1,0 +1,130 @@
+"""Built-in GAN losses, all computed from logits.
+
+A :class:`Loss` gets the discriminator itself, not only its outputs, so losses that need more than
+one forward pass (gradient penalties) fit the same interface. Most losses are a pair of formulas on
+the logits; they subclass :class:`LogitLoss` and implement two methods. Every formula here stays
+finite for logits as large as 1e4 in magnitude (``softplus`` instead of ``log(sigmoid(.))``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+DiscriminatorFn = Callable[..., torch.Tensor]
+
+
+class DiscriminatorLoss(NamedTuple):
+    """The D step's loss, and the logits it saw (the engine logs their mean sigmoid)."""
+
+    loss: torch.Tensor
+    real_logits: torch.Tensor
+    fake_logits: torch.Tensor
+
+
+class Loss:
+    """A GAN objective: one method for D's step and one for G's."""
+
+    @classmethod
+    def from_config(cls, config: Any) -> "Loss":
+        return cls()
+
+    def discriminator_loss(self, discriminator: DiscriminatorFn, real: torch.Tensor,
+                           fake: torch.Tensor, labels: torch.Tensor | None = None) -> DiscriminatorLoss:
+        raise NotImplementedError
+
+    def generator_loss(self, discriminator: DiscriminatorFn, fake: torch.Tensor,
+                       labels: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class LogitLoss(Loss):
+    """A loss that is a function of D's logits on the real and the fake batch."""
+
+    def d_loss_from_logits(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def g_loss_from_logits(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def discriminator_loss(self, discriminator, real, fake, labels=None):
+        real_logits = discriminator(real, labels)
+        fake_logits = discriminator(fake, labels)
+        return DiscriminatorLoss(self.d_loss_from_logits(real_logits, fake_logits),
+                                 real_logits, fake_logits)
+
+    def generator_loss(self, discriminator, fake, labels=None):
+        return self.g_loss_from_logits(discriminator(fake, labels))
+
+
+class NonSaturatingLoss(LogitLoss):
+    """BCE for D; G maximises log D(G(z)). ``-log sigmoid(x) == softplus(-x)``, finite everywhere."""
+
+    def d_loss_from_logits(self, real_logits, fake_logits):
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+    def g_loss_from_logits(self, fake_logits):
+        return F.softplus(-fake_logits).mean()
+
+
+class MinimaxLoss(NonSaturatingLoss):
+    """The paper's saturating form: G minimises ``log(1 - D(G(z))) == -softplus(x)``."""
+
+    def g_loss_from_logits(self, fake_logits):
+        return -F.softplus(fake_logits).mean()
+
+
+class LeastSquaresLoss(LogitLoss):
+    """LSGAN with targets a=0 (fake), b=1 (real), c=1 (what G wants D to say)."""
+
+    def d_loss_from_logits(self, real_logits, fake_logits):
+        return 0.5 * ((real_logits - 1).pow(2).mean() + fake_logits.pow(2).mean())
+
+    def g_loss_from_logits(self, fake_logits):
+        return 0.5 * (fake_logits - 1).pow(2).mean()
+
+
+class HingeLoss(LogitLoss):
+    def d_loss_from_logits(self, real_logits, fake_logits):
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+    def g_loss_from_logits(self, fake_logits):
+        return -fake_logits.mean()
+
+
+class WassersteinGPLoss(LogitLoss):
+    """Critic maximises E[D(x)] - E[D(G(z))], plus ``gp_weight * (||grad D(x_hat)|| - 1)^2`` on
+    random interpolates of real and fake images."""
+
+    def __init__(self, gp_weight: float = 10.0) -> None:
+        self.gp_weight = gp_weight
+
+    @classmethod
+    def from_config(cls, config: Any) -> "WassersteinGPLoss":
+        return cls(gp_weight=getattr(config, "gp_weight", 10.0))
+
+    def d_loss_from_logits(self, real_logits, fake_logits):
+        return fake_logits.mean() - real_logits.mean()
+
+    def g_loss_from_logits(self, fake_logits):
+        return -fake_logits.mean()
+
+    def discriminator_loss(self, discriminator, real, fake, labels=None):
+        result = super().discriminator_loss(discriminator, real, fake, labels)
+        if self.gp_weight == 0:
+            return result
+        penalty = gradient_penalty(discriminator, real, fake, labels)
+        return result._replace(loss=result.loss + self.gp_weight * penalty)
+
+
+def gradient_penalty(discriminator: DiscriminatorFn, real: torch.Tensor, fake: torch.Tensor,
+                     labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``(||grad_x D(x)|| - 1)^2`` over random interpolates of ``real`` and ``fake``."""
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    interpolates = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+    logits = discriminator(interpolates, labels)
+    (gradients,) = torch.autograd.grad(logits.sum(), interpolates, create_graph=True)
+    norms = gradients.flatten(1).norm(2, dim=1)
+    return (norms - 1).pow(2).mean()
