@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from gankit.config import TrainConfig
-from gankit.errors import (CheckpointError, ConfigError, DataError, GankitError, RegistryError,
-                           TrainingError)
+from gankit.errors import (CheckpointError, ConfigError, DataError, GankitError, GankitWarning,
+                           RegistryError, TrainingError)
 from gankit.hookspecs import hookimpl
 from gankit.registry import DataInfo, DataRequest, DatasetSpec, LossSpec, VariantSpec
 
@@ -21,7 +21,7 @@ __all__ = [
     "__version__", "hookimpl", "TrainConfig", "VariantSpec", "LossSpec", "DatasetSpec", "DataInfo",
     "DataRequest", "Generator", "Discriminator", "Networks", "Loss", "LogitLoss",
     "DiscriminatorLoss", "get_variant", "get_loss", "get_dataset", "GankitError", "ConfigError",
-    "DataError", "RegistryError", "CheckpointError", "TrainingError",
+    "DataError", "RegistryError", "CheckpointError", "TrainingError", "GankitWarning",
 ]
 
 _TORCH_NAMES = {

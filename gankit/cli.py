@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gankit import __version__
-from gankit.errors import GankitError, TrainingError
+from gankit.errors import GankitError, GankitWarning, TrainingError
 from gankit.plugins import PluginHost, get_host
 
 EXIT_USAGE = 2
@@ -64,6 +65,14 @@ def show_version(value: bool) -> None:
     if value:
         typer.echo(f"gankit {__version__}")
         raise typer.Exit()
+
+
+def _one_line_warning(console: Console) -> Callable[..., None]:
+    def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, GankitWarning):
+            console.print(f"[yellow]warning:[/] {message}")
+
+    return show
 
 
 def _offline() -> bool:
@@ -141,7 +150,10 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             raise GankitError(f"--max-images must be at least 1, got {max_images}.")
         console = Console(highlight=False, soft_wrap=True)
         try:
-            result = run_training(variant, overrides, options, host=get(), console=console)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", GankitWarning)
+                warnings.showwarning = _one_line_warning(console)
+                result = run_training(variant, overrides, options, host=get(), console=console)
         except Interrupted as stop:
             console.print(f"[yellow]Interrupted.[/] Checkpoint saved; continue with: "
                           f"gankit train {variant} --out {stop.run_dir} --resume")

@@ -30,3 +30,8 @@ class CheckpointError(GankitError):
 
 class TrainingError(GankitError):
     """Training stopped for a reason the user should act on (e.g. a non-finite loss)."""
+
+
+class GankitWarning(UserWarning):
+    """Something the user should know but that does not stop the run (e.g. a loss/variant mix
+    that a variant adapted to). The CLI prints each as one line."""

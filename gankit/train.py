@@ -150,6 +150,7 @@ class Trainer:
         self.batch_in_epoch = 0  # batches done in the current, unfinished epoch
         self.step = 0  # G steps taken
         self.partial: dict[str, float] = {}  # sums carried over a mid-epoch interruption
+        self.plugin = plugin_record(host, variant.name)  # which distribution built this variant
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class Trainer:
             "step": self.step,
             "partial_epoch": dict(self.partial),
             "versions": runs.versions(),
+            "plugin": self.plugin,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -509,9 +511,14 @@ def _check_resume_compatible(saved: dict[str, Any], variant: str, overrides: dic
         raise ConfigError(f"Cannot change --seed when resuming (the run uses seed {saved['seed']}).")
 
 
-def _write_config(trainer: Trainer, data: Any, host: PluginHost) -> None:
-    owner = host.variants.owner(trainer.variant.name)
+def plugin_record(host: PluginHost, variant: str) -> dict[str, Any]:
+    owner = host.variants.owner(variant)
     plugin = host.plugins.get(owner)
+    return {"name": owner, "distribution": plugin.distribution if plugin else None,
+            "version": plugin.version if plugin else None}
+
+
+def _write_config(trainer: Trainer, data: Any, host: PluginHost) -> None:
     runs.write_json_atomic(trainer.run_dir / runs.CONFIG_FILE, {
         "variant": trainer.variant.name,
         "config": config_to_dict(trainer.config),
@@ -520,7 +527,6 @@ def _write_config(trainer: Trainer, data: Any, host: PluginHost) -> None:
                     "max_images": trainer.options.max_images},
         "seed": trainer.seed,
         "device": str(trainer.device),
-        "plugin": {"name": owner, "distribution": plugin.distribution if plugin else None,
-                   "version": plugin.version if plugin else None},
+        "plugin": trainer.plugin,
         "versions": runs.versions(),
     })
