@@ -94,7 +94,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
                                               help="Show the version and exit.")] = False,
         plugins_dir: Annotated[Optional[Path], typer.Option(
             help="Also load one-off plugins: every *.py file in this folder.")] = None,
-        debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
+        debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     ) -> None:
         if debug:
             os.environ["GANKIT_DEBUG"] = "1"
@@ -121,14 +121,14 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
         out: Annotated[Optional[Path], typer.Option(
             help="Run folder [default: runs/VARIANT-DATASET-TIME].")] = None,
-        resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+        resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
         set_: Annotated[Optional[list[str]], typer.Option(
             "--set", help="Set a variant config field, KEY=VALUE (repeatable).")] = None,
         progress: Annotated[bool, typer.Option(help="Show a progress bar (else one line per epoch).")] = True,
         max_images: Annotated[Optional[int], typer.Option(
             help="Train on a seeded random subset of this many images (quick trials).")] = None,
         full: Annotated[bool, typer.Option(
-            help="Require the full dataset: error instead of falling back to a bundled subset.")] = False,
+            "--full", help="Require the full dataset: error instead of falling back to a bundled subset.")] = False,
         download: Annotated[bool, typer.Option(
             help="Try to download missing data (off when GANKIT_OFFLINE=1).")] = True,
     ) -> None:

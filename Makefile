@@ -1,0 +1,32 @@
+# One command to set up and run the main job, one to set up and run the tests.
+# `make run`  : create .venv, install gankit, train the tutorial's GAN (`gankit train vanilla`)
+# `make test` : create .venv, install gankit[dev], run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+# The torch build this project is developed and tested with; override for your own machine,
+# e.g. `make test TORCH="torch torchvision"`.
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+BIN := $(VENV)/bin
+
+.PHONY: install run test bench clean
+
+$(BIN)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/gankit train vanilla
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/train_speed.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,113 @@
+"""Vanilla's seconds per epoch through gankit's engine vs. a plain hand-written PyTorch loop.
+
+Both train the tutorial's model (same layers, init, Adam settings, batch 100, non-saturating
+loss) on the same data held in memory, in this one process, alternating round by round so that
+any load on the machine hits both alike. Only the epoch's training steps are timed on both sides
+(gankit's `seconds` metric); gankit's per-epoch outputs (grid, plot, checkpoint) are timed apart.
+
+    python bench/train_speed.py [--rounds 3] [--epochs 3] [--max-images N] [--device cpu]
+
+Prints the median s/epoch of each and the ratio (hand-written / gankit; >= 1.0 means the engine
+costs nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gankit.data import load_mnist
+from gankit.registry import DataRequest
+from gankit.train import RunOptions, resolve_device, train
+
+
+def hand_written_epochs(images: torch.Tensor, epochs: int, device: torch.device, seed: int) -> list[float]:
+    """The loop a reader of the tutorial would write in PyTorch."""
+    torch.manual_seed(seed)
+    G = nn.Sequential(nn.Linear(100, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(),
+                      nn.Linear(512, 1024), nn.ReLU(), nn.Linear(1024, 784), nn.Tanh()).to(device)
+    D = nn.Sequential(nn.Linear(784, 1024), nn.ReLU(), nn.Dropout(0.7), nn.Linear(1024, 512), nn.ReLU(),
+                      nn.Dropout(0.7), nn.Linear(512, 256), nn.ReLU(), nn.Dropout(0.7),
+                      nn.Linear(256, 1)).to(device)
+    for layer in [*G, *D]:
+        if isinstance(layer, nn.Linear):
+            nn.init.trunc_normal_(layer.weight, std=0.02, a=-0.04, b=0.04)
+            nn.init.zeros_(layer.bias)
+    g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.9, 0.999))
+    d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.9, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+    x_all = images.to(device).float().div(127.5).sub(1).flatten(1)
+    batch = 100
+    ones = torch.ones(batch, 1, device=device)
+    zeros = torch.zeros(batch, 1, device=device)
+    times = []
+    for _ in range(epochs):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        order = torch.randperm(x_all.shape[0], device=device)
+        for i in range(x_all.shape[0] // batch):
+            real = x_all[order[i * batch:(i + 1) * batch]]
+            fake = G(torch.randn(batch, 100, device=device))
+            d_opt.zero_grad()
+            d_loss = bce(D(real), ones) + bce(D(fake.detach()), zeros)
+            d_loss.backward()
+            d_opt.step()
+            g_opt.zero_grad()
+            g_loss = bce(D(fake), ones)
+            g_loss.backward()
+            g_opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def gankit_epochs(epochs: int, device: str, max_images: int | None, seed: int) -> tuple[list[float], float]:
+    with tempfile.TemporaryDirectory() as folder:
+        run = Path(folder) / "run"
+        start = time.perf_counter()
+        train("vanilla", {"epochs": epochs}, RunOptions(out=run, progress=False, device=device,
+                                                         max_images=max_images, seed=seed, download=False))
+        wall = time.perf_counter() - start
+        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r["seconds"] for r in records if r.get("event") == "epoch"], wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3, help="per round; the first is warm-up")
+    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+
+    data = load_mnist(DataRequest(root=Path(tempfile.gettempdir()) / "gankit-bench-empty", download=False))
+    images = data.images[:args.max_images] if args.max_images else data.images
+    print(f"data: {data.source}, {images.shape[0]} images; device {device}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    ours, theirs, walls = [], [], []
+    for round_index in range(args.rounds):
+        seconds, wall = gankit_epochs(args.epochs, args.device, args.max_images, seed=round_index)
+        ours += seconds[1:]
+        walls.append(wall / args.epochs)
+        theirs += hand_written_epochs(images, args.epochs, device, seed=round_index)[1:]
+        print(f"round {round_index + 1}: gankit {statistics.median(seconds[1:]):.3f} s/epoch, "
+              f"hand-written {statistics.median(theirs[-(args.epochs - 1):]):.3f} s/epoch")
+    gankit_median, hand_median = statistics.median(ours), statistics.median(theirs)
+    print(f"gankit engine (training steps): {gankit_median:.3f} s/epoch")
+    print(f"gankit wall per epoch incl. setup, grid, plot, checkpoint: {statistics.median(walls):.3f} s")
+    print(f"hand-written loop:              {hand_median:.3f} s/epoch")
+    print(f"ratio hand-written / gankit:    {hand_median / gankit_median:.2f}")
+
+
+if __name__ == "__main__":
+    main()
