@@ -1,8 +1,8 @@
 """gankit: train, sample and compare GAN variants; each variant is a plugin.
 
 The public API a plugin author needs is all here. Importing ``gankit`` does not import torch: the
-torch-based names (``Generator``, ``Discriminator``, ``Networks``, ``Loss``, ``LogitLoss``) are
-loaded on first access.
+torch-based names (``Generator``, ``Discriminator``, ``DiscriminatorOutput``, ``Networks``, ``Loss``,
+``LogitLoss``) are loaded on first access. ``gankit.testing`` is the plugin authors' test kit.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__", "hookimpl", "TrainConfig", "VariantSpec", "LossSpec", "DatasetSpec", "DataInfo",
     "DataRequest", "Generator", "Discriminator", "Networks", "Loss", "LogitLoss",
-    "DiscriminatorLoss", "get_variant", "get_loss", "get_dataset", "GankitError", "ConfigError",
-    "DataError", "RegistryError", "CheckpointError", "TrainingError", "GankitWarning",
+    "DiscriminatorLoss", "DiscriminatorOutput", "get_variant", "get_loss", "get_dataset",
+    "GankitError", "ConfigError", "DataError", "RegistryError", "CheckpointError", "TrainingError",
+    "GankitWarning",
 ]
 
 _TORCH_NAMES = {
     "Generator": "gankit.nn", "Discriminator": "gankit.nn", "Networks": "gankit.nn",
+    "DiscriminatorOutput": "gankit.nn",
     "Loss": "gankit.losses", "LogitLoss": "gankit.losses", "DiscriminatorLoss": "gankit.losses",
 }
 

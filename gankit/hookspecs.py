@@ -3,14 +3,20 @@
 Every hook only *registers*; none may import torch at module level or do work, because all of them
 run when the CLI starts (``gankit --help`` must stay fast and torch-free). Implementations may take
 fewer arguments than the spec, so arguments can be added later without breaking plugins; an
-argument is never renamed.
+argument is never renamed. ``docs/plugins.md`` documents each hook with this exact signature (a test
+checks it).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+    from gankit.registry import DatasetSpec, LossSpec, VariantSpec
 
 PROJECT_NAME = "gankit"
 
@@ -19,33 +25,36 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def gankit_register_variants(register: Callable[[Any], None]) -> None:
-    """Register GAN variants.
+def gankit_register_variants(register: Callable[[VariantSpec], None]) -> None:
+    """Register GAN variants (``gankit train NAME``).
 
-    :param register: call ``register(VariantSpec(...))`` once per variant.
+    :param register: call ``register(VariantSpec(...))`` once per variant. A name another plugin
+        already registered fails this plugin, with an error naming both.
     """
 
 
 @hookspec
-def gankit_register_losses(register: Callable[[Any], None]) -> None:
-    """Register GAN losses.
+def gankit_register_losses(register: Callable[[LossSpec], None]) -> None:
+    """Register GAN losses (``gankit train VARIANT --loss NAME``); each must work with every variant.
 
     :param register: call ``register(LossSpec(...))`` once per loss.
     """
 
 
 @hookspec
-def gankit_register_datasets(register: Callable[[Any], None]) -> None:
-    """Register datasets.
+def gankit_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
+    """Register datasets (``gankit train VARIANT --dataset NAME``).
 
     :param register: call ``register(DatasetSpec(...))`` once per dataset.
     """
 
 
 @hookspec
-def gankit_register_commands(app: Any) -> None:
+def gankit_register_commands(app: typer.Typer) -> None:
     """Add commands to the CLI.
 
-    :param app: the ``typer.Typer`` app; add commands with ``@app.command(rich_help_panel=...)``
-        so they are listed under the plugin's own panel in ``gankit --help``.
+    :param app: the ``typer.Typer`` app being built; add commands with ``@app.command()`` (or
+        ``app.add_typer(...)``). They are listed under a help panel named ``Plugin: NAME`` unless
+        they pass their own ``rich_help_panel``. A command name that is already taken fails the
+        plugin. Import heavy modules inside the command's body, not here.
     """

@@ -4,6 +4,10 @@ A :class:`Loss` gets the discriminator itself, not only its outputs, so losses t
 one forward pass (gradient penalties) fit the same interface. Most losses are a pair of formulas on
 the logits; they subclass :class:`LogitLoss` and implement two methods. Every formula here stays
 finite for logits as large as 1e4 in magnitude (``softplus`` instead of ``log(sigmoid(.))``).
+
+The engine calls a loss through :func:`discriminator_step_loss` and :func:`generator_step_loss`,
+which add the discriminator's auxiliary terms (see :class:`gankit.nn.DiscriminatorOutput`) to the
+loss's own, so a loss never needs to know about auxiliary heads.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+from gankit.nn import Discriminator, DiscriminatorOutput
 
 DiscriminatorFn = Callable[..., torch.Tensor]
 
@@ -128,3 +134,72 @@ def gradient_penalty(discriminator: DiscriminatorFn, real: torch.Tensor, fake: t
     (gradients,) = torch.autograd.grad(logits.sum(), interpolates, create_graph=True)
     norms = gradients.flatten(1).norm(2, dim=1)
     return (norms - 1).pow(2).mean()
+
+
+class AdversarialView:
+    """A discriminator as a loss sees it during one step: it returns only the adversarial logits,
+    and keeps each full output by input so the auxiliary terms reuse the same forward pass."""
+
+    def __init__(self, discriminator: DiscriminatorFn) -> None:
+        self.discriminator = discriminator
+        self._outputs: list[tuple[torch.Tensor, DiscriminatorOutput]] = []
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        output = self.discriminator(x, labels)
+        if isinstance(output, DiscriminatorOutput):
+            self._outputs.append((x, output))
+            return output.logits
+        return output
+
+    def output_for(self, x: torch.Tensor, labels: torch.Tensor | None) -> DiscriminatorOutput:
+        """The full output on ``x``: the one the loss already computed, else a fresh forward pass
+        (a loss that scored a transformed copy of ``x``, e.g. augmented, did not see ``x`` itself)."""
+        for seen, output in self._outputs:
+            if seen is x:
+                return output
+        output = self.discriminator(x, labels)
+        return output if isinstance(output, DiscriminatorOutput) else DiscriminatorOutput(output)
+
+
+def _module(discriminator: Any) -> Any:
+    # DistributedDataParallel keeps the model in ``.module``, torch.compile in ``._orig_mod``.
+    while not isinstance(discriminator, Discriminator):
+        inner = getattr(discriminator, "_orig_mod", None)
+        if inner is None and isinstance(discriminator, torch.nn.parallel.DistributedDataParallel):
+            inner = discriminator.module
+        if inner is None:
+            return discriminator
+        discriminator = inner
+    return discriminator
+
+
+def _overrides(discriminator: Any, method: str) -> bool:
+    return isinstance(discriminator, Discriminator) and \
+        getattr(type(discriminator), method) is not getattr(Discriminator, method)
+
+
+def discriminator_step_loss(loss: Loss, discriminator: DiscriminatorFn, real: torch.Tensor,
+                            fake: torch.Tensor, labels: torch.Tensor | None = None) -> DiscriminatorLoss:
+    """D's loss for one step: ``loss``'s, plus the discriminator's auxiliary term if it has one."""
+    view = AdversarialView(discriminator)
+    result = loss.discriminator_loss(view, real, fake, labels)
+    module = _module(discriminator)
+    if _overrides(module, "discriminator_auxiliary_loss"):
+        extra = module.discriminator_auxiliary_loss(view.output_for(real, labels),
+                                                    view.output_for(fake, labels), labels)
+        if extra is not None:
+            result = result._replace(loss=result.loss + extra)
+    return result
+
+
+def generator_step_loss(loss: Loss, discriminator: DiscriminatorFn, fake: torch.Tensor,
+                        labels: torch.Tensor | None = None) -> torch.Tensor:
+    """G's loss for one step: ``loss``'s, plus the discriminator's auxiliary term if it has one."""
+    view = AdversarialView(discriminator)
+    result = loss.generator_loss(view, fake, labels)
+    module = _module(discriminator)
+    if _overrides(module, "generator_auxiliary_loss"):
+        extra = module.generator_auxiliary_loss(view.output_for(fake, labels), labels)
+        if extra is not None:
+            result = result + extra
+    return result

@@ -3,11 +3,17 @@
 A :class:`Generator` maps noise ``z`` (and labels, if conditional) to images in [-1, 1] of shape
 (N, C, H, W). A :class:`Discriminator` maps images (and labels) to **logits** of shape (N,), never
 probabilities: every loss works from logits, which keeps it finite where a sigmoid would saturate.
+
+A discriminator with auxiliary heads (AC-GAN's classifier, for one) returns a
+:class:`DiscriminatorOutput` instead: the losses still see only its adversarial logits, and the
+discriminator's own ``discriminator_auxiliary_loss`` / ``generator_auxiliary_loss`` turn the other
+heads' outputs into extra terms that the engine adds to D's and G's loss. Any registered loss thus
+works with any variant, auxiliary heads or not.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -40,16 +46,41 @@ class Generator(nn.Module):
         raise NotImplementedError
 
 
+class DiscriminatorOutput(NamedTuple):
+    """What a discriminator with auxiliary heads returns instead of bare logits.
+
+    :param logits: the adversarial logits, shape (N,): all that a loss ever sees.
+    :param auxiliary: whatever the other heads produce (e.g. class logits (N, num_classes)); the
+        engine hands it, untouched, to the discriminator's auxiliary-loss methods.
+    """
+
+    logits: torch.Tensor
+    auxiliary: Any = None
+
+
 class Discriminator(nn.Module):
-    """Images (and optional labels) -> logits of shape (N,)."""
+    """Images (and optional labels) -> logits of shape (N,), or a :class:`DiscriminatorOutput`."""
 
     def __init__(self, *, image_shape: tuple[int, int, int], num_classes: int | None = None) -> None:
         super().__init__()
         self.image_shape = tuple(image_shape)
         self.num_classes = num_classes
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor,
+                labels: torch.Tensor | None = None) -> "torch.Tensor | DiscriminatorOutput":
         raise NotImplementedError
+
+    def discriminator_auxiliary_loss(self, real: DiscriminatorOutput, fake: DiscriminatorOutput,
+                                     labels: torch.Tensor | None) -> torch.Tensor | None:
+        """An extra term for D's loss, from this discriminator's outputs on the real batch and on
+        the (detached) fakes; ``None`` (the default) adds nothing. Override it with auxiliary heads."""
+        return None
+
+    def generator_auxiliary_loss(self, fake: DiscriminatorOutput,
+                                 labels: torch.Tensor | None) -> torch.Tensor | None:
+        """An extra term for G's loss, from this discriminator's output on the fakes; ``None`` (the
+        default) adds nothing."""
+        return None
 
 
 class Networks(NamedTuple):

@@ -6,8 +6,13 @@ installed distributions' entry points of group ``gankit``, and one-off ``*.py`` 
 or register is reported in one line and the rest keep working. The environment chooses:
 
 - ``GANKIT_LOAD_PLUGINS=a,b``: load only these entry points (set but empty: none);
-- ``GANKIT_DISABLE_PLUGINS=a,b``: skip these entry points;
+- ``GANKIT_DISABLE_PLUGINS=a,b``: skip these entry points and ``--plugins-dir`` files;
 - ``GANKIT_STRICT_PLUGINS=1``: re-raise a plugin's error (for plugin authors and CI).
+
+A plugin may declare the gankit versions it supports: a packaged one as an ordinary dependency
+(``dependencies = ["gankit>=0.1,<0.2"]``, read from its ``Requires-Dist``), a ``--plugins-dir`` file
+as ``GANKIT_REQUIRES = ">=0.1,<0.2"``. A mismatch is one warning line; the plugin still loads, in
+state ``incompatible``. Commands a plugin adds are listed under its own help panel.
 
 Core code never calls ``pm.hook.*`` directly: the typed methods of :class:`PluginHost` do.
 """
@@ -26,31 +31,45 @@ from typing import Any, Callable
 import pluggy
 
 from gankit import hookspecs
-from gankit.errors import GankitError
+from gankit.errors import GankitError, RegistryError
 from gankit.registry import DatasetSpec, LossSpec, Registry, VariantSpec
 
 ENTRY_POINT_GROUP = "gankit"
 BUILTIN_NAME = "gankit"
+REQUIRES_ATTRIBUTE = "GANKIT_REQUIRES"  # what a --plugins-dir file sets to declare its gankit range
 
 
 @dataclass
 class PluginInfo:
-    """What ``gankit plugins`` reports about one plugin."""
+    """What ``gankit plugins`` reports about one plugin.
+
+    :param state: ``loaded``; ``incompatible`` (loaded, but it declares gankit versions that exclude
+        this one); ``failed`` (see ``error``); or ``disabled`` (by the environment).
+    :param requires: the gankit versions the plugin declares it supports, e.g. ``>=0.1,<0.2``.
+    """
 
     name: str
-    state: str  # "loaded", "failed" or "disabled"
+    state: str
     distribution: str | None = None
     version: str | None = None
     module: str | None = None
     error: str | None = None
     registered: dict[str, list[str]] = field(default_factory=dict)
+    requires: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "state": self.state, "distribution": self.distribution,
-            "version": self.version, "module": self.module, "error": self.error,
-            "registered": self.registered,
+            "version": self.version, "module": self.module, "requires_gankit": self.requires,
+            "error": self.error, "registered": self.registered,
         }
+
+    def label(self) -> str:
+        """``'name' (distribution version)``, for one-line messages."""
+        version = f" {self.version}" if self.version else ""
+        owner = f" ({self.distribution}{version})" if self.distribution else (
+            f" ({self.version})" if self.version else "")
+        return f"'{self.name}'{owner}"
 
 
 def _env_list(name: str) -> list[str] | None:
@@ -62,6 +81,10 @@ def _env_list(name: str) -> list[str] | None:
 
 def strict_plugins() -> bool:
     return os.environ.get("GANKIT_STRICT_PLUGINS", "") not in ("", "0", "false")
+
+
+def _report(line: str) -> None:
+    print(f"gankit: {line}", file=sys.stderr)
 
 
 class PluginHost:
@@ -80,8 +103,10 @@ class PluginHost:
 
     def add_plugin(self, module: ModuleType | object, info: PluginInfo) -> bool:
         """Register ``module`` and let it register its specs; on failure, report and roll back."""
-        info.module = getattr(module, "__name__", type(module).__name__)
+        info.module = info.module or getattr(module, "__name__", type(module).__name__)
         try:
+            if info.requires is None:
+                info.requires = _module_requirement(module)
             self.pm.register(module, name=info.name)
             self._collect_specs(module, info)
         except Exception as error:  # a plugin's bug must not take the host down
@@ -91,6 +116,7 @@ class PluginHost:
             return False
         info.state = "loaded"
         self.plugins[info.name] = info
+        self._check_version(info)
         return True
 
     def _collect_specs(self, module: object, info: PluginInfo) -> None:
@@ -129,13 +155,18 @@ class PluginHost:
         self.plugins[info.name] = info
         if strict_plugins():
             raise error
-        version = f" {info.version}" if info.version else ""
-        dist = f" ({info.distribution}{version})" if info.distribution else ""
-        print(
-            f"gankit: plugin '{info.name}'{dist} failed to load: {info.error}. "
-            f"Disable it with GANKIT_DISABLE_PLUGINS={info.name}.",
-            file=sys.stderr,
-        )
+        mismatch = _mismatch(info.requires)
+        why = f" It supports gankit {info.requires}, not {_own_version()}, which may be why." \
+            if mismatch else ""
+        _report(f"plugin {info.label()} failed to load: {info.error}.{why} "
+                f"Disable it with GANKIT_DISABLE_PLUGINS={info.name}.")
+
+    def _check_version(self, info: PluginInfo) -> None:
+        if _mismatch(info.requires):
+            info.state = "incompatible"
+            _report(f"plugin {info.label()} supports gankit {info.requires}, but this is gankit "
+                    f"{_own_version()}; it is loaded anyway and may misbehave. Install a matching "
+                    f"version, or disable it with GANKIT_DISABLE_PLUGINS={info.name}.")
 
     def load_builtins(self) -> None:
         from gankit import builtins
@@ -146,6 +177,8 @@ class PluginHost:
         only = _env_list("GANKIT_LOAD_PLUGINS")
         disabled = set(_env_list("GANKIT_DISABLE_PLUGINS") or [])
         for entry_point in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if entry_point.name in self.plugins:
+                continue  # the same entry point seen twice on sys.path
             dist = entry_point.dist
             info = PluginInfo(
                 entry_point.name, "disabled",
@@ -153,12 +186,11 @@ class PluginHost:
                 version=dist.version if dist else None,
                 module=entry_point.value,
             )
-            if entry_point.name in self.plugins:
-                continue  # the same entry point seen twice on sys.path
             if (only is not None and entry_point.name not in only) or entry_point.name in disabled:
                 self.plugins[info.name] = info
                 continue
             try:
+                info.requires = _distribution_requirement(dist)
                 module = entry_point.load()
             except Exception as error:
                 self._fail(info, error)
@@ -171,8 +203,12 @@ class PluginHost:
         if not directory.is_dir():
             raise GankitError(f"--plugins-dir '{directory}' is not a folder; pass a folder of *.py plugin files.")
         self.loaded_dirs.add(directory.resolve())
+        disabled = set(_env_list("GANKIT_DISABLE_PLUGINS") or [])
         for path in sorted(directory.glob("*.py")):
             info = PluginInfo(path.stem, "disabled", module=str(path))
+            if path.stem in disabled:
+                self.plugins[info.name] = info
+                continue
             try:
                 spec = importlib.util.spec_from_file_location(f"gankit_local_{path.stem}", path)
                 assert spec and spec.loader
@@ -181,17 +217,68 @@ class PluginHost:
             except Exception as error:
                 self._fail(info, error)
                 continue
+            version = getattr(module, "__version__", None)
+            info.version = str(version) if version is not None else None
             self.add_plugin(module, info)
 
     # -- typed hook calls ----------------------------------------------------------------------
 
     def register_commands(self, app: Any) -> None:
+        """Let each plugin add commands to ``app`` (a ``typer.Typer``).
+
+        A command that names no ``rich_help_panel`` is listed under ``Plugin: NAME``. A command
+        name already taken fails the plugin, whose commands are then all removed again.
+        """
+        owners = {name: BUILTIN_NAME for name, _ in _listed_commands(app.registered_commands, [])}
         for impl in self.pm.hook.gankit_register_commands.get_hookimpls():
             name = self.pm.get_name(impl.plugin) or "?"
+            info = self.plugins.get(name) or PluginInfo(name, "failed")
+            commands_before, groups_before = len(app.registered_commands), len(app.registered_groups)
             try:
                 impl.function(**_args_for(impl, app=app))
+                added = _listed_commands(app.registered_commands[commands_before:],
+                                         app.registered_groups[groups_before:])
+                names = [command_name for command_name, _ in added]
+                for command_name in names:
+                    if command_name in owners:
+                        raise RegistryError(
+                            f"Command '{command_name}' is registered twice: by '{owners[command_name]}' "
+                            f"and by '{name}'. Rename one, or disable a plugin with GANKIT_DISABLE_PLUGINS.")
+                    owners[command_name] = name
             except Exception as error:
-                self._fail(self.plugins.get(name) or PluginInfo(name, "failed"), error)
+                del app.registered_commands[commands_before:]
+                del app.registered_groups[groups_before:]
+                self._fail(info, error)
+                continue
+            for _, command in added:
+                if not isinstance(command.rich_help_panel, str) and name != BUILTIN_NAME:
+                    command.rich_help_panel = f"Plugin: {name}"
+            if names:
+                info.registered["commands"] = names
+
+
+def _listed_commands(commands: list[Any], groups: list[Any]) -> list[tuple[str, Any]]:
+    """(name, Typer info) of each entry ``gankit --help`` lists: commands, named sub-apps, and the
+    commands of sub-apps added without a name (Typer merges those into the parent)."""
+    listed = []
+    for command in commands:
+        # Typer names a command after its function when no name is given.
+        name = command.name or (command.callback.__name__.lower().replace("_", "-")
+                                if command.callback else "?")
+        listed.append((name, command))
+    for group in groups:
+        name = _given(group.name) or _given(group.typer_instance.info.name)
+        if name:
+            listed.append((name, group))
+        else:
+            listed += _listed_commands(group.typer_instance.registered_commands,
+                                       group.typer_instance.registered_groups)
+    return listed
+
+
+def _given(value: Any) -> str | None:
+    # Typer marks a setting left unset with a placeholder object, not a string.
+    return value if isinstance(value, str) and value else None
 
 
 def _args_for(impl: Any, **available: Any) -> dict[str, Any]:
@@ -206,6 +293,48 @@ def _make_register(bucket: list[Any], kind: type, owner: str) -> Callable[[Any],
         bucket.append(spec)
 
     return register
+
+
+def _distribution_requirement(dist: Any) -> str | None:
+    """The version specifier of the distribution's own dependency on gankit, if any."""
+    if dist is None or (dist.metadata["Name"] or "").lower() == BUILTIN_NAME:
+        return None
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    for line in dist.requires or []:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue  # pip would not have installed it; not ours to judge
+        if canonicalize_name(requirement.name) != BUILTIN_NAME:
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        return str(requirement.specifier) or None
+    return None
+
+
+def _module_requirement(module: object) -> str | None:
+    declared = getattr(module, REQUIRES_ATTRIBUTE, None)
+    if declared is None:
+        return None
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        return str(SpecifierSet(str(declared)))
+    except InvalidSpecifier:
+        raise GankitError(f"{REQUIRES_ATTRIBUTE} = {declared!r} is not a version specifier; "
+                          "write e.g. '>=0.1,<0.2'") from None
+
+
+def _mismatch(requires: str | None) -> bool:
+    """Whether the running gankit is outside ``requires`` (a version specifier)."""
+    if not requires:
+        return False
+    from packaging.specifiers import SpecifierSet
+
+    return not SpecifierSet(requires).contains(_own_version(), prereleases=True)
 
 
 def _own_version() -> str:
