@@ -1,0 +1,188 @@
+"""The dcgan plugin: sizing from the image shape, the paper's init, every loss, the WGAN-GP
+adaptation, the shape check, and a real (tiny) run through the CLI."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from gankit import DataInfo, DatasetSpec, GankitWarning, hookimpl
+from gankit.cli import build_app
+from gankit.nn import count_parameters
+from gankit.plugins import PluginHost, PluginInfo, set_host
+from gankit_dcgan import DCGANConfig, image_side_plan, supports
+from gankit_dcgan.model import build_networks
+
+LOSSES = ["bce", "minimax", "lsgan", "hinge", "wgan-gp"]
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("GANKIT_OFFLINE", "1")  # the bundled MNIST subset, no download attempt
+    monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path_factory.getbasetemp() / "empty-data-root"))
+    set_host(None)
+    yield
+    set_host(None)
+
+
+def networks(shape, **config):
+    return build_networks(DCGANConfig(**config), DataInfo("test", shape, None))
+
+
+@pytest.mark.parametrize("shape, g_params, d_params", [
+    ((1, 28, 28), 759_681, 138_689),
+    ((3, 32, 32), 1_068_931, 663_361),
+    # The PyTorch DCGAN example's 64x64 nets (3,576,704 and 2,765,568) plus our output biases.
+    ((3, 64, 64), 3_576_707, 2_765_633),
+])
+def test_networks_are_sized_from_the_image_shape(shape, g_params, d_params):
+    generator, discriminator = networks(shape)
+    assert (count_parameters(generator), count_parameters(discriminator)) == (g_params, d_params)
+    z = generator.sample_latent(3)
+    images = generator(z)
+    assert images.shape == (3, *shape)
+    assert images.min() >= -1 and images.max() <= 1
+    assert discriminator(images).shape == (3,)
+    assert generator.num_classes is None and discriminator.num_classes is None
+
+
+def test_paper_layout_batchnorm_except_at_d_input_and_g_output():
+    generator, discriminator = networks((3, 64, 64))
+    g_layers, d_layers = list(generator.net), list(discriminator.net)
+    assert isinstance(g_layers[-1], nn.Tanh) and isinstance(g_layers[-2], nn.ConvTranspose2d)
+    assert [type(m) for m in d_layers[:2]] == [nn.Conv2d, nn.LeakyReLU]
+    assert d_layers[1].negative_slope == 0.2
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in g_layers) == 4
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in d_layers) == 3
+    strided = [m for m in d_layers if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+    assert len(strided) == 4 and not any(isinstance(m, (nn.MaxPool2d, nn.Linear)) for m in d_layers)
+
+
+def test_weights_follow_the_papers_initialisation():
+    torch.manual_seed(0)
+    modules = [*networks((3, 64, 64))[0].modules(), *networks((3, 64, 64))[1].modules()]
+    convs = torch.cat([m.weight.detach().flatten() for m in modules
+                       if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
+    scales = torch.cat([m.weight.detach() for m in modules if isinstance(m, nn.BatchNorm2d)])
+    assert abs(convs.mean().item()) < 1e-3 and convs.std().item() == pytest.approx(0.02, rel=0.02)
+    assert scales.mean().item() == pytest.approx(1.0, abs=0.01)
+    assert scales.std().item() == pytest.approx(0.02, rel=0.2)
+
+
+@pytest.mark.parametrize("side, plan", [(28, (7, 2)), (32, (4, 3)), (64, (4, 4)), (14, (7, 1)),
+                                        (30, None), (7, None), (100, None)])
+def test_image_side_plan(side, plan):
+    assert image_side_plan(side) == plan
+
+
+def test_supports_names_the_shape_and_the_fix():
+    assert supports(DataInfo("mnist", (1, 28, 28), 10)) is None
+    assert supports(DataInfo("rgb", (3, 64, 64), None)) is None
+    for shape in [(1, 30, 30), (3, 32, 64)]:
+        reason = supports(DataInfo("odd", shape, None))
+        assert "x".join(map(str, shape)) in reason and "vanilla" in reason
+
+
+def two_training_steps(generator, discriminator, loss_name, config, labels=None):
+    """Two D and G steps as the engine takes them; returns the losses seen."""
+    host = PluginHost()
+    host.load_builtins()
+    loss = host.losses.get(loss_name).build(config)
+    g_opt = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    d_opt = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
+    real = torch.rand(8, *generator.image_shape) * 2 - 1
+    before = [p.detach().clone() for p in [*generator.parameters(), *discriminator.parameters()]]
+    seen = []
+    for _ in range(2):
+        fake = generator(generator.sample_latent(8), labels)
+        d_out = loss.discriminator_loss(discriminator, real, fake.detach(), labels)
+        d_opt.zero_grad()
+        d_out.loss.backward()
+        d_opt.step()
+        discriminator.requires_grad_(False)
+        g_loss = loss.generator_loss(discriminator, fake, labels)
+        g_opt.zero_grad()
+        g_loss.backward()
+        g_opt.step()
+        discriminator.requires_grad_(True)
+        seen += [d_out.loss.item(), g_loss.item()]
+    after = [*generator.parameters(), *discriminator.parameters()]
+    assert all(torch.isfinite(torch.tensor(seen)))
+    assert all(not torch.equal(old, new) for old, new in zip(before, after) if new.dim() > 1)
+    return seen
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_every_loss_trains(loss):
+    torch.manual_seed(0)
+    config = DCGANConfig(loss=loss, g_features=8, d_features=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GankitWarning)
+        generator, discriminator = build_networks(config, DataInfo("mnist", (1, 28, 28), 10))
+    two_training_steps(generator, discriminator, loss, config)
+
+
+@pytest.mark.parametrize("loss", [name for name in LOSSES if name != "wgan-gp"])
+def test_other_losses_keep_batchnorm_and_warn_nothing(loss):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, discriminator = networks((1, 28, 28), loss=loss)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
+
+
+@pytest.mark.parametrize("n_critic, hint", [(1, True), (5, False)])
+def test_wgan_gp_critic_gets_layer_norm_and_a_warning(n_critic, hint):
+    with pytest.warns(GankitWarning, match="LayerNorm instead of BatchNorm") as caught:
+        generator, discriminator = networks((1, 28, 28), loss="wgan-gp", n_critic=n_critic)
+    assert ("--set n_critic=5" in str(caught[0].message)) == hint
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
+    norms = [m for m in discriminator.modules() if isinstance(m, nn.GroupNorm)]
+    assert len(norms) == 1 and norms[0].num_groups == 1  # one group: LayerNorm over (C, H, W)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in generator.modules())  # G keeps its BatchNorm
+    # Per sample: a critic's logit no longer depends on the other images in the batch.
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    assert torch.allclose(discriminator(x)[:1], discriminator(x[:1]), atol=1e-5)
+
+
+def test_config_rejects_bad_values():
+    for bad in ({"g_features": 0}, {"leaky_slope": 1.0}, {"init_std": 0.0}):
+        with pytest.raises(ValueError):
+            DCGANConfig(**bad)
+
+
+class OddShapedData:
+    """A one-off plugin with a dataset DCGAN cannot size itself for."""
+
+    @hookimpl
+    def gankit_register_datasets(self, register):
+        register(DatasetSpec("odd", "30x30 images", (1, 30, 30), None, lambda request: None))
+
+
+def test_unsupported_dataset_is_a_one_line_error_before_any_data_is_read(tmp_path):
+    host = PluginHost()
+    host.load_builtins()
+    host.load_entry_points()
+    host.add_plugin(OddShapedData(), PluginInfo("odd", "loaded"))
+    result = runner.invoke(build_app(host), ["train", "dcgan", "--dataset", "odd", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "Variant 'dcgan' cannot train on 'odd': its images are 1x30x30" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
+def test_a_real_cli_run_then_sample(tmp_path):
+    run = tmp_path / "run"
+    result = runner.invoke(build_app(), ["train", "dcgan", "--max-images", "200", "--epochs", "1",
+                                         "--no-progress", "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    assert (run / "samples/epoch_0001.png").is_file() and (run / "checkpoints/last.pt").is_file()
+    result = runner.invoke(build_app(), ["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.pt")])
+    assert result.exit_code == 0, result.output
+    images = torch.load(tmp_path / "s.pt")
+    assert images.shape == (4, 1, 28, 28) and images.abs().max() <= 1
+    result = runner.invoke(build_app(), ["sample", str(run), "--labels", "7"])
+    assert result.exit_code == 2 and "unconditional" in result.output
