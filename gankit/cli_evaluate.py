@@ -1,0 +1,151 @@
+"""The evaluation commands: ``gankit evaluate``, ``gankit compare`` and ``gankit evaluator train``.
+
+:func:`add_commands` attaches them to the app built by :func:`gankit.cli.build_app`. Like every
+command, they import torch inside their bodies, so ``gankit --help`` stays torch-free.
+"""
+
+# No ``from __future__ import annotations`` here: Typer reads the option annotations at runtime,
+# and they name ``Device``, which is imported inside add_commands.
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+
+DEFAULT_N = 10_000
+
+
+def _offline() -> bool:
+    return os.environ.get("GANKIT_OFFLINE", "") not in ("", "0", "false")
+
+
+def _data_root(data_root: Optional[Path]) -> Path:
+    if data_root is not None:
+        return data_root
+    from gankit.data import default_data_root
+
+    return default_data_root()
+
+
+def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
+    """Add ``evaluate``, ``compare`` and the ``evaluator`` group to ``app``."""
+    from gankit.cli import Device, user_errors
+    from gankit.errors import GankitError
+
+    @app.command()
+    @user_errors
+    def evaluate(
+        run: Annotated[Path, typer.Argument(help="A run folder or a checkpoint file.")],
+        n: Annotated[int, typer.Option(help="Generated images to score (and real images per "
+                                            "set); compare FIDs only at equal n.")] = DEFAULT_N,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        seed: Annotated[int, typer.Option(help="Seed of the fixed noise and the real subsets.")] = 0,
+        data_root: Annotated[Optional[Path], typer.Option(
+            help="Folder with the dataset files (default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data).")] = None,
+        evaluator: Annotated[Optional[Path], typer.Option(
+            help="Evaluator weights (.pt) (default: the one gankit ships for the run's dataset).")] = None,
+        device: Annotated[Device, typer.Option(help="Where to run the networks.")] = Device.auto,
+    ) -> None:
+        """Score a trained run in the evaluator's feature space (FID, KID, IS, precision/recall, ...)."""
+        from gankit.evaluate.reference import MIN_N
+
+        if n < MIN_N:
+            raise GankitError(f"--n must be at least {MIN_N}, got {n}.")
+        from gankit.evaluate.run_eval import evaluate_run, print_scores
+
+        console = Console(stderr=as_json, highlight=False, soft_wrap=True)
+        result = evaluate_run(run, n=n, seed=seed, host=get_host(), data_root=_data_root(data_root),
+                              download=not _offline(), evaluator_path=evaluator,
+                              device=device.value, console=console)
+        if as_json:
+            typer.echo(json.dumps(result, indent=2))
+        else:
+            print_scores(result, Console(highlight=False))
+
+    @app.command()
+    @user_errors
+    def compare(
+        entries: Annotated[list[str], typer.Argument(
+            help="Variant names (trained now, under the same budget) and/or run folders (loaded).")],
+        epochs: Annotated[Optional[int], typer.Option(
+            help="Epochs per variant (default: 5 unless --budget-seconds is given).")] = None,
+        budget_seconds: Annotated[Optional[float], typer.Option(
+            help="Wall-clock seconds per variant and seed: as many whole epochs as fit, judged "
+                 "from the variant's first epoch.")] = None,
+        seeds: Annotated[int, typer.Option(help="Train each variant with seeds 0..K-1.")] = 1,
+        n: Annotated[int, typer.Option(help="Images scored per run (and per real set).")] = DEFAULT_N,
+        dataset: Annotated[Optional[str], typer.Option(
+            help="Dataset to train on (default: the loaded runs' dataset, else mnist).")] = None,
+        out: Annotated[Optional[Path], typer.Option(
+            help="Folder for the report and the trained runs (default: comparisons/NAMES-TIME).")] = None,
+        data_root: Annotated[Optional[Path], typer.Option(
+            help="Folder with the dataset files (default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data).")] = None,
+        device: Annotated[Device, typer.Option(help="Where to train and evaluate.")] = Device.auto,
+        max_images: Annotated[Optional[int], typer.Option(
+            help="Train on a seeded random subset of this many images (quick trials).")] = None,
+        evaluator: Annotated[Optional[Path], typer.Option(
+            help="Evaluator weights (.pt) (default: the one gankit ships for the dataset).")] = None,
+        progress: Annotated[bool, typer.Option(help="Show training progress bars.")] = True,
+    ) -> None:
+        """Train and/or load variants, sample all from the same noise, and write a side-by-side report."""
+        from gankit.compare import CompareOptions, run_comparison
+        from gankit.train import Interrupted
+
+        options = CompareOptions(
+            epochs=epochs, budget_seconds=budget_seconds, seeds=seeds, n=n, dataset=dataset,
+            out=out, data_root=_data_root(data_root), download=not _offline(),
+            device=device.value, max_images=max_images, evaluator_path=evaluator, progress=progress,
+        )
+        console = Console(highlight=False, soft_wrap=True)
+        try:
+            run_comparison(entries, options, host=get_host(), console=console)
+        except Interrupted as stop:
+            console.print(f"[yellow]Interrupted.[/] {stop.run_dir} keeps its checkpoint; finish it "
+                          f"with `gankit train VARIANT --out {stop.run_dir} --resume`, then pass the "
+                          "run folders to `gankit compare`.")
+            raise typer.Exit(130)
+
+    evaluator_app = typer.Typer(no_args_is_help=True,
+                                help="The classifiers that gankit evaluates samples with.")
+
+    @evaluator_app.command("train")
+    @user_errors
+    def evaluator_train(
+        dataset: Annotated[str, typer.Option(help="A labelled dataset (see `gankit list`).")] = "mnist",
+        out: Annotated[Optional[Path], typer.Option(
+            help="Folder for DATASET.pt and DATASET.json (default: gankit's own weights folder, "
+                 "replacing the shipped evaluator).")] = None,
+        data_root: Annotated[Optional[Path], typer.Option(
+            help="Folder with the dataset files; its full test split, if there, measures the "
+                 "held-out accuracy.")] = None,
+        epochs: Annotated[Optional[int], typer.Option(
+            help="Passes over the training data (default: about 150,000 images, at least 5).")] = None,
+        seed: Annotated[int, typer.Option(help="Seed for initialisation, order and augmentation.")] = 0,
+        max_images: Annotated[Optional[int], typer.Option(
+            help="Train on a seeded random subset of this many images (quick trials).")] = None,
+    ) -> None:
+        """Train the evaluator classifier for a dataset, reproducibly, and record its accuracy."""
+        from gankit.evaluate.evaluator import WEIGHTS_DIR
+        from gankit.evaluate.train_evaluator import train_evaluator
+
+        if max_images is not None and max_images < 1:
+            raise GankitError(f"--max-images must be at least 1, got {max_images}.")
+        train_evaluator(dataset, host=get_host(), out_dir=out or WEIGHTS_DIR,
+                        data_root=_data_root(data_root), download=not _offline(), epochs=epochs,
+                        seed=seed, max_images=max_images, console=Console(highlight=False))
+
+    @evaluator_app.command("show")
+    @user_errors
+    def evaluator_show(
+        dataset: Annotated[str, typer.Option(help="Dataset whose evaluator to describe.")] = "mnist",
+        evaluator: Annotated[Optional[Path], typer.Option(help="Evaluator weights (.pt).")] = None,
+    ) -> None:
+        """Print an evaluator's metadata (accuracy, training command, data, sha256) as JSON."""
+        from gankit.evaluate.evaluator import load_evaluator
+
+        loaded = load_evaluator(dataset, evaluator)
+        typer.echo(json.dumps({**loaded.meta, "sha256": loaded.sha256, "path": str(loaded.path)}, indent=2))
+
+    app.add_typer(evaluator_app, name="evaluator")

@@ -1,0 +1,263 @@
+"""``gankit compare``: variants side by side, fair by construction.
+
+Variant names are trained now, each with the same data, the same seeds 0..K-1 and the same budget
+(``epochs``, or ``budget_seconds`` turned into whole epochs from each variant's first epoch); run
+folders are loaded as they are. Every run is then sampled from the same fixed noise (and, if
+conditional, the same labels) and scored by the same evaluator against the same real images at the
+same n, next to the real-vs-real floor. The outputs go to one folder: ``side_by_side.png``,
+``losses.png``, ``report.md``, ``report.html`` (self-contained) and ``results.json``
+(see :mod:`gankit.report`); the terminal gets a Rich table.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gankit import runs
+from gankit.errors import CheckpointError, ConfigError, GankitError, RegistryError
+from gankit.plugins import PluginHost, get_host
+
+DEFAULT_EPOCHS = 5
+DEFAULT_DATASET = "mnist"
+NOISE_SEED = 0
+RUNS_DIR = "runs"
+
+
+@dataclass
+class CompareOptions:
+    epochs: int | None = None  # None: DEFAULT_EPOCHS, unless budget_seconds is set
+    budget_seconds: float | None = None
+    seeds: int = 1
+    n: int = 10_000
+    dataset: str | None = None  # None: the loaded runs' dataset, else DEFAULT_DATASET
+    out: Path | None = None
+    data_root: Path | None = None
+    download: bool = False
+    device: str = "auto"
+    max_images: int | None = None
+    evaluator_path: Path | None = None
+    progress: bool = True
+
+
+@dataclass
+class Contender:
+    """One column of the comparison: a variant trained now, or a loaded run."""
+
+    label: str
+    variant: str
+    trained: bool
+    run_dirs: list[Path] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    epochs: int | None = None  # per run, when trained now
+    results: list[dict[str, Any]] = field(default_factory=list)  # one per run
+
+
+def resolve_entries(entries: list[str], host: PluginHost) -> list[Contender]:
+    """Each entry: an existing run folder (loaded) or a registered variant (trained)."""
+    if not entries:
+        raise GankitError("Name at least one variant or run folder to compare.")
+    contenders: list[Contender] = []
+    for entry in entries:
+        path = Path(entry)
+        if path.is_dir() and ((path / runs.CONFIG_FILE).is_file() or entry not in host.variants):
+            config = runs.read_run_config(path)  # a folder that is not a run: a one-line error
+            host.variants.get(config["variant"])  # its plugin must be installed to rebuild it
+            label = path.name
+            contenders.append(Contender(label, config["variant"], False, [path], [config["seed"]]))
+        elif entry in host.variants:
+            contenders.append(Contender(entry, entry, True))
+        else:
+            raise RegistryError(f"{host.variants.unknown_message(entry)}. Or pass an existing run folder.")
+    for contender in contenders:  # two run folders of the same name: tell them apart by path
+        if not contender.trained and [c.label for c in contenders].count(contender.label) > 1:
+            contender.label = str(contender.run_dirs[0])
+    labels = [c.label for c in contenders]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise GankitError(f"'{repeated[0]}' is named twice; name each variant or run folder once.")
+    return contenders
+
+
+def _check_options(options: CompareOptions, contenders: list[Contender], host: PluginHost) -> str:
+    """Validate the options; returns the dataset everything is compared on."""
+    if options.epochs is not None and options.budget_seconds is not None:
+        raise ConfigError("Give --epochs or --budget-seconds, not both: the budget is one or the other.")
+    if options.epochs is not None and options.epochs < 1:
+        raise ConfigError(f"--epochs must be at least 1, got {options.epochs}.")
+    if options.budget_seconds is not None and not options.budget_seconds > 0:
+        raise ConfigError(f"--budget-seconds must be positive, got {options.budget_seconds}.")
+    if options.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {options.seeds}.")
+    from gankit.evaluate.reference import MIN_N
+
+    if options.n < MIN_N:
+        raise ConfigError(f"--n must be at least {MIN_N}, got {options.n}.")
+    loaded = {str(c.run_dirs[0]): runs.read_run_config(c.run_dirs[0])["dataset"]["name"]
+              for c in contenders if not c.trained}
+    dataset = options.dataset or next(iter(loaded.values()), DEFAULT_DATASET)
+    host.datasets.get(dataset)
+    for run_dir, name in loaded.items():
+        if name != dataset:
+            raise GankitError(f"Run '{run_dir}' was trained on '{name}', not '{dataset}'; compare "
+                              "runs of one dataset (or set --dataset to theirs).")
+    return dataset
+
+
+def _default_out(contenders: list[Contender]) -> Path:
+    names = "-".join(c.label for c in contenders)[:60]
+    return Path("comparisons") / f"{names}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def train_contender(contender: Contender, options: CompareOptions, dataset: str, out: Path,
+                    host: PluginHost, console: Any) -> None:
+    """Train seeds 0..K-1 of one variant under the shared budget."""
+    from gankit.train import RunOptions, train
+
+    epochs = options.epochs or DEFAULT_EPOCHS
+    for seed in range(options.seeds):
+        run_dir = out / RUNS_DIR / f"{contender.variant}-seed{seed}"
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise GankitError(f"'{run_dir}' already exists. Use another --out, or pass that run "
+                              "folder to compare it without retraining.")
+        run_options = RunOptions(dataset=dataset, data_root=options.data_root,
+                                 download=options.download, seed=seed, device=options.device,
+                                 out=run_dir, progress=options.progress, max_images=options.max_images)
+        if console is not None:
+            console.rule(f"{contender.variant}, seed {seed}")
+        if options.budget_seconds is not None and contender.epochs is None:
+            # Judge the epoch time on the first seed, then give every seed the same epochs.
+            first = train(contender.variant, {"epochs": 1}, run_options, host=host, console=console)
+            seconds = first.epoch_metrics[0]["seconds"]
+            contender.epochs = max(1, math.floor(options.budget_seconds / seconds))
+            if console is not None:
+                console.print(f"{contender.variant}: {seconds:.2f}s per epoch -> "
+                              f"{contender.epochs} epochs in {options.budget_seconds:g}s")
+            if contender.epochs > 1:
+                run_options.resume = True
+                train(contender.variant, {"epochs": contender.epochs}, run_options, host=host,
+                      console=console)
+        else:
+            contender.epochs = contender.epochs or epochs
+            train(contender.variant, {"epochs": contender.epochs}, run_options, host=host,
+                  console=console)
+        contender.run_dirs.append(run_dir)
+        contender.seeds.append(seed)
+
+
+def timing(run_dir: Path) -> dict[str, float | None]:
+    """Mean seconds per epoch and images/s over the run's logged epochs."""
+    epochs = [r for r in runs.read_metrics(run_dir) if r.get("event") == "epoch"]
+    if not epochs:
+        return {"seconds_per_epoch": None, "images_per_s": None}
+    return {"seconds_per_epoch": statistics.fmean(r["seconds"] for r in epochs),
+            "images_per_s": statistics.fmean(r["images_per_s"] for r in epochs)}
+
+
+def summarise(values: list[float]) -> dict[str, float]:
+    """Mean and (sample) standard deviation; std 0 for a single value."""
+    return {"mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginHost | None = None,
+                   console: Any = None) -> dict[str, Any]:
+    """Train/load, sample, score, and write the report; returns what results.json holds."""
+    from gankit.evaluate.evaluator import load_evaluator
+    from gankit.evaluate.metrics import METRICS
+    from gankit.evaluate.reference import build_reference
+    from gankit.evaluate.run_eval import score_generator, show_notices
+    from gankit.report import write_reports
+    from gankit.sample import load_generator
+    from gankit.train import resolve_device
+
+    host = host or get_host()
+    contenders = resolve_entries(entries, host)
+    dataset_name = _check_options(options, contenders, host)
+    dataset = host.datasets.get(dataset_name)
+    device = resolve_device(options.device)
+    evaluator = load_evaluator(dataset_name, options.evaluator_path, device=device)  # fail early
+    out = Path(options.out) if options.out else _default_out(contenders)
+    out.mkdir(parents=True, exist_ok=True)
+    data_root = options.data_root
+    if data_root is None:
+        from gankit.data import default_data_root
+
+        data_root = default_data_root()
+
+    for contender in contenders:
+        if contender.trained:
+            train_contender(contender, options, dataset_name, out, host, console)
+
+    reference = build_reference(dataset, evaluator, options.n, data_root=Path(data_root),
+                                download=options.download, seed=NOISE_SEED)
+    show_notices(reference, console)
+    generators: dict[str, Any] = {}
+    for contender in contenders:
+        for run_dir in contender.run_dirs:
+            if console is not None:
+                console.print(f"scoring {run_dir} on {reference.n:,} images ...")
+            loaded = load_generator(run_dir, host=host, device=device)
+            if loaded.dataset != dataset_name:
+                raise CheckpointError(f"'{run_dir}' holds a '{loaded.dataset}' model, not '{dataset_name}'.")
+            generators.setdefault(contender.label, loaded.generator)  # the first seed is pictured
+            scores = score_generator(loaded.generator, evaluator, reference, NOISE_SEED)
+            config = runs.read_run_config(run_dir)
+            contender.results.append({
+                "run_dir": str(run_dir), "seed": config["seed"], "epochs": loaded.checkpoint["epoch"],
+                "train_images": config["dataset"]["num_images"], **timing(run_dir),
+                "scores": {key: scores[key] for key in METRICS if key in scores},
+            })
+
+    floor = reference.floor()
+    results = {
+        "gankit_version": runs.versions()["gankit"], "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "dataset": dataset_name, "n": reference.n, "noise_seed": NOISE_SEED, "seeds": options.seeds,
+        "budget": ({"budget_seconds": options.budget_seconds} if options.budget_seconds is not None
+                   else {"epochs": options.epochs or DEFAULT_EPOCHS}),
+        "real": reference.record(), "evaluator": evaluator.record(),
+        "num_classes": evaluator.meta.get("num_classes"),
+        "floor": {key: floor[key] for key in METRICS if key in floor},
+        "variants": [_contender_record(c) for c in contenders],
+        "notes": _fairness_notes(contenders),
+    }
+    results["ranking"] = {"by": "fid", "order": [v["name"] for v in sorted(
+        results["variants"], key=lambda v: v["mean"]["fid"])]}
+    write_reports(results, generators, out, console)
+    return results
+
+
+def _contender_record(contender: Contender) -> dict[str, Any]:
+    from gankit.evaluate.metrics import METRICS
+
+    scores = [r["scores"] for r in contender.results]
+    summary = {key: summarise([s[key] for s in scores]) for key in METRICS if key in scores[0]}
+    record: dict[str, Any] = {
+        "name": contender.label, "variant": contender.variant,
+        "source": "trained" if contender.trained else "loaded",
+        "conditional": "label_accuracy" in scores[0],
+        "epochs": [r["epochs"] for r in contender.results],
+        "mean": {key: value["mean"] for key, value in summary.items()},
+        "std": {key: value["std"] for key, value in summary.items()},
+        "runs": contender.results,
+    }
+    for key in ("seconds_per_epoch", "images_per_s"):
+        values = [r[key] for r in contender.results if r[key] is not None]
+        record[key] = summarise(values) if values else None
+    return record
+
+
+def _fairness_notes(contenders: list[Contender]) -> list[str]:
+    """Say where loaded runs make the comparison less than like for like."""
+    notes = []
+    loaded = [c for c in contenders if not c.trained]
+    if loaded:
+        described = ", ".join(f"{c.label} ({c.results[0]['epochs']} epochs on "
+                              f"{c.results[0]['train_images']:,} images, seed {c.results[0]['seed']})"
+                              for c in loaded)
+        notes.append(f"Loaded runs keep their own training budget: {described}.")
+    return notes

@@ -1,0 +1,151 @@
+"""Evaluators: the shipped classifier weights, how they are found and checked, and features.
+
+gankit ships one evaluator per supported dataset as package data: ``weights/<dataset>.pt`` (the
+state dict plus the training metadata) and ``weights/<dataset>.json`` (the same metadata plus the
+``.pt`` file's sha256 and its held-out accuracy). Loading checks the sha256, so every score can
+name the exact weights that produced it. ``gankit evaluator train`` writes both files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.errors import GankitError
+from gankit.evaluate.network import EvaluatorNet
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+FORMAT = "gankit-evaluator/1"
+BATCH_SIZE = 500  # images per forward pass: fast on CPU, small enough for any GPU
+
+
+def weights_path(dataset: str) -> Path:
+    return WEIGHTS_DIR / f"{dataset}.pt"
+
+
+def metadata_path(weights: Path) -> Path:
+    return Path(weights).with_suffix(".json")
+
+
+def shipped_datasets() -> list[str]:
+    return sorted(path.stem for path in WEIGHTS_DIR.glob("*.pt"))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class FeatureSet:
+    """What the evaluator sees in a set of images: features (N, 128), logits (N, K), labels.
+
+    ``labels`` are the true classes for real images and the requested classes for a conditional
+    generator's images (None for an unconditional one).
+    """
+
+    embeddings: torch.Tensor
+    logits: torch.Tensor
+    labels: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.embeddings.shape[0])
+
+    def take(self, index: torch.Tensor) -> "FeatureSet":
+        return FeatureSet(self.embeddings[index], self.logits[index],
+                          None if self.labels is None else self.labels[index])
+
+
+@dataclass
+class Evaluator:
+    """A loaded evaluator network and the record that identifies it in every score."""
+
+    net: EvaluatorNet
+    dataset: str
+    sha256: str
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def record(self) -> dict[str, Any]:
+        """What a score stores about its evaluator."""
+        return {"dataset": self.dataset, "sha256": self.sha256, "file": self.path.name,
+                "test_accuracy": self.meta.get("test_accuracy"),
+                "test_data": self.meta.get("test_data")}
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> FeatureSet:
+        """Features and logits of ``images`` (uint8 in 0..255, or float in [-1, 1]), on the CPU."""
+        self.net.eval()
+        embeddings, logits = [], []
+        for batch in images.split(BATCH_SIZE):
+            batch = batch.to(self.device)
+            batch = batch.float().div(127.5).sub(1.0) if batch.dtype == torch.uint8 else batch.float()
+            embedding, logit = self.net.embed_and_classify(batch)
+            embeddings.append(embedding.cpu())
+            logits.append(logit.cpu())
+        return FeatureSet(torch.cat(embeddings), torch.cat(logits),
+                          None if labels is None else labels.cpu())
+
+
+def load_evaluator(dataset: str, path: Path | None = None,
+                   device: str | torch.device = "cpu") -> Evaluator:
+    """The evaluator for ``dataset``: the shipped one, or the ``.pt`` at ``path``.
+
+    A shipped file whose sha256 differs from its metadata is refused (it was damaged or replaced);
+    a file given by ``path`` is checked against a ``.json`` beside it when there is one.
+    """
+    weights = Path(path) if path is not None else weights_path(dataset)
+    if not weights.is_file():
+        if path is not None:
+            raise GankitError(f"Evaluator weights '{weights}' do not exist; pass a .pt written by "
+                              "`gankit evaluator train`.")
+        raise GankitError(
+            f"No evaluator ships for dataset '{dataset}' (gankit ships: "
+            f"{', '.join(shipped_datasets()) or 'none'}). Train one with `gankit evaluator train "
+            f"--dataset {dataset} --out DIR` and pass --evaluator DIR/{dataset}.pt."
+        )
+    sha = sha256_of(weights)
+    meta_file = metadata_path(weights)
+    meta: dict[str, Any] = {}
+    if meta_file.is_file():
+        meta = json.loads(meta_file.read_text())
+        if meta.get("sha256") != sha:
+            raise GankitError(
+                f"Evaluator '{weights}' has sha256 {sha[:12]}..., but {meta_file.name} records "
+                f"{str(meta.get('sha256'))[:12]}...: the file was damaged or replaced. Reinstall "
+                f"gankit, or retrain it with `gankit evaluator train --dataset {dataset}`."
+            )
+    elif path is None:
+        raise GankitError(f"The shipped evaluator '{weights}' has no {meta_file.name} beside it; "
+                          "reinstall gankit.")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        if state.get("format") != FORMAT:
+            raise ValueError(f"format {state.get('format')!r}, expected {FORMAT!r}")
+        saved_meta = state["meta"]
+        # The random initialisation is overwritten at once; keep it off the global RNG so that
+        # loading an evaluator mid-training cannot change what training draws next.
+        with torch.random.fork_rng(devices=[]):
+            net = EvaluatorNet(in_channels=saved_meta["image_shape"][0],
+                               num_classes=saved_meta["num_classes"])
+        net.load_state_dict(state["state_dict"])
+    except Exception as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise GankitError(f"Cannot read evaluator '{weights}' ({first}); retrain it with "
+                          f"`gankit evaluator train --dataset {dataset}`.") from None
+    if saved_meta.get("dataset") != dataset:
+        raise GankitError(f"Evaluator '{weights}' was trained on '{saved_meta.get('dataset')}', not "
+                          f"'{dataset}'; pass the evaluator of the dataset the runs trained on.")
+    return Evaluator(net.to(device).eval(), dataset, sha, weights, {**saved_meta, **meta})

@@ -1,0 +1,201 @@
+"""Sample-quality metrics in an evaluator's feature space.
+
+Each function takes :class:`~gankit.evaluate.evaluator.FeatureSet` objects (features extracted
+once per image set) and returns plain floats:
+
+- FID, KID and the classifier Inception Score come from torchmetrics. They are handed the features
+  through torchmetrics' custom feature-module hook, as a pass-through module: each image set goes
+  through the evaluator once and its features serve every metric.
+- Precision and recall (k-NN manifolds, k = 3; Kynkäänniemi et al., NeurIPS 2019) and density and
+  coverage (k = 5; Naeem et al., ICML 2020) are computed here on ``torch.cdist``, in blocks.
+- Mode coverage and label accuracy come from the evaluator's predicted classes.
+
+Random draws (KID's subsets, IS's split order) are seeded and never touch the global RNG, so
+evaluating during training cannot change what training does next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from gankit.evaluate.evaluator import FeatureSet
+
+PRECISION_RECALL_K = 3
+DENSITY_COVERAGE_K = 5
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000
+IS_SPLITS = 10
+MODE_SHARE = 0.1  # a class counts as covered if it gets at least a tenth of its uniform share
+BLOCK = 1024  # rows of a distance matrix computed at once (BLOCK x N floats)
+
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    label: str
+    better: str  # which way is better, in words
+    format: str
+
+
+# The metrics in the order tables show them.
+METRICS = {
+    "fid": MetricInfo("FID", "lower", "{:.2f}"),
+    "kid": MetricInfo("KID", "lower", "{:.4g}"),
+    "is": MetricInfo("Inception Score", "higher", "{:.2f}"),
+    "precision": MetricInfo("precision (k=3)", "higher", "{:.3f}"),
+    "recall": MetricInfo("recall (k=3)", "higher", "{:.3f}"),
+    "density": MetricInfo("density (k=5)", "near 1", "{:.3f}"),
+    "coverage": MetricInfo("coverage (k=5)", "higher", "{:.3f}"),
+    "modes_covered": MetricInfo("modes covered", "higher", "{:d}"),
+    "kl_to_uniform": MetricInfo("KL to uniform", "lower", "{:.3f}"),
+    "label_accuracy": MetricInfo("label accuracy", "higher", "{:.1%}"),
+}
+
+
+class _Precomputed(nn.Module):
+    """A torchmetrics feature module whose 'images' are already features."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+@contextlib.contextmanager
+def _no_buffer_warning() -> Iterator[None]:
+    # KID and IS warn on construction that they keep all features in memory; here they are
+    # already in memory (N x 128 floats), so the warning tells the user nothing.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        yield
+
+
+def frechet_distance(real: FeatureSet, fake: FeatureSet) -> float:
+    """FID (Heusel et al., NeurIPS 2017) between the two feature sets."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    metric = FrechetInceptionDistance(feature=_Precomputed(real.embeddings.shape[1]))
+    metric.update(real.embeddings.double(), real=True)
+    metric.update(fake.embeddings.double(), real=False)
+    return float(metric.compute())
+
+
+def kernel_distance(real: FeatureSet, fake: FeatureSet, seed: int = 0) -> tuple[float, float]:
+    """KID (Binkowski et al., ICLR 2018): mean and std over random subsets."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    subset = min(KID_SUBSET_SIZE, len(real), len(fake))
+    # When a subset is a whole set, every subset is the same: one is enough (and its std is 0).
+    subsets = 1 if subset == len(real) == len(fake) else KID_SUBSETS
+    with _no_buffer_warning():
+        metric = KernelInceptionDistance(feature=_Precomputed(real.embeddings.shape[1]),
+                                         subsets=subsets, subset_size=subset)
+    metric.update(real.embeddings.double(), real=True)
+    metric.update(fake.embeddings.double(), real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        mean, std = metric.compute()
+    return float(mean), 0.0 if subsets == 1 else float(std)
+
+
+def inception_score(fake: FeatureSet, seed: int = 0) -> tuple[float, float]:
+    """The Inception Score (Salimans et al., NeurIPS 2016) with the evaluator as classifier."""
+    from torchmetrics.image.inception import InceptionScore
+
+    with _no_buffer_warning():
+        metric = InceptionScore(feature=_Precomputed(fake.logits.shape[1]),
+                                splits=min(IS_SPLITS, len(fake)))
+    metric.update(fake.logits.double())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        mean, std = metric.compute()
+    return float(mean), 0.0 if math.isnan(float(std)) else float(std)
+
+
+def _kth_neighbour_radii(points: torch.Tensor, ks: tuple[int, ...]) -> torch.Tensor:
+    """(N, len(ks)): each point's distance to its k-th nearest other point, for each k."""
+    deepest = max(ks)
+    radii = []
+    for block in points.split(BLOCK):
+        nearest = torch.cdist(block, points).topk(deepest + 1, dim=1, largest=False).values
+        radii.append(nearest[:, list(ks)])  # column 0 is the point itself, at distance 0
+    return torch.cat(radii)
+
+
+def manifold_metrics(real: FeatureSet, fake: FeatureSet) -> dict[str, float]:
+    """Precision, recall (k = 3), density and coverage (k = 5), in one pass over the distances.
+
+    A k-NN manifold is the union of balls around each point reaching its k-th nearest neighbour.
+    Precision: the share of fakes inside the real manifold. Recall: the share of reals inside the
+    fake manifold. Density: how many real balls (k = 5) hold each fake, over k; about 1 for a
+    perfect generator, and unbounded. Coverage: the share of reals whose ball holds a fake.
+    """
+    real_points, fake_points = real.embeddings.float(), fake.embeddings.float()
+    real_radii = _kth_neighbour_radii(real_points, (PRECISION_RECALL_K, DENSITY_COVERAGE_K))
+    real_pr, real_dc = real_radii[:, 0], real_radii[:, 1]
+    fake_pr = _kth_neighbour_radii(fake_points, (PRECISION_RECALL_K,))[:, 0]
+
+    in_real_manifold = torch.zeros(len(fake), dtype=torch.bool)
+    balls_holding = torch.zeros(len(fake))
+    real_reached = torch.zeros(len(real), dtype=torch.bool)  # recall: inside some fake ball
+    nearest_fake = torch.full((len(real),), math.inf)  # coverage: distance to the nearest fake
+    for start in range(0, len(fake), BLOCK):
+        block = slice(start, start + BLOCK)
+        distances = torch.cdist(fake_points[block], real_points)  # (block, N_real)
+        in_real_manifold[block] = (distances <= real_pr[None, :]).any(dim=1)
+        balls_holding[block] = (distances <= real_dc[None, :]).sum(dim=1).float()
+        real_reached |= (distances <= fake_pr[block, None]).any(dim=0)
+        nearest_fake = torch.minimum(nearest_fake, distances.min(dim=0).values)
+    return {
+        "precision": float(in_real_manifold.float().mean()),
+        "recall": float(real_reached.float().mean()),
+        "density": float(balls_holding.sum() / (DENSITY_COVERAGE_K * len(fake))),
+        "coverage": float((nearest_fake <= real_dc).float().mean()),
+    }
+
+
+def mode_coverage(fake: FeatureSet) -> dict[str, float]:
+    """Classes hit and the KL divergence (nats) of the predicted-class histogram to uniform.
+
+    A class is hit when at least ``MODE_SHARE`` of its uniform share of the samples is predicted
+    as it (1% of the samples for 10 classes), so a few stray predictions do not count as a mode.
+    The KL is 0 for a perfectly balanced histogram and log(K) (2.30 for 10 classes) when every
+    sample falls in one class.
+    """
+    num_classes = fake.logits.shape[1]
+    counts = torch.bincount(fake.logits.argmax(dim=1), minlength=num_classes).double()
+    shares = counts / counts.sum()
+    nonzero = shares[shares > 0]
+    kl = float((nonzero * (nonzero * num_classes).log()).sum())
+    return {"modes_covered": int((shares >= MODE_SHARE / num_classes).sum()),
+            "kl_to_uniform": max(kl, 0.0)}
+
+
+def label_accuracy(fake: FeatureSet) -> float:
+    """The share of images the evaluator classifies as the label they were generated for."""
+    if fake.labels is None:
+        raise ValueError("label accuracy needs the labels the images were generated for")
+    return float((fake.logits.argmax(dim=1) == fake.labels).double().mean())
+
+
+def score(real: FeatureSet, fake: FeatureSet, *, seed: int = 0) -> dict[str, Any]:
+    """Every metric for ``fake`` against ``real``; ``label_accuracy`` when ``fake`` has labels."""
+    kid, kid_std = kernel_distance(real, fake, seed)
+    inception, inception_std = inception_score(fake, seed)
+    scores: dict[str, Any] = {
+        "fid": frechet_distance(real, fake), "kid": kid, "kid_std": kid_std,
+        "is": inception, "is_std": inception_std,
+        **manifold_metrics(real, fake), **mode_coverage(fake),
+    }
+    if fake.labels is not None:
+        scores["label_accuracy"] = label_accuracy(fake)
+    return scores

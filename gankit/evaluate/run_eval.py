@@ -1,0 +1,124 @@
+"""Scoring a generator, or a trained run, against real images from fixed noise.
+
+The noise is drawn from a generator seeded by ``seed`` (0 by default), so two runs with the same
+latent size are scored on exactly the same z; a conditional generator is asked for the labels
+0, 1, ..., K-1, 0, 1, ... in turn, the same for every run. The result is one flat dict: the
+metrics, their real-vs-real ``floor``, and what produced them (evaluator sha256, n, real split).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.errors import GankitError
+from gankit.evaluate.evaluator import Evaluator, load_evaluator
+from gankit.evaluate.metrics import METRICS, score
+from gankit.evaluate.reference import RealReference, build_reference
+from gankit.plugins import PluginHost, get_host
+
+BATCH_SIZE = 500
+
+
+def fixed_inputs(generator: Any, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The noise (n, latent_dim) and, for a conditional generator, the labels i mod K."""
+    z = generator.sample_latent(n, generator=torch.Generator().manual_seed(seed))
+    labels = torch.arange(n) % generator.num_classes if generator.num_classes else None
+    return z, labels
+
+
+@torch.no_grad()
+def generate(generator: Any, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """Images in [-1, 1] on the CPU, in eval mode (the generator's mode is restored after)."""
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    try:
+        images = []
+        for start in range(0, z.shape[0], BATCH_SIZE):
+            batch_labels = None if labels is None else labels[start:start + BATCH_SIZE].to(device)
+            images.append(generator(z[start:start + BATCH_SIZE].to(device), batch_labels).float().cpu())
+    finally:
+        generator.train(was_training)
+    return torch.cat(images).clamp_(-1, 1)
+
+
+def score_generator(generator: Any, evaluator: Evaluator, reference: RealReference,
+                    seed: int = 0) -> dict[str, Any]:
+    """Every metric for ``reference.n`` images of ``generator``, next to the real-vs-real floor."""
+    expected = tuple(evaluator.meta.get("image_shape", generator.image_shape))
+    if tuple(generator.image_shape) != expected:
+        raise GankitError(f"The generator makes images of shape {tuple(generator.image_shape)}, but "
+                          f"the '{evaluator.dataset}' evaluator expects {expected}.")
+    z, labels = fixed_inputs(generator, reference.n, seed)
+    fake = evaluator.features(generate(generator, z, labels), labels)
+    scores = score(reference.reference, fake, seed=seed)
+    floor = reference.floor()
+    return {
+        **scores,
+        "floor": {key: floor[key] for key in scores if key in floor},
+        "n_fake": reference.n, **reference.record(),
+        "noise_seed": seed, "conditional": labels is not None,
+        "num_classes": int(fake.logits.shape[1]),
+        "evaluator": evaluator.record(),
+    }
+
+
+def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost | None = None,
+                 data_root: Path, download: bool = False, evaluator_path: Path | None = None,
+                 device: str = "cpu", console: Any = None) -> dict[str, Any]:
+    """Score the generator of a run folder or checkpoint file (``gankit evaluate``)."""
+    from gankit.sample import load_generator
+    from gankit.train import resolve_device
+
+    host = host or get_host()
+    target = resolve_device(device)
+    loaded = load_generator(Path(path), host=host, device=target)
+    dataset = host.datasets.get(loaded.dataset)
+    evaluator = load_evaluator(dataset.name, evaluator_path, device=target)
+    reference = build_reference(dataset, evaluator, n, data_root=data_root, download=download, seed=seed)
+    show_notices(reference, console)
+    result = score_generator(loaded.generator, evaluator, reference, seed)
+    return {"run": str(path), "variant": loaded.variant, "dataset": dataset.name,
+            "epoch": loaded.checkpoint.get("epoch"), **result}
+
+
+def show_notices(reference: RealReference, console: Any) -> None:
+    if console is None:
+        return
+    for notice in (reference.data_notice, reference.notice):
+        if notice:
+            console.print(f"[yellow]notice:[/] {notice}")
+
+
+def format_value(key: str, value: Any, num_classes: int | None = None) -> str:
+    if value is None:
+        return "-"
+    if key == "modes_covered":
+        return f"{value}/{num_classes}" if num_classes else str(value)
+    return METRICS[key].format.format(value)
+
+
+def print_scores(result: dict[str, Any], console: Any) -> None:
+    """A Rich table: each metric, its real-vs-real floor, and which way is better."""
+    from rich.table import Table
+
+    classes = result.get("num_classes")
+    title = f"{result['variant']} on {result['dataset']}, epoch {result['epoch']}"
+    table = Table(title=title, title_justify="left")
+    for column, justify in (("metric", "left"), ("value", "right"), ("real vs real", "right"),
+                            ("better", "left")):
+        table.add_column(column, justify=justify)
+    for key, info in METRICS.items():
+        if key in result:
+            table.add_row(info.label, format_value(key, result[key], classes),
+                          format_value(key, result["floor"].get(key), classes), info.better)
+    console.print(table)
+    console.print(f"n = {result['n_fake']:,} generated vs {result['n_real']:,} real "
+                  f"({result['real_split']}); FID depends on n: compare only at equal n.")
+    evaluator = result["evaluator"]
+    accuracy = evaluator["test_accuracy"]
+    console.print(f"evaluator: {evaluator['dataset']} classifier, sha256 {evaluator['sha256'][:16]}..., "
+                  f"held-out accuracy {'not measured' if accuracy is None else f'{accuracy:.2%}'}")
