@@ -68,9 +68,13 @@ def show_version(value: bool) -> None:
 
 
 def _one_line_warning(console: Console) -> Callable[..., None]:
+    original = warnings.showwarning
+
     def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
         if issubclass(category, GankitWarning):
             console.print(f"[yellow]warning:[/] {message}")
+        else:
+            original(message, category, *args, **kwargs)
 
     return show
 
@@ -131,6 +135,10 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             "--full", help="Require the full dataset: error instead of falling back to a bundled subset.")] = False,
         download: Annotated[bool, typer.Option(
             help="Try to download missing data (off when GANKIT_OFFLINE=1).")] = True,
+        eval_every: Annotated[Optional[int], typer.Option(
+            help="Score the generator every K epochs (FID, modes, ...) into metrics.jsonl; "
+                 "keeps checkpoints/best.pt by FID.")] = None,
+        eval_n: Annotated[int, typer.Option(help="Images per evaluation with --eval-every.")] = 2000,
     ) -> None:
         """Train a GAN variant; writes samples, a loss plot, metrics and checkpoints to a run folder."""
         from gankit.config import parse_set_options
@@ -144,10 +152,13 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         options = RunOptions(
             dataset=dataset, data_root=data_root, download=download and not _offline(),
             require_full=full, seed=seed, device=device.value, out=out, resume=resume,
-            progress=progress, max_images=max_images,
+            progress=progress, max_images=max_images, eval_every=eval_every, eval_n=eval_n,
         )
         if max_images is not None and max_images < 1:
             raise GankitError(f"--max-images must be at least 1, got {max_images}.")
+        if (eval_every is not None and eval_every < 1) or eval_n < 10:
+            raise GankitError(f"--eval-every must be at least 1 and --eval-n at least 10; "
+                              f"got {eval_every} and {eval_n}.")
         console = Console(highlight=False, soft_wrap=True)
         try:
             with warnings.catch_warnings():
@@ -228,6 +239,9 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         """Show every plugin found, with its state (loaded, failed, disabled), as JSON."""
         typer.echo(json.dumps([info.as_dict() for info in get().plugins.values()], indent=2))
 
+    from gankit.cli_evaluate import add_commands as add_evaluation_commands
+
+    add_evaluation_commands(app, get)
     get().register_commands(app)
     return app
 

@@ -24,6 +24,7 @@ from gankit import runs
 from gankit.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from gankit.config import build_config, config_to_dict
 from gankit.errors import CheckpointError, ConfigError, DataError, TrainingError
+from gankit.losses import discriminator_step_loss, generator_step_loss
 from gankit.plugins import PluginHost, get_host
 from gankit.registry import DataRequest, DatasetSpec, VariantSpec
 
@@ -46,6 +47,8 @@ class RunOptions:
     progress: bool = True
     max_images: int | None = None  # train on a seeded random subset of this size
     refreshes_per_epoch: int = 20  # how often losses are read back (and the bar updated)
+    eval_every: int | None = None  # score the generator every K epochs (gankit.evaluate.in_training)
+    eval_n: int = 2000  # images per evaluation during training
 
 
 @dataclass
@@ -233,7 +236,7 @@ class Trainer:
             # D step: real batch vs. fresh fakes (detached: no gradient flows into G here).
             z = generator.sample_latent(batch_size, device=self.device)
             fake = generator(z, labels)
-            d_out = loss.discriminator_loss(discriminator, real, fake.detach(), labels)
+            d_out = discriminator_step_loss(loss, discriminator, real, fake.detach(), labels)
             self.d_optimizer.zero_grad(set_to_none=True)
             d_out.loss.backward()
             self.d_optimizer.step()
@@ -245,7 +248,7 @@ class Trainer:
                 if n_critic > 1:
                     fake = generator(generator.sample_latent(batch_size, device=self.device), labels)
                 discriminator.requires_grad_(False)
-                g_loss = loss.generator_loss(discriminator, fake, labels)
+                g_loss = generator_step_loss(loss, discriminator, fake, labels)
                 self.g_optimizer.zero_grad(set_to_none=True)
                 g_loss.backward()
                 self.g_optimizer.step()
@@ -284,7 +287,7 @@ class Trainer:
         self.save()  # checkpoint right after the epoch's steps: the RNG state is the resume point
         runs.append_metrics(self.run_dir, [record])
         self._write_epoch_outputs()
-        if self.console is not None and not self.options.progress:
+        if self.console is not None:  # a lasting line per epoch, above the live bar
             self.console.print(
                 f"epoch {self.epoch}/{self.config.epochs}  d_loss {record['d_loss']:.4f}  "
                 f"g_loss {record['g_loss']:.4f}  D(x) {record['d_real']:.3f}  D(G(z)) {record['d_fake']:.3f}  "
@@ -490,8 +493,13 @@ def train(variant_name: str, overrides: dict[str, Any] | None = None,
     if saved is not None:
         trainer.load_state_dict(load_checkpoint(runs.checkpoint_path(run_dir), map_location=trainer.device))
     _write_config(trainer, data, host)
+    on_epoch = None
+    if options.eval_every:
+        from gankit.evaluate.in_training import EpochEvaluator
+
+        on_epoch = EpochEvaluator(trainer, options.eval_every, options.eval_n)
     with _StopOnSigint() as stop:
-        result = trainer.fit(stop_requested=lambda: stop.requested)
+        result = trainer.fit(stop_requested=lambda: stop.requested, on_epoch=on_epoch)
     if result.interrupted:
         raise Interrupted(run_dir)
     return result
