@@ -22,8 +22,10 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/gankit train vanilla
 
+# The example third-party plugin keeps its own pytest settings, so its tests run on their own.
 test: install
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest examples/gankit-acgan
 
 bench: install
 	$(BIN)/python bench/train_speed.py
