@@ -68,6 +68,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
     @user_errors
     def compare(
         entries: Annotated[list[str], typer.Argument(
+            metavar="VARIANT_OR_RUN",
             help="Variant names (trained now, under the same budget) and/or run folders (loaded).")],
         epochs: Annotated[Optional[int], typer.Option(
             help="Epochs per variant (default: 5 unless --budget-seconds is given).")] = None,
