@@ -5,16 +5,20 @@ download, so every machine uses the same digits); the figure is the median of th
 per-epoch ``seconds`` metric (training steps only; the epoch's grid, plot and checkpoint are not
 in it). The default run's expected length is that median times the variant's default epochs.
 
-    python bench/variant_speed.py [--epochs 3] [--device cpu] [SPEC ...]
+    python bench/variant_speed.py [--epochs 3] [--device cpu] [--threads N] [SPEC ...]
 
 A SPEC is a variant name, optionally with config changes: ``cgan:arch=conv`` or
 ``dcgan:loss=wgan-gp,n_critic=5``. Without SPECs every registered variant is measured as is.
+
+On a CPU shared with other jobs, give ``--threads 1``: torch's threads spin while they wait for one
+another, so two threads on two busy cores can be several times slower than one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -53,12 +57,16 @@ def main() -> None:
     parser.add_argument("specs", nargs="*", help="VARIANT or VARIANT:KEY=VALUE,... (default: all)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs to time per variant")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [default: torch's]")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     host = get_host()
     specs = args.specs or host.variants.names()
 
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"device {args.device}, torch {torch.__version__}; median of {args.epochs} epochs")
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (load average "
+          f"{os.getloadavg()[0]:.1f}), {torch.get_num_threads()} torch threads, device {args.device}, "
+          f"torch {torch.__version__}; median of {args.epochs} epochs")
     print(f"{'variant':<32} {'s/epoch':>8} {'images/s':>9} {'default epochs':>15} {'default run':>12}")
     for spec in specs:
         name, overrides = parse_spec(spec)

@@ -1,10 +1,12 @@
 """The conditional GAN's networks: the label, one-hot, joins the input of G and of D.
 
-``mlp``: the tutorial's nets. G: [z, y] (100 + 10) -> 256 -> 512 -> 1024 -> C*H*W, ReLU, tanh out.
-D: [x, y] (784 + 10) -> 1024 -> 512 -> 256 -> 1, ReLU and dropout after each hidden layer.
+``mlp``: the tutorial's layer sizes. G: [z, y] (100 + 10) -> 256 -> 512 -> 1024 -> C*H*W, LeakyReLU,
+BatchNorm on the 512 and 1024 layers, tanh out. D: [x, y] (784 + 10) -> 1024 -> 512 -> 256 -> 1,
+LeakyReLU and dropout after each hidden layer. (The tutorial's own ReLU nets, without BatchNorm,
+collapsed to a single digit in this role; docs/variants.md has the runs.)
 ``conv``: a conditional DCGAN. G: [z, y] as a 1x1 map -> transposed convs (BatchNorm, ReLU), tanh
 out. D: the image with one constant map per class (1 on the label's map, 0 elsewhere) -> strided
-convs (LeakyReLU, BatchNorm on all but the first layer) -> one logit. On MNIST: mlp G 1,488,912 and
+convs (LeakyReLU, BatchNorm on all but the first layer) -> one logit. On MNIST: mlp G 1,490,448 and
 D 1,470,465 parameters; conv G 822,401 and D 148,929.
 """
 
@@ -36,12 +38,13 @@ def _require(labels: torch.Tensor | None) -> torch.Tensor:
 
 
 class MLPGenerator(Generator):
-    def __init__(self, *, latent_dim: int, image_shape: tuple[int, int, int], num_classes: int) -> None:
+    def __init__(self, *, latent_dim: int, image_shape: tuple[int, int, int], num_classes: int,
+                 leaky_slope: float) -> None:
         super().__init__(latent_dim=latent_dim, image_shape=image_shape, num_classes=num_classes)
         self.net = nn.Sequential(
-            nn.Linear(latent_dim + num_classes, 256), nn.ReLU(),
-            nn.Linear(256, 512), nn.ReLU(),
-            nn.Linear(512, 1024), nn.ReLU(),
+            nn.Linear(latent_dim + num_classes, 256), nn.LeakyReLU(leaky_slope),
+            nn.Linear(256, 512, bias=False), nn.BatchNorm1d(512), nn.LeakyReLU(leaky_slope),
+            nn.Linear(512, 1024, bias=False), nn.BatchNorm1d(1024), nn.LeakyReLU(leaky_slope),
             nn.Linear(1024, math.prod(image_shape)), nn.Tanh(),
         )
 
@@ -51,12 +54,13 @@ class MLPGenerator(Generator):
 
 
 class MLPDiscriminator(Discriminator):
-    def __init__(self, *, image_shape: tuple[int, int, int], num_classes: int, dropout: float) -> None:
+    def __init__(self, *, image_shape: tuple[int, int, int], num_classes: int, dropout: float,
+                 leaky_slope: float) -> None:
         super().__init__(image_shape=image_shape, num_classes=num_classes)
         self.net = nn.Sequential(
-            nn.Linear(math.prod(image_shape) + num_classes, 1024), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(1024, 512), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(512, 256), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(math.prod(image_shape) + num_classes, 1024), nn.LeakyReLU(leaky_slope), nn.Dropout(dropout),
+            nn.Linear(1024, 512), nn.LeakyReLU(leaky_slope), nn.Dropout(dropout),
+            nn.Linear(512, 256), nn.LeakyReLU(leaky_slope), nn.Dropout(dropout),
             nn.Linear(256, 1),
         )
 
@@ -116,7 +120,7 @@ def init_weights(module: nn.Module, std: float) -> None:
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(layer.weight, 0.0, std)
-        elif isinstance(layer, (nn.BatchNorm2d, nn.GroupNorm)):
+        elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)):
             nn.init.normal_(layer.weight, 1.0, std)
         else:
             continue
@@ -128,9 +132,10 @@ def build_networks(config, data: DataInfo) -> Networks:
     classes = data.num_classes
     if config.arch == "mlp":
         generator: Generator = MLPGenerator(latent_dim=config.latent_dim, image_shape=data.image_shape,
-                                            num_classes=classes)
+                                            num_classes=classes, leaky_slope=config.leaky_slope)
         discriminator: Discriminator = MLPDiscriminator(image_shape=data.image_shape, num_classes=classes,
-                                                        dropout=config.dropout)
+                                                        dropout=config.dropout,
+                                                        leaky_slope=config.leaky_slope)
     else:
         layer_norm = config.loss in PER_SAMPLE_PENALTY_LOSSES
         if layer_norm:

@@ -50,8 +50,8 @@ def trained_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("arch, shape, g_params, d_params", [
-    ("mlp", (1, 28, 28), 1_488_912, 1_470_465),  # the tutorial's nets + 10 one-hot inputs each
-    ("mlp", (3, 32, 32), 3_834_112, 3_813_377),
+    ("mlp", (1, 28, 28), 1_490_448, 1_470_465),  # the tutorial's sizes + 10 one-hot inputs each
+    ("mlp", (3, 32, 32), 3_835_648, 3_813_377),
     ("conv", (1, 28, 28), 822_401, 148_929),
     ("conv", (3, 32, 32), 1_109_891, 673_601),
     ("conv", (3, 64, 64), 3_658_627, 2_775_873),
