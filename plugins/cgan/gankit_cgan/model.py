@@ -142,7 +142,7 @@ def build_networks(config, data: DataInfo) -> Networks:
             warnings.warn(
                 f"cgan arch=conv with --loss {config.loss}: the critic uses LayerNorm instead of "
                 "BatchNorm, because the gradient penalty is per sample (Gulrajani et al. 2017)"
-                + ("; the paper also takes 5 critic steps per G step: --set n_critic=5"
+                + ("; they also take 5 critic steps per G step: add --set n_critic=5"
                    if config.n_critic == 1 else ""),
                 GankitWarning, stacklevel=2,
             )
