@@ -458,7 +458,7 @@ def train(variant_name: str, overrides: dict[str, Any] | None = None,
     if options.resume:
         runs.claim_run_dir(run_dir, resume=True)
         saved = runs.read_run_config(run_dir)
-        _check_resume_compatible(saved, variant.name, overrides, options)
+        _check_resume_compatible(saved, variant, overrides, options)
         options.dataset = saved["dataset"]["name"]
         if options.max_images is None:
             options.max_images = saved["dataset"].get("max_images")
@@ -505,13 +505,16 @@ def train(variant_name: str, overrides: dict[str, Any] | None = None,
     return result
 
 
-def _check_resume_compatible(saved: dict[str, Any], variant: str, overrides: dict[str, Any],
+def _check_resume_compatible(saved: dict[str, Any], spec: VariantSpec, overrides: dict[str, Any],
                              options: RunOptions) -> None:
+    variant = spec.name
     if saved["variant"] != variant:
         raise CheckpointError(f"Run was trained with variant '{saved['variant']}', not '{variant}'. "
                               f"Use: gankit train {saved['variant']} --out ... --resume")
-    changed = [key for key, value in overrides.items()
-               if key != "epochs" and str(saved["config"].get(key)) != str(value)]
+    # Compare parsed values, so `--set lr=2e-4` against a saved 0.0002 is no change.
+    original = build_config(spec.config_class, base=saved["config"])
+    resumed = build_config(spec.config_class, overrides, base=saved["config"])
+    changed = [key for key in overrides if key != "epochs" and getattr(resumed, key) != getattr(original, key)]
     if changed:
         raise ConfigError(f"Cannot change {', '.join(changed)} when resuming (only --epochs may change); "
                           "start a new run with another --out instead.")

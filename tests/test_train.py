@@ -102,6 +102,8 @@ def test_resume_refuses_to_change_the_recipe(tmp_path):
     train("vanilla", {**TINY, "epochs": 1}, options(tmp_path / "run"))
     with pytest.raises(GankitError, match="Cannot change lr when resuming"):
         train("vanilla", {"lr": 0.1}, options(tmp_path / "run", resume=True))
+    # The same value written another way is no change.
+    train("vanilla", {"lr": "2e-4", "epochs": 1}, options(tmp_path / "run", resume=True))
     with pytest.raises(CheckpointError, match="no checkpoints/last.pt"):
         train("vanilla", {}, options(tmp_path / "nothing-here", resume=True))
 
