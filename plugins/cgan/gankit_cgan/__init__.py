@@ -2,10 +2,10 @@
 
 G and D both see the class label: ``gankit sample RUN --labels 7`` draws sevens. Two forms share
 one config: ``arch=conv`` (the default) is a conditional DCGAN, the one-hot label joined to z and,
-as constant maps, to the image's channels; ``arch=mlp`` has the tutorial's 4-layer MLPs' sizes,
-the one-hot label joined to z and to the flattened image as in the paper, and LeakyReLU plus
-BatchNorm in G (with the tutorial's ReLU nets G collapsed to one digit; docs/variants.md). This module stays
-torch-free; the networks live in :mod:`gankit_cgan.model`.
+as constant maps, to the image's channels; ``arch=mlp`` has the sizes of the tutorial's 4-layer
+MLPs, the one-hot label joined to z and to the flattened image as in the paper, and LeakyReLU plus
+BatchNorm in G (with the tutorial's ReLU nets G collapsed to one digit; see docs/variants.md).
+This module stays torch-free; the networks live in :mod:`gankit_cgan.model`.
 """
 
 from __future__ import annotations

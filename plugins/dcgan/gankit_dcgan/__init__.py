@@ -21,8 +21,8 @@ MAX_DOUBLINGS = 5
 @dataclass
 class DCGANConfig(TrainConfig):
     """The paper's recipe, except the batch size (the paper's is 128): on the 5,000-digit subset,
-    batches of 32 give four times the steps per epoch for about the same time, and 30 epochs give
-    digits of all ten classes in a few CPU minutes (docs/variants.md has the measurements)."""
+    batches of 32 take four times the paper's steps per epoch for a little more time, and 30 epochs
+    give digits of all ten classes in a few CPU minutes (docs/variants.md has the measurements)."""
 
     epochs: int = 30
     batch_size: int = 32
@@ -50,11 +50,9 @@ class DCGANConfig(TrainConfig):
 def image_side_plan(side: int) -> tuple[int, int] | None:
     """``(start_side, doublings)`` with ``start_side * 2**doublings == side``, or None."""
     for start in START_SIDES:
-        doublings = 1
-        while start * 2 ** doublings <= side and doublings <= MAX_DOUBLINGS:
+        for doublings in range(1, MAX_DOUBLINGS + 1):
             if start * 2 ** doublings == side:
                 return start, doublings
-            doublings += 1
     return None
 
 
