@@ -42,20 +42,20 @@ def __getattr__(name: str) -> Any:
 
 def get_variant(name: str) -> VariantSpec:
     """The registered variant called ``name`` (a clear error, with suggestions, if unknown)."""
-    from gankit.plugins import get_host
+    from gankit.host import get_host
 
     return get_host().variants.get(name)
 
 
 def get_loss(name: str) -> LossSpec:
     """The registered loss called ``name``."""
-    from gankit.plugins import get_host
+    from gankit.host import get_host
 
     return get_host().losses.get(name)
 
 
 def get_dataset(name: str) -> DatasetSpec:
     """The registered dataset called ``name``."""
-    from gankit.plugins import get_host
+    from gankit.host import get_host
 
     return get_host().datasets.get(name)

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from gankit import __version__
 from gankit.errors import GankitError, GankitWarning, TrainingError
-from gankit.plugins import PluginHost, get_host
+from gankit.host import PluginHost, get_host
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1

@@ -20,7 +20,7 @@ from typing import Any
 
 from gankit import runs
 from gankit.errors import CheckpointError, ConfigError, GankitError, RegistryError
-from gankit.plugins import PluginHost, get_host
+from gankit.host import PluginHost, get_host
 
 DEFAULT_EPOCHS = 5
 DEFAULT_DATASET = "mnist"

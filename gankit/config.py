@@ -8,38 +8,99 @@ round-trip through ``config.json`` and checkpoints as dicts.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
-from dataclasses import dataclass
-from typing import Any, Literal, get_args, get_origin
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional, Union, get_args, get_origin
 
 from gankit.errors import ConfigError
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The range a numeric config field must lie in; ``None`` leaves that side open."""
+
+    ge: float | None = None  # >=
+    gt: float | None = None  # >
+    le: float | None = None  # <=
+    lt: float | None = None  # <
+
+    def violated(self, value: Any) -> bool:
+        return ((self.ge is not None and not value >= self.ge) or (self.gt is not None and not value > self.gt)
+                or (self.le is not None and not value <= self.le) or (self.lt is not None and not value < self.lt))
+
+    def describe(self) -> str:
+        low = f"[{self.ge:g}" if self.ge is not None else f"({self.gt:g}" if self.gt is not None else "(-inf"
+        high = f"{self.le:g}]" if self.le is not None else f"{self.lt:g})" if self.lt is not None else "inf)"
+        if high == "inf)":
+            return f"at least {self.ge:g}" if self.ge is not None else f"greater than {self.gt:g}" \
+                if self.gt is not None else "a number"
+        return f"in {low}, {high}"
+
+
+def param(default: Any, *, ge: float | None = None, gt: float | None = None,
+          le: float | None = None, lt: float | None = None) -> Any:
+    """A config field with declared bounds, checked by :class:`TrainConfig` when a config is made.
+
+    ``dropout: float = param(0.5, ge=0, lt=1)`` rejects ``--set dropout=1`` with one line naming
+    the range. A field whose default is ``None`` ("not set") is only checked when set.
+    """
+    return field(default=default, metadata={"bounds": Bounds(ge=ge, gt=gt, le=le, lt=lt)})
+
+
 @dataclass
 class TrainConfig:
-    """Fields every variant has. Subclasses override defaults and add their own fields."""
+    """Fields every variant has. Subclasses override defaults and add their own fields.
 
-    epochs: int = 20  # full passes over the dataset
-    batch_size: int = 64
-    lr: float = 2e-4  # Adam's learning rate, for G and D alike
-    beta1: float = 0.5  # Adam's first-moment decay
-    beta2: float = 0.999
-    latent_dim: int = 100  # size of the noise vector z
-    loss: str = "bce"  # any registered loss: bce, minimax, lsgan, hinge, wgan-gp, ...
-    n_critic: int = 1  # D steps per G step
-    gp_weight: float = 10.0  # gradient-penalty weight, used by losses that have one (wgan-gp)
+    A subclass that re-declares a field with a plain default keeps the bounds declared here.
+    """
+
+    epochs: int = param(20, ge=1)  # full passes over the dataset
+    batch_size: int = param(64, ge=1)
+    lr: float = param(2e-4, gt=0)  # the learning rate of both networks, unless g_lr / d_lr is set
+    g_lr: Optional[float] = param(None, gt=0)  # G's own learning rate (TTUR); None: lr
+    d_lr: Optional[float] = param(None, gt=0)  # D's own learning rate (TTUR); None: lr
+    beta1: float = param(0.5, ge=0, lt=1)  # Adam's first-moment decay
+    beta2: float = param(0.999, ge=0, lt=1)
+    optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
+    weight_decay: float = param(0.0, ge=0)
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"  # decay to 0 over the run
+    latent_dim: int = param(100, ge=1)  # size of the noise vector z
+    loss: str = "bce"  # any registered loss: bce, minimax, lsgan, hinge, wgan-gp, ragan, ...
+    n_critic: int = param(1, ge=1)  # D steps per G step
+    gp_weight: float = param(10.0, ge=0)  # gradient-penalty weight, used by losses that have one
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "latent_dim", "n_critic"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}.")
-        for name in ("beta1", "beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
-        if self.gp_weight < 0:
-            raise ConfigError(f"gp_weight must be >= 0, got {self.gp_weight}.")
+        check_bounds(self)
+
+    @property
+    def generator_lr(self) -> float:
+        return self.lr if self.g_lr is None else self.g_lr
+
+    @property
+    def discriminator_lr(self) -> float:
+        return self.lr if self.d_lr is None else self.d_lr
+
+
+def field_bounds(config_class: type) -> dict[str, Bounds]:
+    """Each field's declared bounds, inherited from the base class where a subclass only changed
+    the default."""
+    found: dict[str, Bounds] = {}
+    for klass in reversed(config_class.__mro__):
+        if dataclasses.is_dataclass(klass):
+            for f in dataclasses.fields(klass):
+                if "bounds" in f.metadata:
+                    found[f.name] = f.metadata["bounds"]
+    return found
+
+
+def check_bounds(config: Any) -> None:
+    for name, bounds in field_bounds(type(config)).items():
+        value = getattr(config, name)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if bounds.violated(value):
+            raise ConfigError(f"{name} must be {bounds.describe()}, got {value}.")
 
 
 def config_fields(config_class: type) -> dict[str, Any]:
@@ -51,6 +112,11 @@ def config_fields(config_class: type) -> dict[str, Any]:
 def parse_value(key: str, text: str, annotation: Any) -> Any:
     """Convert the string from ``--set key=text`` to the field's type."""
     origin = get_origin(annotation)
+    if origin in (Union, types.UnionType) and type(None) in get_args(annotation):  # Optional[X]: "none" unsets it
+        if text.strip().lower() in ("none", "null", ""):
+            return None
+        (inner,) = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return parse_value(key, text, inner)
     if origin is Literal:
         choices = get_args(annotation)
         for choice in choices:

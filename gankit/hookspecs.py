@@ -16,7 +16,8 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from gankit.registry import DatasetSpec, LossSpec, VariantSpec
+    from gankit.host import PluginHost
+    from gankit.registry import CallbackSpec, DatasetSpec, LossSpec, VariantSpec
 
 PROJECT_NAME = "gankit"
 
@@ -50,11 +51,22 @@ def gankit_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
 
 
 @hookspec
-def gankit_register_commands(app: typer.Typer) -> None:
+def gankit_register_callbacks(register: Callable[[CallbackSpec], None]) -> None:
+    """Register training callbacks (``gankit train VARIANT --callback NAME``).
+
+    :param register: call ``register(CallbackSpec(...))`` once per callback.
+    """
+
+
+@hookspec
+def gankit_register_commands(app: typer.Typer, host: PluginHost) -> None:
     """Add commands to the CLI.
 
     :param app: the ``typer.Typer`` app being built; add commands with ``@app.command()`` (or
         ``app.add_typer(...)``). They are listed under a help panel named ``Plugin: NAME`` unless
         they pass their own ``rich_help_panel``. A command name that is already taken fails the
         plugin. Import heavy modules inside the command's body, not here.
+    :param host: the plugin host that built the app: its ``variants``, ``losses``, ``datasets``
+        and ``callbacks`` registries are the ones this CLI uses (pass it on, e.g. to
+        ``gankit.load_run(path, host=host)``).
     """

@@ -8,10 +8,16 @@ finite for logits as large as 1e4 in magnitude (``softplus`` instead of ``log(si
 The engine calls a loss through :func:`discriminator_step_loss` and :func:`generator_step_loss`,
 which add the discriminator's auxiliary terms (see :class:`gankit.nn.DiscriminatorOutput`) to the
 loss's own, so a loss never needs to know about auxiliary heads.
+
+``generator_loss`` may take a keyword ``real``: the engine then hands it the step's real batch,
+which relativistic losses compare the fakes against. A loss written without it keeps working. A
+loss should keep no state between calls: the engine promises the arguments, not the call order.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any, Callable, NamedTuple
 
 import torch
@@ -42,7 +48,9 @@ class Loss:
         raise NotImplementedError
 
     def generator_loss(self, discriminator: DiscriminatorFn, fake: torch.Tensor,
-                       labels: torch.Tensor | None = None) -> torch.Tensor:
+                       labels: torch.Tensor | None = None, *,
+                       real: torch.Tensor | None = None) -> torch.Tensor:
+        """G's loss on ``fake``; ``real`` is the step's real batch (relativistic losses use it)."""
         raise NotImplementedError
 
 
@@ -61,7 +69,7 @@ class LogitLoss(Loss):
         return DiscriminatorLoss(self.d_loss_from_logits(real_logits, fake_logits),
                                  real_logits, fake_logits)
 
-    def generator_loss(self, discriminator, fake, labels=None):
+    def generator_loss(self, discriminator, fake, labels=None, *, real=None):
         return self.g_loss_from_logits(discriminator(fake, labels))
 
 
@@ -125,6 +133,24 @@ class WassersteinGPLoss(LogitLoss):
         return result._replace(loss=result.loss + self.gp_weight * penalty)
 
 
+class RelativisticAverageLoss(Loss):
+    """RaGAN (Jolicoeur-Martineau 2019): D judges whether a real image is more realistic than the
+    average fake, and the reverse; G gets the mirrored objective, so it needs the real batch too."""
+
+    def discriminator_loss(self, discriminator, real, fake, labels=None):
+        real_logits, fake_logits = discriminator(real, labels), discriminator(fake, labels)
+        loss = (F.softplus(-(real_logits - fake_logits.mean())).mean()
+                + F.softplus(fake_logits - real_logits.mean()).mean())
+        return DiscriminatorLoss(loss, real_logits, fake_logits)
+
+    def generator_loss(self, discriminator, fake, labels=None, *, real=None):
+        if real is None:
+            raise ValueError("the relativistic loss needs the real batch: call generator_loss(..., real=...)")
+        real_logits, fake_logits = discriminator(real, labels), discriminator(fake, labels)
+        return (F.softplus(real_logits - fake_logits.mean()).mean()
+                + F.softplus(-(fake_logits - real_logits.mean())).mean())
+
+
 def gradient_penalty(discriminator: DiscriminatorFn, real: torch.Tensor, fake: torch.Tensor,
                      labels: torch.Tensor | None = None) -> torch.Tensor:
     """Mean of ``(||grad_x D(x)|| - 1)^2`` over random interpolates of ``real`` and ``fake``."""
@@ -178,28 +204,55 @@ def _overrides(discriminator: Any, method: str) -> bool:
         getattr(type(discriminator), method) is not getattr(Discriminator, method)
 
 
+@functools.lru_cache(maxsize=None)
+def _takes(function: Callable[..., Any], keyword: str) -> bool:
+    """Whether ``function`` accepts ``keyword=`` (by name or through ``**kwargs``). Methods written
+    against gankit 0.1 lack the newer keywords; they are simply not passed."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == keyword and p.kind is not p.POSITIONAL_ONLY or p.kind is p.VAR_KEYWORD
+               for p in parameters)
+
+
+def _call(method: Callable[..., Any], *args: Any, **optional: Any) -> Any:
+    function = getattr(method, "__func__", method)
+    return method(*args, **{key: value for key, value in optional.items() if _takes(function, key)})
+
+
 def discriminator_step_loss(loss: Loss, discriminator: DiscriminatorFn, real: torch.Tensor,
-                            fake: torch.Tensor, labels: torch.Tensor | None = None) -> DiscriminatorLoss:
-    """D's loss for one step: ``loss``'s, plus the discriminator's auxiliary term if it has one."""
+                            fake: torch.Tensor, labels: torch.Tensor | None = None, *,
+                            latent: torch.Tensor | None = None) -> DiscriminatorLoss:
+    """D's loss for one step: ``loss``'s, plus the discriminator's auxiliary term if it has one.
+
+    :param latent: the noise ``fake`` was made from, handed to an auxiliary loss that takes it.
+    """
     view = AdversarialView(discriminator)
     result = loss.discriminator_loss(view, real, fake, labels)
     module = _module(discriminator)
     if _overrides(module, "discriminator_auxiliary_loss"):
-        extra = module.discriminator_auxiliary_loss(view.output_for(real, labels),
-                                                    view.output_for(fake, labels), labels)
+        extra = _call(module.discriminator_auxiliary_loss, view.output_for(real, labels),
+                      view.output_for(fake, labels), labels, latent=latent)
         if extra is not None:
             result = result._replace(loss=result.loss + extra)
     return result
 
 
 def generator_step_loss(loss: Loss, discriminator: DiscriminatorFn, fake: torch.Tensor,
-                        labels: torch.Tensor | None = None) -> torch.Tensor:
-    """G's loss for one step: ``loss``'s, plus the discriminator's auxiliary term if it has one."""
+                        labels: torch.Tensor | None = None, *, real: torch.Tensor | None = None,
+                        latent: torch.Tensor | None = None) -> torch.Tensor:
+    """G's loss for one step: ``loss``'s, plus the discriminator's auxiliary term if it has one.
+
+    :param real: the step's real batch, handed to a loss whose ``generator_loss`` takes ``real``.
+    :param latent: the noise ``fake`` was made from, handed to an auxiliary loss that takes it.
+    """
     view = AdversarialView(discriminator)
-    result = loss.generator_loss(view, fake, labels)
+    result = _call(loss.generator_loss, view, fake, labels, real=real)
     module = _module(discriminator)
     if _overrides(module, "generator_auxiliary_loss"):
-        extra = module.generator_auxiliary_loss(view.output_for(fake, labels), labels)
+        extra = _call(module.generator_auxiliary_loss, view.output_for(fake, labels), labels,
+                      latent=latent)
         if extra is not None:
             result = result + extra
     return result

@@ -8,23 +8,56 @@ A discriminator with auxiliary heads (AC-GAN's classifier, for one) returns a
 :class:`DiscriminatorOutput` instead: the losses still see only its adversarial logits, and the
 discriminator's own ``discriminator_auxiliary_loss`` / ``generator_auxiliary_loss`` turn the other
 heads' outputs into extra terms that the engine adds to D's and G's loss. Any registered loss thus
-works with any variant, auxiliary heads or not.
+works with any variant, auxiliary heads or not. Those methods may also take a keyword ``latent``:
+the engine then hands them the noise the fakes were made from, which is what InfoGAN's Q loss needs.
+
+A generator whose noise carries meaningful codes (InfoGAN's categorical and continuous codes)
+declares them as :class:`LatentCode` objects; ``gankit sample RUN --code NAME=VALUES`` then sets
+them, exactly as ``--labels`` sets a conditional variant's class.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class LatentCode:
+    """A named part of a generator's noise that a user may set at sample time.
+
+    :param name: what ``--code NAME=...`` calls it.
+    :param index: where it starts in z (a column of the (N, latent_dim) noise).
+    :param categories: for a categorical code, how many values; it occupies that many columns as a
+        one-hot vector. ``None`` for a continuous code, which occupies one column.
+    :param summary: one line saying what it controls (shown by ``gankit sample --help-codes``).
+    """
+
+    name: str
+    index: int
+    categories: int | None = None
+    summary: str = ""
+
+    @property
+    def width(self) -> int:
+        return self.categories or 1
 
 
 class Generator(nn.Module):
     """Noise (and optional labels) -> images in [-1, 1].
 
     Subclasses call ``super().__init__(latent_dim=..., image_shape=..., num_classes=...)`` and
-    implement ``forward(z, labels=None)``.
+    implement ``forward(z, labels=None)``. The engine draws z with :meth:`sample_latent` for every
+    training step, every sample grid and every evaluation, so a variant with another prior (or
+    with latent codes) overrides that one method. ``latent_dim`` must equal ``config.latent_dim``
+    and be the width of what ``sample_latent`` returns.
     """
+
+    #: The codes in z that ``gankit sample --code`` may set (see :class:`LatentCode`).
+    latent_codes: Sequence[LatentCode] = ()
 
     def __init__(self, *, latent_dim: int, image_shape: tuple[int, int, int],
                  num_classes: int | None = None) -> None:
@@ -41,6 +74,21 @@ class Generator(nn.Module):
                       generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` noise vectors z ~ N(0, I); override for another prior."""
         return torch.randn(n, self.latent_dim, device=device, generator=generator)
+
+    def set_latent_codes(self, z: torch.Tensor, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """A copy of ``z`` with the named codes set: a categorical code from class indices (N,), a
+        continuous one from values (N,). Names not in :attr:`latent_codes` raise ``KeyError``."""
+        codes = {code.name: code for code in self.latent_codes}
+        z = z.clone()
+        for name, value in values.items():
+            code = codes[name]
+            value = value.to(z.device)
+            if code.categories:
+                z[:, code.index:code.index + code.categories] = \
+                    torch.nn.functional.one_hot(value.long(), code.categories).to(z.dtype)
+            else:
+                z[:, code.index] = value.to(z.dtype)
+        return z
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
@@ -71,15 +119,17 @@ class Discriminator(nn.Module):
         raise NotImplementedError
 
     def discriminator_auxiliary_loss(self, real: DiscriminatorOutput, fake: DiscriminatorOutput,
-                                     labels: torch.Tensor | None) -> torch.Tensor | None:
+                                     labels: torch.Tensor | None, *,
+                                     latent: torch.Tensor | None = None) -> torch.Tensor | None:
         """An extra term for D's loss, from this discriminator's outputs on the real batch and on
-        the (detached) fakes; ``None`` (the default) adds nothing. Override it with auxiliary heads."""
+        the (detached) fakes; ``None`` (the default) adds nothing. Override it with auxiliary heads.
+        ``latent`` is the noise the fakes were made from (an override may leave the keyword out)."""
         return None
 
-    def generator_auxiliary_loss(self, fake: DiscriminatorOutput,
-                                 labels: torch.Tensor | None) -> torch.Tensor | None:
+    def generator_auxiliary_loss(self, fake: DiscriminatorOutput, labels: torch.Tensor | None, *,
+                                 latent: torch.Tensor | None = None) -> torch.Tensor | None:
         """An extra term for G's loss, from this discriminator's output on the fakes; ``None`` (the
-        default) adds nothing."""
+        default) adds nothing. ``latent`` is the noise the fakes were made from."""
         return None
 
 

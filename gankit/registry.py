@@ -25,18 +25,37 @@ class VariantSpec:
         variant's recipe; every field can be set with ``--set KEY=VALUE``.
     :param build: ``build(config, data_info) -> Networks``; imports torch lazily.
     :param conditional: whether G and D take class labels.
+        ``build`` may also take a keyword ``loss`` (the run's :class:`LossSpec`), e.g. to swap
+        BatchNorm for a per-sample norm when ``loss.per_sample_penalty`` is set.
+    :param conditional: whether G and D take class labels.
     :param supports: optional ``supports(data_info) -> str | None``, returning why a dataset cannot
         be used (``None`` when it can).
-    :param paper: the citation shown in ``gankit list --verbose`` and the docs.
+    :param paper: the citation shown in ``gankit list --json`` and the docs.
+    :param optimizers: optional ``optimizers(config, networks) -> gankit.Optimizers``, for a variant
+        whose recipe needs other optimizers or schedulers than the config's ``optimizer``,
+        ``g_lr``/``d_lr`` and ``lr_schedule`` give (the engine's default builds those).
     """
 
     name: str
     summary: str
     config_class: type
-    build: Callable[[Any, "DataInfo"], Any]
+    build: Callable[..., Any]
     conditional: bool = False
     supports: Callable[["DataInfo"], str | None] | None = None
     paper: str = ""
+    optimizers: Callable[[Any, Any], Any] | None = None
+
+    def build_networks(self, config: Any, data_info: "DataInfo", loss: "LossSpec | None" = None) -> Any:
+        """Call :attr:`build`, handing it ``loss=`` when its signature takes that keyword."""
+        import inspect
+
+        try:
+            takes_loss = "loss" in inspect.signature(self.build).parameters
+        except (TypeError, ValueError):
+            takes_loss = False
+        if takes_loss:
+            return self.build(config, data_info, loss=loss)
+        return self.build(config, data_info)
 
 
 @dataclass(frozen=True)
@@ -46,11 +65,14 @@ class LossSpec:
     :param name: the name users pass to ``--loss``.
     :param summary: one line for ``gankit list``.
     :param build: ``build(config) -> gankit.Loss``; imports torch lazily.
+    :param per_sample_penalty: the loss penalises D's gradient per sample (WGAN-GP, R1); batch
+        statistics (BatchNorm) in D break that, so variants swap to a per-sample norm.
     """
 
     name: str
     summary: str
     build: Callable[[Any], Any]
+    per_sample_penalty: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +82,26 @@ class DataInfo:
     name: str
     image_shape: tuple[int, int, int]
     num_classes: int | None
+
+    def upsampling_plan(self, start_sides: tuple[int, ...] = (4, 7),
+                        max_doublings: int = 5) -> tuple[int, int] | None:
+        """``(start_side, doublings)`` with ``start_side * 2**doublings`` equal to the image side,
+        for conv stacks that start from a small map and double it; ``None`` for non-square images
+        or sides no start reaches (28 -> (7, 2), 32 -> (4, 3), 64 -> (4, 4))."""
+        _, height, width = self.image_shape
+        if height != width:
+            return None
+        for start in start_sides:
+            for doublings in range(1, max_doublings + 1):
+                if start * 2 ** doublings == height:
+                    return start, doublings
+        return None
+
+
+def _default_root() -> Path:
+    from gankit.data import default_data_root
+
+    return default_data_root()
 
 
 @dataclass(frozen=True)
@@ -71,32 +113,61 @@ class DataRequest:
     :param download: whether a download may be attempted when the files are not on disk.
     :param require_full: refuse fallbacks to a bundled subset; error if the full set is absent.
     :param download_timeout: seconds before a download attempt gives up.
+    :param options: the dataset's own options (``--data-option KEY=VALUE``), as strings; only
+        names the dataset declares in :attr:`DatasetSpec.options` reach it.
     """
 
-    root: Path
+    root: Path = field(default_factory=_default_root)
     split: str = "train"
     download: bool = True
     require_full: bool = False
     download_timeout: float = 10.0
+    options: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
     """A dataset: its shape and a loader.
 
+    :param image_shape: (C, H, W), or ``None`` when only loading can tell (a folder of images, a
+        file chosen with ``--data-option``); the engine then sizes the networks from the loaded data.
+    :param num_classes: how many labels, ``None`` for unlabelled data.
     :param load: ``load(request) -> gankit.data.ImageData`` (uint8 images (N, C, H, W), int64 labels
         or ``None``, and a description of the source actually used).
+    :param options: the options ``load`` reads from ``request.options``, name -> one-line help;
+        ``--data-option`` refuses any other name.
     """
 
     name: str
     summary: str
-    image_shape: tuple[int, int, int]
+    image_shape: tuple[int, int, int] | None
     num_classes: int | None
     load: Callable[[DataRequest], Any]
+    options: dict[str, str] = field(default_factory=dict)
 
     @property
     def info(self) -> DataInfo:
-        return DataInfo(self.name, self.image_shape, self.num_classes)
+        """What is known before loading; ``image_shape`` may be ``None`` (see :meth:`info_for`)."""
+        return DataInfo(self.name, self.image_shape, self.num_classes)  # type: ignore[arg-type]
+
+    def info_for(self, images_shape: tuple[int, ...]) -> DataInfo:
+        """The info of loaded images of shape (N, C, H, W)."""
+        return DataInfo(self.name, tuple(int(d) for d in images_shape[1:]), self.num_classes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class CallbackSpec:
+    """A training callback a plugin offers (``gankit train VARIANT --callback NAME``).
+
+    :param name: the name users pass to ``--callback``.
+    :param summary: one line for ``gankit list``.
+    :param build: ``build(config) -> gankit.Callback``, called once per run with the run's
+        config; imports torch lazily.
+    """
+
+    name: str
+    summary: str
+    build: Callable[[Any], Any]
 
 
 T = TypeVar("T")

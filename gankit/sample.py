@@ -12,7 +12,7 @@ from gankit import runs
 from gankit.checkpoint import load_checkpoint
 from gankit.config import build_config
 from gankit.errors import CheckpointError, GankitError
-from gankit.plugins import PluginHost, get_host
+from gankit.host import PluginHost, get_host
 
 
 @dataclass

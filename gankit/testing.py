@@ -42,7 +42,7 @@ from typing import Any, Iterator, NoReturn
 import torch
 
 from gankit.config import TrainConfig, build_config
-from gankit.plugins import PluginHost, PluginInfo, get_host
+from gankit.host import PluginHost, PluginInfo, get_host
 from gankit.registry import DataInfo, DatasetSpec, VariantSpec
 
 BATCH = 8  # images per batch in every check: small, but enough for BatchNorm
@@ -93,7 +93,7 @@ def plugin_host(*modules: ModuleType | object) -> PluginHost:
 
 _PLUGIN_PROBE = """
 import importlib, json, sys
-from gankit.plugins import PluginHost, PluginInfo
+from gankit.host import PluginHost, PluginInfo
 name = sys.argv[1]
 module = importlib.import_module(name)
 after_import = "torch" in sys.modules
@@ -373,8 +373,9 @@ def _check_step_losses(generator: Any, discriminator: Any, loss: Any, labels: An
     generator.train()
     discriminator.train()
     real = torch.rand(BATCH, *generator.image_shape) * 2 - 1
-    fake = generator(generator.sample_latent(BATCH), labels)
-    d_out = discriminator_step_loss(loss, discriminator, real, fake.detach(), labels)
+    z = generator.sample_latent(BATCH)
+    fake = generator(z, labels)
+    d_out = discriminator_step_loss(loss, discriminator, real, fake.detach(), labels, latent=z)
     _check_scalar(d_out.loss, subject, "D's loss")
     discriminator.zero_grad(set_to_none=True)
     _backward(d_out.loss, subject, "D", "D's loss")
@@ -382,7 +383,7 @@ def _check_step_losses(generator: Any, discriminator: Any, loss: Any, labels: An
 
     discriminator.requires_grad_(False)
     try:
-        g_loss = generator_step_loss(loss, discriminator, fake, labels)
+        g_loss = generator_step_loss(loss, discriminator, fake, labels, real=real, latent=z)
         _check_scalar(g_loss, subject, "G's loss")
         generator.zero_grad(set_to_none=True)
         _backward(g_loss, subject, "G", "G's loss")
@@ -507,7 +508,7 @@ def check_loss(name: str, *, host: PluginHost | None = None, config: Any = None)
     """Check a registered loss on a one-parameter critic: both losses are finite scalars; D's is
     lower when D scores real images above fakes, G's is no higher when D scores fakes as real; both
     stay finite, with finite gradients, for logits of magnitude 1e4."""
-    from gankit.losses import DiscriminatorLoss
+    from gankit.losses import DiscriminatorLoss, generator_step_loss
 
     host = host or get_host()
     subject = f"loss '{name}'"
@@ -528,8 +529,8 @@ def check_loss(name: str, *, host: PluginHost | None = None, config: Any = None)
             _fail(subject, f"D's loss is {d_right.loss.item():.4g} when D scores real above fake but "
                   f"{d_wrong.loss.item():.4g} when it scores fake above real", "Check the signs: D's "
                   "loss must fall as real logits rise and fake logits fall")
-        g_fooled = loss.generator_loss(wrong, fake, None)  # D scores the fakes as real
-        g_caught = loss.generator_loss(right, fake, None)
+        g_fooled = generator_step_loss(loss, wrong, fake, None, real=real)  # D scores fakes as real
+        g_caught = generator_step_loss(loss, right, fake, None, real=real)
         for value in (g_fooled, g_caught):
             _check_scalar(value, subject, "G's loss")
         # Not strictly lower: a G loss may aim at the decision boundary (LSGAN with c = 0).
@@ -541,7 +542,7 @@ def check_loss(name: str, *, host: PluginHost | None = None, config: Any = None)
         for weight in (1e4, -1e4):
             critic = _LinearCritic(weight)
             d_loss = loss.discriminator_loss(critic, real, fake, None).loss
-            g_loss = loss.generator_loss(critic, fake, None)
+            g_loss = generator_step_loss(loss, critic, fake, None, real=real)
             for what, value in (("D's loss", d_loss), ("G's loss", g_loss)):
                 _check_scalar(value, f"{subject} at logits of {weight:+.0e}", what)
                 critic.zero_grad(set_to_none=True)

@@ -25,7 +25,7 @@ from gankit.checkpoint import capture_rng_state, load_checkpoint, restore_rng_st
 from gankit.config import build_config, config_to_dict
 from gankit.errors import CheckpointError, ConfigError, DataError, TrainingError
 from gankit.losses import discriminator_step_loss, generator_step_loss
-from gankit.plugins import PluginHost, get_host
+from gankit.host import PluginHost, get_host
 from gankit.registry import DataRequest, DatasetSpec, VariantSpec
 
 UNCONDITIONAL_GRID = 16  # the tutorial's 4x4 grid
@@ -130,13 +130,14 @@ class Trainer:
         self.conditional = variant.conditional
 
         torch.manual_seed(seed)
-        networks = variant.build(config, dataset.info)
+        data_info = dataset.info_for(tuple(data.images.shape))
+        networks = variant.build_networks(config, data_info, host.losses.get(config.loss))
         self.generator = networks.generator.to(self.device)
         self.discriminator = networks.discriminator.to(self.device)
         self.loss = host.losses.get(config.loss).build(config)
         betas = (config.beta1, config.beta2)
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.generator_lr, betas=betas)
+        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.discriminator_lr, betas=betas)
 
         # Scale once to [-1, 1] and keep the whole set on the device: no per-step loader cost.
         self.images = data.images.to(self.device).float().div_(127.5).sub_(1.0)
@@ -236,7 +237,7 @@ class Trainer:
             # D step: real batch vs. fresh fakes (detached: no gradient flows into G here).
             z = generator.sample_latent(batch_size, device=self.device)
             fake = generator(z, labels)
-            d_out = discriminator_step_loss(loss, discriminator, real, fake.detach(), labels)
+            d_out = discriminator_step_loss(loss, discriminator, real, fake.detach(), labels, latent=z)
             self.d_optimizer.zero_grad(set_to_none=True)
             d_out.loss.backward()
             self.d_optimizer.step()
@@ -246,9 +247,10 @@ class Trainer:
             self.batch_in_epoch += 1
             if self.batch_in_epoch % n_critic == 0:
                 if n_critic > 1:
-                    fake = generator(generator.sample_latent(batch_size, device=self.device), labels)
+                    z = generator.sample_latent(batch_size, device=self.device)
+                    fake = generator(z, labels)
                 discriminator.requires_grad_(False)
-                g_loss = generator_step_loss(loss, discriminator, fake, labels)
+                g_loss = generator_step_loss(loss, discriminator, fake, labels, real=real, latent=z)
                 self.g_optimizer.zero_grad(set_to_none=True)
                 g_loss.backward()
                 self.g_optimizer.step()

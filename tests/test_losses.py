@@ -10,7 +10,7 @@ import torch
 from gankit.plugins import PluginHost
 from gankit.config import TrainConfig
 
-LOSS_NAMES = ["bce", "minimax", "lsgan", "hinge", "wgan-gp"]
+LOSS_NAMES = ["bce", "minimax", "lsgan", "hinge", "wgan-gp", "ragan"]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_losses_and_gradients_stay_finite_at_extreme_logits(host, name, magnitud
         real = torch.full((4, 1), sign * magnitude, requires_grad=True)
         fake = torch.full((4, 1), -sign * magnitude, requires_grad=True)
         d = loss.discriminator_loss(identity_discriminator, real, fake).loss
-        g = loss.generator_loss(identity_discriminator, fake)
+        g = loss.generator_loss(identity_discriminator, fake, real=real)
         (d + g).backward()
         for value in (d, g, real.grad, fake.grad):
             assert torch.isfinite(value).all(), f"{name} not finite at logits {sign * magnitude:g}"
@@ -86,6 +86,77 @@ def test_a_generator_step_raises_the_fake_logit(host, name):
     """Every G loss must push D's opinion of fakes up: gradient wrt the fake logit is negative."""
     loss = host.losses.get(name).build(TrainConfig())
     fake = torch.zeros(4, 1, requires_grad=True)
-    loss.generator_loss(identity_discriminator, fake).backward()
+    loss.generator_loss(identity_discriminator, fake, real=torch.ones(4, 1)).backward()
     assert (fake.grad < 0).all()
     assert math.isfinite(fake.grad.sum().item())
+
+
+def test_ragan_matches_the_relativistic_average_formula(host):
+    loss = host.losses.get("ragan").build(TrainConfig())
+    real, fake = torch.tensor([[2.0], [0.5]]), torch.tensor([[-1.0], [0.3]])
+    r, f = real.flatten(), fake.flatten()
+    sig = torch.sigmoid
+    d = loss.discriminator_loss(identity_discriminator, real, fake).loss
+    expected_d = -(torch.log(sig(r - f.mean())).mean() + torch.log(1 - sig(f - r.mean())).mean())
+    assert d.item() == pytest.approx(expected_d.item(), rel=1e-6)
+    g = loss.generator_loss(identity_discriminator, fake, real=real)
+    expected_g = -(torch.log(sig(f - r.mean())).mean() + torch.log(1 - sig(r - f.mean())).mean())
+    assert g.item() == pytest.approx(expected_g.item(), rel=1e-6)
+
+
+def test_ragan_without_the_real_batch_says_what_it_needs(host):
+    loss = host.losses.get("ragan").build(TrainConfig())
+    with pytest.raises(ValueError, match="real batch"):
+        loss.generator_loss(identity_discriminator, torch.zeros(2, 1))
+
+
+def test_the_engine_hands_real_and_latent_only_to_methods_that_take_them():
+    """A loss and auxiliary heads written for gankit 0.1 (no ``real`` / ``latent`` keywords) keep
+    working; newer ones get the real batch and the noise."""
+    from gankit.losses import Loss, discriminator_step_loss, generator_step_loss
+    from gankit.nn import Discriminator, DiscriminatorOutput
+    seen = {}
+
+    class OldLoss(Loss):
+        def discriminator_loss(self, discriminator, real, fake, labels=None):
+            from gankit.losses import DiscriminatorLoss
+            r, f = discriminator(real), discriminator(fake)
+            return DiscriminatorLoss(f.mean() - r.mean(), r, f)
+
+        def generator_loss(self, discriminator, fake, labels=None):
+            return -discriminator(fake).mean()
+
+    class NewLoss(OldLoss):
+        def generator_loss(self, discriminator, fake, labels=None, *, real=None):
+            seen["real"] = real
+            return -discriminator(fake).mean()
+
+    class Heads(Discriminator):
+        def __init__(self, takes_latent):
+            super().__init__(image_shape=(1, 2, 2))
+            self.weight = torch.nn.Parameter(torch.ones(()))
+            self.takes_latent = takes_latent
+
+        def forward(self, x, labels=None):
+            return DiscriminatorOutput(self.weight * x.flatten(1).mean(1), x.flatten(1))
+
+    class OldHeads(Heads):
+        def generator_auxiliary_loss(self, fake, labels):
+            seen["old_aux"] = True
+            return fake.auxiliary.mean() * 0
+
+    class NewHeads(Heads):
+        def discriminator_auxiliary_loss(self, real, fake, labels, *, latent=None):
+            seen["d_latent"] = latent
+            return None
+
+        def generator_auxiliary_loss(self, fake, labels, *, latent=None):
+            seen["g_latent"] = latent
+            return None
+
+    real, fake, z = torch.ones(3, 1, 2, 2), torch.zeros(3, 1, 2, 2), torch.randn(3, 5)
+    generator_step_loss(OldLoss(), OldHeads(False), fake, real=real, latent=z)
+    assert seen == {"old_aux": True}
+    discriminator_step_loss(NewLoss(), NewHeads(True), real, fake, latent=z)
+    generator_step_loss(NewLoss(), NewHeads(True), fake, real=real, latent=z)
+    assert seen["real"] is real and seen["d_latent"] is z and seen["g_latent"] is z

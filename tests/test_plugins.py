@@ -20,7 +20,7 @@ from gankit import __version__, hookimpl, hookspecs
 from gankit.cli import build_app
 from gankit.errors import GankitError
 from gankit.plugins import PluginHost, PluginInfo
-from gankit.registry import DatasetSpec, LossSpec, VariantSpec
+from gankit.registry import CallbackSpec, DatasetSpec, LossSpec, VariantSpec
 from gankit.train import plugin_record
 
 _unique = itertools.count()
@@ -309,6 +309,15 @@ def test_hook_gankit_register_datasets():
     host.add_plugin(module_with(gankit_register_datasets=lambda register: register(spec)),
                     PluginInfo("hooker", "loaded"))
     assert host.datasets.get("dots").info.image_shape == (1, 8, 8)
+
+
+def test_hook_gankit_register_callbacks():
+    spec = CallbackSpec("counter", "counts epochs", build=print)
+    host = PluginHost()
+    host.add_plugin(module_with(gankit_register_callbacks=lambda register: register(spec)),
+                    PluginInfo("hooker", "loaded"))
+    assert host.callbacks.get("counter") is spec and host.callbacks.owner("counter") == "hooker"
+    assert host.plugins["hooker"].registered == {"callbacks": ["counter"]}
 
 
 def test_hook_gankit_register_commands():

@@ -17,7 +17,7 @@ from gankit.errors import GankitError
 from gankit.evaluate.evaluator import Evaluator, load_evaluator
 from gankit.evaluate.metrics import METRICS, score
 from gankit.evaluate.reference import RealReference, build_reference
-from gankit.plugins import PluginHost, get_host
+from gankit.host import PluginHost, get_host
 
 BATCH_SIZE = 500
 

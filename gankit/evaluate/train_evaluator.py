@@ -24,7 +24,7 @@ from gankit import runs
 from gankit.errors import DataError, GankitError
 from gankit.evaluate.evaluator import FORMAT, metadata_path, sha256_of
 from gankit.evaluate.network import EvaluatorNet
-from gankit.plugins import PluginHost
+from gankit.host import PluginHost
 from gankit.registry import DataRequest
 
 TARGET_IMAGES_SEEN = 150_000  # epochs default to about this many training images in total...

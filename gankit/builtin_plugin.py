@@ -32,7 +32,9 @@ def gankit_register_losses(register) -> None:
                       _loss("LeastSquaresLoss")))
     register(LossSpec("hinge", "hinge loss (Lim & Ye 2017; Miyato et al. 2018)", _loss("HingeLoss")))
     register(LossSpec("wgan-gp", "Wasserstein loss with gradient penalty (Gulrajani et al. 2017)",
-                      _loss("WassersteinGPLoss")))
+                      _loss("WassersteinGPLoss"), per_sample_penalty=True))
+    register(LossSpec("ragan", "relativistic average GAN loss (Jolicoeur-Martineau 2019)",
+                      _loss("RelativisticAverageLoss")))
 
 
 def _load_mnist(request: DataRequest) -> Any:
