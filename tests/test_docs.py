@@ -56,7 +56,7 @@ def test_every_hook_is_documented_with_its_exact_signature():
     missing = [hook_signature(f) for f in hooks() if hook_signature(f) not in text]
     assert not missing, f"docs/plugins.md lacks these hook signatures: {missing}"
     assert hook_signature(hookspecs.gankit_register_commands) == \
-        "gankit_register_commands(app: typer.Typer) -> None"
+        "gankit_register_commands(app: typer.Typer, host: PluginHost) -> None"
 
 
 def test_every_kit_function_and_plugin_variable_is_documented():
