@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gankit.config import TrainConfig
+from gankit.config import TrainConfig, param
 from gankit.errors import (CheckpointError, ConfigError, DataError, GankitError, GankitWarning,
                            RegistryError, TrainingError)
 from gankit.hookspecs import hookimpl
@@ -18,7 +18,7 @@ from gankit.registry import DataInfo, DataRequest, DatasetSpec, LossSpec, Varian
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__", "hookimpl", "TrainConfig", "VariantSpec", "LossSpec", "DatasetSpec", "DataInfo",
+    "__version__", "hookimpl", "TrainConfig", "param", "VariantSpec", "LossSpec", "DatasetSpec", "DataInfo",
     "DataRequest", "Generator", "Discriminator", "Networks", "Loss", "LogitLoss",
     "DiscriminatorLoss", "DiscriminatorOutput", "get_variant", "get_loss", "get_dataset",
     "GankitError", "ConfigError", "DataError", "RegistryError", "CheckpointError", "TrainingError",
