@@ -21,8 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gankit import ConfigError, DataInfo, TrainConfig, VariantSpec, hookimpl
-from gankit.config import param
+from gankit import ConfigError, DataInfo, TrainConfig, VariantSpec, hookimpl, param
 
 __version__ = "0.1.0"
 

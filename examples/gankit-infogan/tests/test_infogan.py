@@ -186,17 +186,20 @@ def test_without_the_latent_the_q_loss_says_what_is_missing():
         networks.discriminator.generator_auxiliary_loss(out, None)
 
 
-def test_q_learns_to_read_the_categorical_code_back(host):
-    """A few hundred steps of InfoGAN on real digits: Q names the digit code G was given far more
-    often than chance (10%). Measured at 120 steps, batch 32, on one CPU thread: ~XX% (seeds 0-4)."""
+@pytest.mark.parametrize("info_weight", [1.0, 0.0])
+def test_q_learns_to_read_the_categorical_code_back(host, info_weight):
+    """160 steps of InfoGAN on real digits: Q names the digit value G was given far more often than
+    chance (10%). Measured (batch 32, one CPU thread, seeds 0-4): 79-94% after 160 steps, 91-98%
+    after 200; with lambda = 0 (no Q loss: the control) it stays at 9-10%."""
     torch.manual_seed(0)
-    config = gankit_infogan.InfoGANConfig(batch_size=32, **SMALL)
+    config = gankit_infogan.InfoGANConfig(batch_size=32, info_weight=info_weight, **SMALL)
     generator, discriminator = gankit_infogan.build(config, MNIST)
     data = get_dataset("mnist").load(DataRequest(split="train", download=False))
     images = data.images.float().div(127.5).sub(1.0)
     loss = get_loss("bce").build(config)
-    g_opt = torch.optim.Adam(generator.parameters(), lr=config.generator_lr, betas=(config.beta1, config.beta2))
-    d_opt = torch.optim.Adam(discriminator.parameters(), lr=config.discriminator_lr, betas=(config.beta1, config.beta2))
+    betas = (config.beta1, config.beta2)
+    g_opt = torch.optim.Adam(generator.parameters(), lr=config.generator_lr, betas=betas)
+    d_opt = torch.optim.Adam(discriminator.parameters(), lr=config.discriminator_lr, betas=betas)
 
     def q_accuracy() -> float:
         generator.eval(), discriminator.eval()
@@ -208,9 +211,8 @@ def test_q_learns_to_read_the_categorical_code_back(host):
 
     before = q_accuracy()
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
-    for step in range(STEPS):
-        chosen = order[(step * 32) % len(images):][:32]
-        real = images[chosen]
+    for step in range(160):  # the engine's step, as gankit.train's TrainStep does it
+        real = images[order[(step * 32) % len(images):][:32]]
         z = generator.sample_latent(len(real))
         fake = generator(z)
         d_loss = discriminator_step_loss(loss, discriminator, real, fake.detach(), None, latent=z).loss
@@ -225,12 +227,11 @@ def test_q_learns_to_read_the_categorical_code_back(host):
         discriminator.requires_grad_(True)
     after = q_accuracy()
     assert math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())
-    assert before < 0.3, before
-    assert after > MIN_ACCURACY, (before, after)
-
-
-STEPS = 120
-MIN_ACCURACY = 0.5
+    assert before < 0.2, before
+    if info_weight:
+        assert after > 0.5, (before, after)
+    else:
+        assert after < 0.2, (before, after)
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
