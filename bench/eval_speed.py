@@ -29,7 +29,7 @@ from gankit.data import default_data_root
 from gankit.evaluate import metrics
 from gankit.evaluate.evaluator import load_evaluator
 from gankit.evaluate.reference import build_reference
-from gankit.evaluate.run_eval import fixed_inputs, generate
+from gankit.evaluate.score import fixed_inputs, generate
 from gankit.plugins import get_host
 
 

@@ -16,7 +16,6 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from gankit.host import PluginHost
     from gankit.registry import CallbackSpec, DatasetSpec, LossSpec, VariantSpec
 
 PROJECT_NAME = "gankit"
@@ -59,7 +58,7 @@ def gankit_register_callbacks(register: Callable[[CallbackSpec], None]) -> None:
 
 
 @hookspec
-def gankit_register_commands(app: typer.Typer, host: PluginHost) -> None:
+def gankit_register_commands(app: typer.Typer, host: PluginHost) -> None:  # noqa: F821 (gankit.host.PluginHost: importing it here would make an import circle)
     """Add commands to the CLI.
 
     :param app: the ``typer.Typer`` app being built; add commands with ``@app.command()`` (or

@@ -34,7 +34,7 @@ import pluggy
 import gankit.hookspecs as hookspecs
 from gankit._io import env_flag
 from gankit._version import __version__
-from gankit.errors import GankitError, RegistryError
+from gankit.errors import GankitError
 from gankit.host_checks import args_for, find_mistakes, hook_signatures
 from gankit.host_versions import (BUILTIN_NAME, distribution_requirement, mismatch,
                                   module_requirement)

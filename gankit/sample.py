@@ -1,4 +1,5 @@
-"""Sampling from a trained run: rebuild the generator from a checkpoint, draw images, save them."""
+"""Drawing images from a generator: the seeded fixed noise every part of gankit shares, label and
+latent-code choices from the command line, and saving the result."""
 
 from __future__ import annotations
 
@@ -8,39 +9,38 @@ from typing import Any
 
 import torch
 
-from gankit import runs
-from gankit.checkpoint import load_checkpoint
-from gankit.config import build_config
-from gankit.errors import CheckpointError, GankitError
-from gankit.host import PluginHost, get_host
+from gankit.errors import GankitError
+from gankit.host import PluginHost
+from gankit.images import CONDITIONAL_COLUMNS, UNCONDITIONAL_GRID, save_grid
 
 
-@dataclass
-class LoadedGenerator:
-    generator: Any
-    variant: str
-    dataset: str
-    config: Any
-    checkpoint: dict[str, Any]
+def fixed_noise(generator: Any, n: int | None = None, *, seed: int = 0,
+                device: torch.device | str | None = None,
+                labels: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Noise from a generator seeded by ``seed`` (the global RNG is untouched), and labels for a
+    conditional generator: ``labels`` cycled over the n images, else ``i mod K``.
 
-
-def load_generator(path: Path, *, host: PluginHost | None = None,
-                   device: str | torch.device = "cpu") -> LoadedGenerator:
-    """Rebuild a run's generator from a run folder or checkpoint, in eval mode."""
-    host = host or get_host()
-    checkpoint_file = runs.resolve_checkpoint(Path(path))
-    state = load_checkpoint(checkpoint_file, map_location=device)
-    variant = host.variants.get(state["variant"])
-    dataset = host.datasets.get(state.get("dataset", "mnist"))
-    config = build_config(variant.config_class, base=state["config"])
-    networks = variant.build(config, dataset.info)
-    try:
-        networks.generator.load_state_dict(state["generator"])
-    except RuntimeError as error:
-        raise CheckpointError(f"'{checkpoint_file}' does not fit variant '{variant.name}' "
-                              f"({str(error).splitlines()[0]}).") from None
-    generator = networks.generator.to(device).eval()
-    return LoadedGenerator(generator, variant.name, dataset.name, config, state)
+    With ``n=None`` it is the training grid's input: 16 images (the tutorial's 4x4), or for a
+    conditional generator one row of 10 per class. The same seed gives the same z for every
+    generator with the same latent size: that is what makes side-by-side comparisons fair.
+    """
+    rng = torch.Generator().manual_seed(seed)
+    classes = generator.num_classes
+    if n is None:
+        n = classes * CONDITIONAL_COLUMNS if classes else UNCONDITIONAL_GRID
+        if classes and labels is None:
+            labels = [label for label in range(classes) for _ in range(CONDITIONAL_COLUMNS)]
+    z = generator.sample_latent(n, generator=rng)
+    chosen = None
+    if classes:
+        cycle = labels if labels is not None else list(range(classes))
+        chosen = torch.tensor([cycle[i % len(cycle)] for i in range(n)])
+    elif labels is not None:
+        raise GankitError("This variant is unconditional; --labels needs a conditional variant.")
+    if device is not None:
+        z = z.to(device)
+        chosen = chosen.to(device) if chosen is not None else None
+    return z, chosen
 
 
 def parse_labels(text: str, num_classes: int) -> list[int]:
@@ -49,7 +49,7 @@ def parse_labels(text: str, num_classes: int) -> list[int]:
     try:
         for part in text.split(","):
             part = part.strip()
-            if "-" in part:
+            if "-" in part[1:]:
                 low, high = (int(p) for p in part.split("-", 1))
                 labels.extend(range(low, high + 1))
             else:
@@ -62,21 +62,58 @@ def parse_labels(text: str, num_classes: int) -> list[int]:
     return labels
 
 
+def parse_codes(items: list[str], generator: Any) -> dict[str, list[float]]:
+    """``--code NAME=VALUES`` -> values per code. A categorical code takes ``3``, ``0-9`` or
+    ``1,4``; a continuous one ``0.5``, ``-1,0,1`` or ``LOW:HIGH:COUNT`` (evenly spaced)."""
+    codes = {code.name: code for code in getattr(generator, "latent_codes", ())}
+    if items and not codes:
+        raise GankitError("This variant declares no latent codes; --code needs one that does "
+                          "(Generator.latent_codes).")
+    parsed: dict[str, list[float]] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in codes:
+            raise GankitError(f"--code expects NAME=VALUES with NAME one of {', '.join(codes)}; got '{item}'.")
+        code = codes[name]
+        if code.categories:
+            parsed[name] = [float(v) for v in parse_labels(text, code.categories)]
+            continue
+        try:
+            if text.count(":") == 2:
+                low, high, count = text.split(":")
+                parsed[name] = torch.linspace(float(low), float(high), int(count)).tolist()
+            else:
+                parsed[name] = [float(v) for v in text.split(",")]
+        except ValueError:
+            raise GankitError(f"--code {name}: a continuous code takes 0.5, -1,0,1 or LOW:HIGH:COUNT; "
+                              f"got '{text}'.") from None
+    return parsed
+
+
+def code_grid(codes: dict[str, list[float]], n: int) -> dict[str, torch.Tensor]:
+    """Each code's value per image: every combination of the codes' values, the first code
+    varying fastest (one grid row per value of the second), cycled over ``n`` images."""
+    values: dict[str, torch.Tensor] = {}
+    repeat = 1
+    for name, choices in codes.items():
+        values[name] = torch.tensor([choices[(i // repeat) % len(choices)] for i in range(n)])
+        repeat *= len(choices)
+    return values
+
+
 @torch.no_grad()
-def draw_samples(loaded: LoadedGenerator, n: int, seed: int,
-                 labels: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``n`` images in [-1, 1], shape (n, C, H, W); labels cycle over ``labels`` if conditional."""
+def draw_samples(loaded: Any, n: int, seed: int, labels: list[int] | None = None,
+                 codes: dict[str, list[float]] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` images in [-1, 1], shape (n, C, H, W), from a :class:`gankit.LoadedRun`'s generator."""
     generator = loaded.generator
     device = next(generator.parameters()).device
-    rng = torch.Generator().manual_seed(seed)
-    z = generator.sample_latent(n, generator=rng).to(device)
-    label_tensor = None
-    if generator.num_classes:
-        chosen = labels if labels is not None else list(range(generator.num_classes))
-        label_tensor = torch.tensor([chosen[i % len(chosen)] for i in range(n)], device=device)
-    elif labels is not None:
+    if labels is not None and not generator.num_classes:
         raise GankitError(f"Variant '{loaded.variant}' is unconditional; --labels needs a conditional variant.")
-    return generator(z, label_tensor).clamp(-1, 1).cpu(), label_tensor
+    z, label_tensor = fixed_noise(generator, n, seed=seed, labels=labels)
+    if codes:
+        z = generator.set_latent_codes(z, code_grid(codes, n))
+    label_tensor = label_tensor.to(device) if label_tensor is not None else None
+    return generator(z.to(device), label_tensor).clamp(-1, 1).cpu(), label_tensor
 
 
 def save_samples(images: torch.Tensor, out: Path, columns: int | None = None) -> None:
@@ -85,8 +122,6 @@ def save_samples(images: torch.Tensor, out: Path, columns: int | None = None) ->
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
     if suffix == ".png":
-        from gankit.train import save_grid
-
         save_grid(images, out, columns or max(1, round(images.shape[0] ** 0.5)))
     elif suffix == ".npy":
         import numpy as np
@@ -96,3 +131,23 @@ def save_samples(images: torch.Tensor, out: Path, columns: int | None = None) ->
         torch.save(images, out)
     else:
         raise GankitError(f"--out '{out}': unknown format '{suffix}'. Use .png, .npy or .pt.")
+
+
+@dataclass
+class LoadedGenerator:
+    """What :func:`load_generator` returned in gankit 0.1; :func:`gankit.load_run` supersedes it."""
+
+    generator: Any
+    variant: str
+    dataset: str
+    config: Any
+    checkpoint: dict[str, Any]
+
+
+def load_generator(path: Path, *, host: PluginHost | None = None,
+                   device: str | torch.device = "cpu") -> LoadedGenerator:
+    """A run's generator in eval mode (kept for plugins written for 0.1; use ``gankit.load_run``)."""
+    from gankit.loading import load_run
+
+    run = load_run(path, host=host, device=device)
+    return LoadedGenerator(run.generator, run.variant, run.dataset, run.config, run.checkpoint)

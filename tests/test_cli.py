@@ -142,12 +142,12 @@ def test_sample_from_a_checkpoint_of_another_shape_is_a_clear_error(trained_run,
 
 
 def test_ctrl_c_exits_130_with_the_resume_command(tmp_path, monkeypatch):
-    from gankit import train as train_module
+    from gankit.train import loop as train_module
 
-    class StopAtOnce(train_module._StopOnSigint):
+    class StopAtOnce(train_module.StopOnSigint):
         requested = property(lambda self: True, lambda self, value: None)
 
-    monkeypatch.setattr(train_module, "_StopOnSigint", StopAtOnce)
+    monkeypatch.setattr(train_module, "StopOnSigint", StopAtOnce)
     result = invoke("train", "vanilla", "--epochs", "1", "--max-images", "200", "--batch-size", "50",
                     "--out", tmp_path / "run", "--no-progress")
     assert result.exit_code == 130

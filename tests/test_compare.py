@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from gankit import DataInfo, Discriminator, Generator, Networks, TrainConfig, VariantSpec, hookimpl
 from gankit.cli import build_app
 from gankit.evaluate.evaluator import sha256_of, weights_path
-from gankit.evaluate.run_eval import fixed_inputs
+from gankit.evaluate.score import fixed_inputs
 from gankit.plugins import PluginHost, PluginInfo
 
 TINY = ["--epochs", "1", "--max-images", "100", "--n", "300", "--no-progress"]

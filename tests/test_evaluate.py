@@ -177,8 +177,10 @@ def test_eval_every_logs_scores_keeps_best_and_does_not_change_training(tmp_path
                   data_root=tmp_path / "empty")
     config = {"epochs": 2, "batch_size": 50}
     train("vanilla", config, RunOptions(out=tmp_path / "plain", **common), host=_host())
-    train("vanilla", config, RunOptions(out=tmp_path / "scored", eval_every=1, eval_n=300, **common),
-          host=_host())
+    from gankit.evaluate.in_training import EvaluationCallback
+
+    train("vanilla", config, RunOptions(out=tmp_path / "scored", **common), host=_host(),
+          callbacks=[EvaluationCallback(every=1, n=300)])
     lines = [json.loads(line) for line in (tmp_path / "scored/metrics.jsonl").read_text().splitlines()]
     evals = [line for line in lines if line["event"] == "eval"]
     assert [line["epoch"] for line in evals] == [1, 2]

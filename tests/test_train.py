@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gankit import CheckpointError, GankitError, TrainingError
-from gankit import train as train_module
+from gankit.train import loop as train_module
 from gankit.checkpoint import load_checkpoint, save_checkpoint
 from gankit.train import Interrupted, RunOptions, train
 
@@ -64,7 +64,7 @@ def test_resume_continues_bit_for_bit(tmp_path):
 
 
 def test_ctrl_c_saves_mid_epoch_and_resume_is_still_exact(tmp_path, monkeypatch):
-    class StopAfterFourSteps(train_module._StopOnSigint):
+    class StopAfterFourSteps(train_module.StopOnSigint):
         checks = 0
 
         @property
@@ -77,7 +77,7 @@ def test_ctrl_c_saves_mid_epoch_and_resume_is_still_exact(tmp_path, monkeypatch)
             pass
 
     train("vanilla", TINY, options(tmp_path / "straight"))
-    monkeypatch.setattr(train_module, "_StopOnSigint", StopAfterFourSteps)
+    monkeypatch.setattr(train_module, "StopOnSigint", StopAfterFourSteps)
     with pytest.raises(Interrupted):
         train("vanilla", TINY, options(tmp_path / "stopped"))
     saved = load_checkpoint(tmp_path / "stopped/checkpoints/last.pt")

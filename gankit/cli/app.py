@@ -1,4 +1,4 @@
-"""The ``gankit`` command line, built by a factory so each test gets a fresh app.
+"""The app factory and the core commands: ``train``, ``sample``, ``list``, ``plugins``.
 
 Start-up stays torch-free: commands import the engine inside their bodies. Errors the user can fix
 (:class:`gankit.GankitError`) print one line and exit 2; ``--debug`` or ``GANKIT_DEBUG=1`` shows
@@ -7,13 +7,10 @@ the traceback instead.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
-import traceback
 import warnings
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -21,44 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gankit import __version__
-from gankit.errors import GankitError, GankitWarning, TrainingError
+from gankit._version import __version__
+from gankit.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, Device, fail, offline, user_errors
+from gankit.errors import GankitError, GankitWarning
 from gankit.host import PluginHost, get_host
-
-EXIT_USAGE = 2
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
-
-
-def _debug_enabled() -> bool:
-    return os.environ.get("GANKIT_DEBUG", "") not in ("", "0", "false")
-
-
-def _fail(message: str, code: int) -> None:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]Error:[/] {message}")
-    raise typer.Exit(code)
-
-
-def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a GankitError into one line on stderr and an exit code."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except GankitError as error:
-            if _debug_enabled():
-                traceback.print_exc()
-            _fail(str(error), EXIT_FAILED if isinstance(error, TrainingError) else EXIT_USAGE)
-
-    return wrapper
 
 
 def show_version(value: bool) -> None:
@@ -79,8 +42,15 @@ def _one_line_warning(console: Console) -> Callable[..., None]:
     return show
 
 
-def _offline() -> bool:
-    return os.environ.get("GANKIT_OFFLINE", "") not in ("", "0", "false")
+def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``, for ``--data-option`` and the like."""
+    result = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GankitError(f"{option} expects KEY=VALUE, got '{item}'.")
+        result[key.strip()] = value.strip()
+    return result
 
 
 def build_app(host: PluginHost | None = None) -> typer.Typer:
@@ -108,7 +78,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
                 if plugins_dir.resolve() not in current.loaded_dirs:
                     current.load_plugins_dir(plugins_dir)
             except GankitError as error:
-                _fail(str(error), EXIT_USAGE)
+                fail(str(error), EXIT_USAGE)
 
     @app.command()
     @user_errors
@@ -139,6 +109,10 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             help="Score the generator every K epochs (FID, modes, ...) into metrics.jsonl; "
                  "keeps checkpoints/best.pt by FID.")] = None,
         eval_n: Annotated[int, typer.Option(help="Images per evaluation with --eval-every.")] = 2000,
+        data_option: Annotated[Optional[list[str]], typer.Option(
+            "--data-option", help="An option of the dataset, KEY=VALUE (repeatable; see `gankit list`).")] = None,
+        callback: Annotated[Optional[list[str]], typer.Option(
+            "--callback", help="Enable a plugin's training callback (repeatable; see `gankit list`).")] = None,
     ) -> None:
         """Train a GAN variant; writes samples, a loss plot, metrics and checkpoints to a run folder."""
         from gankit.config import parse_set_options
@@ -150,21 +124,28 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             if value is not None:
                 overrides[key] = value
         options = RunOptions(
-            dataset=dataset, data_root=data_root, download=download and not _offline(),
+            dataset=dataset, data_root=data_root, download=download and not offline(),
             require_full=full, seed=seed, device=device.value, out=out, resume=resume,
-            progress=progress, max_images=max_images, eval_every=eval_every, eval_n=eval_n,
+            progress=progress, max_images=max_images,
+            data_options=_pairs(data_option, "--data-option"), callbacks=list(callback or []),
         )
         if max_images is not None and max_images < 1:
             raise GankitError(f"--max-images must be at least 1, got {max_images}.")
         if (eval_every is not None and eval_every < 1) or eval_n < 10:
             raise GankitError(f"--eval-every must be at least 1 and --eval-n at least 10; "
                               f"got {eval_every} and {eval_n}.")
+        extra_callbacks = []
+        if eval_every is not None:  # evaluation listens to the engine's events; the engine never imports it
+            from gankit.evaluate.in_training import EvaluationCallback
+
+            extra_callbacks.append(EvaluationCallback(eval_every, eval_n))
         console = Console(highlight=False, soft_wrap=True)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("always", GankitWarning)
                 warnings.showwarning = _one_line_warning(console)
-                result = run_training(variant, overrides, options, host=get(), console=console)
+                result = run_training(variant, overrides, options, host=get(), console=console,
+                                      callbacks=extra_callbacks)
         except Interrupted as stop:
             console.print(f"[yellow]Interrupted.[/] Checkpoint saved; continue with: "
                           f"gankit train {variant} --out {stop.run_dir} --resume")
@@ -182,26 +163,37 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
                  "[default: RUN/samples/sample-seedS.png].")] = None,
         labels: Annotated[Optional[str], typer.Option(
             help="Conditional variants: classes to draw, e.g. 7, 0-9 or 1,4,4 (cycled over --n).")] = None,
+        code: Annotated[Optional[list[str]], typer.Option(
+            "--code", help="Set a latent code the variant declares, NAME=VALUES: 3, 0-9 or 1,4 for "
+                           "a categorical code, 0.5, -1,0,1 or LOW:HIGH:COUNT for a continuous one. "
+                           "Several codes make a grid, the first varying along each row.")] = None,
+        ema: Annotated[bool, typer.Option(help="Use the EMA generator when the run kept one.")] = True,
     ) -> None:
         """Draw images from a trained run."""
         if n < 1:
             raise GankitError(f"--n must be at least 1, got {n}.")
         if out is not None and out.suffix.lower() not in (".png", ".npy", ".pt"):
             raise GankitError(f"--out '{out}': unknown format '{out.suffix}'. Use .png, .npy or .pt.")
-        from gankit.sample import draw_samples, load_generator, parse_labels, save_samples
+        from gankit.loading import load_run
+        from gankit.sample import draw_samples, parse_codes, parse_labels, save_samples
 
-        loaded = load_generator(run, host=get())
+        loaded = load_run(run, host=get(), ema=ema)
         chosen = None
         if labels is not None:
             if not loaded.generator.num_classes:
                 raise GankitError(f"Variant '{loaded.variant}' is unconditional; "
                                   "--labels needs a conditional variant.")
             chosen = parse_labels(labels, loaded.generator.num_classes)
-        images, _ = draw_samples(loaded, n, seed, chosen)
+        codes = parse_codes(list(code or []), loaded.generator)
+        images, _ = draw_samples(loaded, n, seed, chosen, codes)
         if out is None:
             base = run if run.is_dir() else run.parent.parent
             out = base / "samples" / f"sample-seed{seed}.png"
-        columns = len(chosen) if chosen and out.suffix == ".png" and len(chosen) <= n else None
+        columns = None
+        if codes:
+            columns = len(next(iter(codes.values())))
+        elif chosen and len(chosen) <= n:
+            columns = len(chosen)
         save_samples(images, out, columns)
         typer.echo(f"Wrote {n} samples from {loaded.variant} to {out}")
 
@@ -217,31 +209,40 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
                           "plugin": current.variants.owner(s.name)} for s in current.variants],
             "losses": [{"name": s.name, "summary": s.summary, "plugin": current.losses.owner(s.name)}
                        for s in current.losses],
-            "datasets": [{"name": s.name, "summary": s.summary, "shape": list(s.image_shape),
-                          "classes": s.num_classes, "plugin": current.datasets.owner(s.name)}
-                         for s in current.datasets],
+            "datasets": [{"name": s.name, "summary": s.summary,
+                          "shape": list(s.image_shape) if s.image_shape else None,
+                          "classes": s.num_classes, "options": dict(s.options),
+                          "plugin": current.datasets.owner(s.name)} for s in current.datasets],
+            "callbacks": [{"name": s.name, "summary": s.summary, "plugin": current.callbacks.owner(s.name)}
+                          for s in current.callbacks],
         }
         if as_json:
             typer.echo(json.dumps(listing, indent=2))
             return
         console = Console(highlight=False)
         for kind, rows in listing.items():
+            if not rows:
+                continue
             table = Table(title=kind.capitalize(), title_justify="left", expand=False)
             for column in ("name", "summary", "plugin"):
                 table.add_column(column, overflow="fold")
             for row in rows:
                 name = row["name"] + (" (conditional)" if row.get("conditional") else "")
-                table.add_row(name, row["summary"], row["plugin"])
+                options = "; ".join(f"--data-option {k}=...: {v}" for k, v in (row.get("options") or {}).items())
+                table.add_row(name, row["summary"] + (f" [{options}]" if options else ""), row["plugin"])
             console.print(table)
 
     @app.command()
     def plugins() -> None:
-        """Show every plugin found, with its state (loaded, failed, disabled), as JSON."""
+        """Show every plugin found, with its state (loaded, failed, disabled, incompatible) and
+        any mistakes found in it (a misspelt hook, a hook without @hookimpl), as JSON."""
         typer.echo(json.dumps([info.as_dict() for info in get().plugins.values()], indent=2))
 
-    from gankit.cli_evaluate import add_commands as add_evaluation_commands
+    from gankit.cli.evaluation import add_commands as add_evaluation_commands
+    from gankit.cli.scaffold import add_commands as add_scaffold_commands
 
     add_evaluation_commands(app, get)
+    add_scaffold_commands(app)
     get().register_commands(app)
     return app
 

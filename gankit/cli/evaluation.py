@@ -1,24 +1,22 @@
-"""The evaluation commands: ``gankit evaluate``, ``gankit compare`` and ``gankit evaluator train``.
+"""The evaluation commands: ``gankit evaluate``, ``gankit compare`` and ``gankit evaluator``.
 
 :func:`add_commands` attaches them to the app built by :func:`gankit.cli.build_app`. Like every
 command, they import torch inside their bodies, so ``gankit --help`` stays torch-free.
 """
 
-# No ``from __future__ import annotations`` here: Typer reads the option annotations at runtime,
-# and they name ``Device``, which is imported inside add_commands.
+from __future__ import annotations
+
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
 
+from gankit.cli.common import EXIT_INTERRUPTED, Device, offline, user_errors
+from gankit.errors import GankitError
+
 DEFAULT_N = 10_000
-
-
-def _offline() -> bool:
-    return os.environ.get("GANKIT_OFFLINE", "") not in ("", "0", "false")
 
 
 def _data_root(data_root: Optional[Path]) -> Path:
@@ -31,9 +29,6 @@ def _data_root(data_root: Optional[Path]) -> Path:
 
 def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
     """Add ``evaluate``, ``compare`` and the ``evaluator`` group to ``app``."""
-    from gankit.cli import Device, user_errors
-    from gankit.errors import GankitError
-
     @app.command()
     @user_errors
     def evaluate(
@@ -53,11 +48,11 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
 
         if n < MIN_N:
             raise GankitError(f"--n must be at least {MIN_N}, got {n}.")
-        from gankit.evaluate.run_eval import evaluate_run, print_scores
+        from gankit.evaluate.score import evaluate_run, print_scores
 
         console = Console(stderr=as_json, highlight=False, soft_wrap=True)
         result = evaluate_run(run, n=n, seed=seed, host=get_host(), data_root=_data_root(data_root),
-                              download=not _offline(), evaluator_path=evaluator,
+                              download=not offline(), evaluator_path=evaluator,
                               device=device.value, console=console)
         if as_json:
             typer.echo(json.dumps(result, indent=2))
@@ -96,7 +91,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
 
         options = CompareOptions(
             epochs=epochs, budget_seconds=budget_seconds, seeds=seeds, n=n, dataset=dataset,
-            out=out, data_root=_data_root(data_root), download=not _offline(),
+            out=out, data_root=_data_root(data_root), download=not offline(),
             device=device.value, max_images=max_images, evaluator_path=evaluator, progress=progress,
         )
         console = Console(highlight=False, soft_wrap=True)
@@ -106,7 +101,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
             console.print(f"[yellow]Interrupted.[/] {stop.run_dir} keeps its checkpoint; finish it "
                           f"with `gankit train VARIANT --out {stop.run_dir} --resume`, then pass the "
                           "run folders to `gankit compare`.")
-            raise typer.Exit(130)
+            raise typer.Exit(EXIT_INTERRUPTED)
 
     evaluator_app = typer.Typer(no_args_is_help=True,
                                 help="The classifiers that gankit evaluates samples with.")
@@ -134,7 +129,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         if max_images is not None and max_images < 1:
             raise GankitError(f"--max-images must be at least 1, got {max_images}.")
         train_evaluator(dataset, host=get_host(), out_dir=out or WEIGHTS_DIR,
-                        data_root=_data_root(data_root), download=not _offline(), epochs=epochs,
+                        data_root=_data_root(data_root), download=not offline(), epochs=epochs,
                         seed=seed, max_images=max_images, console=Console(highlight=False))
 
     @evaluator_app.command("show")

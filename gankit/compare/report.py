@@ -1,4 +1,4 @@
-"""The comparison's outputs: figures, ``results.json``, ``report.md``, ``report.html``, a Rich table.
+"""The comparison's documents: ``results.json``, ``report.md``, ``report.html``, a Rich table.
 
 All of them show the same table, built once by :func:`table`: one row per metric, one column per
 variant (mean ± std over seeds), and the real-vs-real floor in the last column. The HTML report
@@ -12,15 +12,13 @@ import html
 from pathlib import Path
 from typing import Any
 
-from gankit import runs
-
-PANEL_COLUMNS = 10  # samples per row of a panel
-UNCONDITIONAL_ROWS = 10
+from gankit._io import write_json_atomic, write_text_atomic
+from gankit.compare.figures import Panel, save_loss_overlay, save_side_by_side
 
 
 def _cell(key: str, summary_mean: float | None, summary_std: float | None, num_classes: int | None,
           shown_std: bool) -> str:
-    from gankit.evaluate.run_eval import format_value
+    from gankit.evaluate.score import format_value
 
     if summary_mean is None:
         return "-"
@@ -102,87 +100,6 @@ def _context_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-# -- figures ---------------------------------------------------------------------------------------
-
-def panel_images(generator: Any, seed: int) -> tuple[Any, int]:
-    """The grid a variant shows: 10x10 samples, or one row of 10 per class if conditional."""
-    import torch
-
-    from gankit.evaluate.run_eval import fixed_inputs, generate
-
-    rows = generator.num_classes or UNCONDITIONAL_ROWS
-    z, _ = fixed_inputs(generator, rows * PANEL_COLUMNS, seed)
-    labels = torch.arange(rows).repeat_interleave(PANEL_COLUMNS) if generator.num_classes else None
-    return generate(generator, z, labels), rows
-
-
-def save_side_by_side(generators: dict[str, Any], path: Path, seed: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from torchvision.utils import make_grid
-
-    figure, axes = plt.subplots(1, len(generators), figsize=(3.4 * len(generators), 3.8), dpi=110,
-                                squeeze=False)
-    for axis, (label, generator) in zip(axes[0], generators.items()):
-        images, rows = panel_images(generator, seed)
-        grid = make_grid(images, nrow=PANEL_COLUMNS, normalize=True, value_range=(-1, 1),
-                         padding=2, pad_value=1.0)
-        axis.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
-        axis.set_title(label + (" (one row per class)" if generator.num_classes else ""), fontsize=10)
-        axis.set_xticks([])
-        if generator.num_classes:
-            cell = grid.shape[1] / rows
-            axis.set_yticks([cell * (row + 0.5) for row in range(rows)], [str(r) for r in range(rows)],
-                            fontsize=7)
-        else:
-            axis.set_yticks([])
-    figure.tight_layout()
-    _save_figure(figure, path)
-
-
-def save_loss_overlay(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    figure, (d_axis, g_axis) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
-    for variant in results["variants"]:
-        curves: dict[int, list[tuple[float, float]]] = {}
-        for run in variant["runs"]:
-            for record in runs.read_metrics(Path(run["run_dir"])):
-                if record.get("event") == "epoch":
-                    curves.setdefault(record["epoch"], []).append((record["d_loss"], record["g_loss"]))
-        epochs = sorted(curves)
-        if not epochs:
-            continue
-        marker = "o" if len(epochs) < 30 else None
-        for axis, index in ((d_axis, 0), (g_axis, 1)):
-            means = [sum(pair[index] for pair in curves[e]) / len(curves[e]) for e in epochs]
-            axis.plot(epochs, means, label=variant["name"], marker=marker)
-    for axis, name in ((d_axis, "D loss"), (g_axis, "G loss")):
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.set_xlabel("epoch")
-        axis.set_ylabel(f"{name} (epoch mean" + (", mean over seeds)" if results["seeds"] > 1 else ")"))
-        axis.set_title(name)
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.tight_layout()
-    _save_figure(figure, path)
-
-
-def _save_figure(figure: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    temp = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temp)
-    plt.close(figure)
-    temp.replace(path)
-
-
 # -- documents -------------------------------------------------------------------------------------
 
 def markdown(results: dict[str, Any]) -> str:
@@ -261,22 +178,16 @@ def print_table(results: dict[str, Any], console: Any) -> None:
         console.print(line)
 
 
-def write_reports(results: dict[str, Any], generators: dict[str, Any], out: Path,
+def write_reports(results: dict[str, Any], panels: dict[str, Panel], out: Path,
                   console: Any = None) -> None:
-    """Write every output into ``out`` and print the table."""
+    """Write every output into ``out`` and print the table; ``panels`` are the pictured samples."""
     out.mkdir(parents=True, exist_ok=True)
-    save_side_by_side(generators, out / "side_by_side.png", results["noise_seed"])
+    save_side_by_side(panels, out / "side_by_side.png")
     save_loss_overlay(results, out / "losses.png")
-    runs.write_json_atomic(out / "results.json", results)
-    _write_text(out / "report.md", markdown(results))
-    _write_text(out / "report.html", html_report(results, out))
+    write_json_atomic(out / "results.json", results)
+    write_text_atomic(out / "report.md", markdown(results))
+    write_text_atomic(out / "report.html", html_report(results, out))
     if console is not None:
         print_table(results, console)
         console.print(f"[green]Wrote[/] {out}/side_by_side.png, losses.png, report.md, report.html, "
                       "results.json")
-
-
-def _write_text(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    temp.replace(path)

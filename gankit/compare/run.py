@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gankit import runs
+import gankit.runs as runs
+from gankit.compare.figures import PANEL_COLUMNS, UNCONDITIONAL_ROWS, Panel
 from gankit.errors import CheckpointError, ConfigError, GankitError, RegistryError
 from gankit.host import PluginHost, get_host
 
@@ -170,10 +171,10 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
     from gankit.evaluate.evaluator import load_evaluator
     from gankit.evaluate.metrics import METRICS
     from gankit.evaluate.reference import build_reference
-    from gankit.evaluate.run_eval import score_generator, show_notices
-    from gankit.report import write_reports
-    from gankit.sample import load_generator
-    from gankit.train import resolve_device
+    from gankit.compare.report import write_reports
+    from gankit.device import resolve_device
+    from gankit.evaluate.score import score_generator, show_notices
+    from gankit.loading import load_run
 
     host = host or get_host()
     contenders = resolve_entries(entries, host)
@@ -196,19 +197,20 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
     reference = build_reference(dataset, evaluator, options.n, data_root=Path(data_root),
                                 download=options.download, seed=NOISE_SEED)
     show_notices(reference, console)
-    generators: dict[str, Any] = {}
+    panels: dict[str, Panel] = {}
     for contender in contenders:
         for run_dir in contender.run_dirs:
             if console is not None:
                 console.print(f"scoring {run_dir} on {reference.n:,} images ...")
-            loaded = load_generator(run_dir, host=host, device=device)
+            loaded = load_run(run_dir, host=host, device=device)
             if loaded.dataset != dataset_name:
                 raise CheckpointError(f"'{run_dir}' holds a '{loaded.dataset}' model, not '{dataset_name}'.")
-            generators.setdefault(contender.label, loaded.generator)  # the first seed is pictured
+            if contender.label not in panels:  # the first seed is pictured
+                panels[contender.label] = panel_of(loaded.generator, NOISE_SEED)
             scores = score_generator(loaded.generator, evaluator, reference, NOISE_SEED)
             config = runs.read_run_config(run_dir)
             contender.results.append({
-                "run_dir": str(run_dir), "seed": config["seed"], "epochs": loaded.checkpoint["epoch"],
+                "run_dir": str(run_dir), "seed": config["seed"], "epochs": loaded.epoch,
                 "train_images": config["dataset"]["num_images"], **timing(run_dir),
                 "scores": {key: scores[key] for key in METRICS if key in scores},
             })
@@ -227,8 +229,19 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
     }
     results["ranking"] = {"by": "fid", "order": [v["name"] for v in sorted(
         results["variants"], key=lambda v: v["mean"]["fid"])]}
-    write_reports(results, generators, out, console)
+    write_reports(results, panels, out, console)
     return results
+
+
+def panel_of(generator: Any, seed: int) -> Panel:
+    """The grid a variant shows: 10x10 samples, or one row of 10 per class if conditional."""
+    from gankit.evaluate.score import generate
+    from gankit.sample import fixed_noise
+
+    rows = generator.num_classes or UNCONDITIONAL_ROWS
+    labels = [row for row in range(rows) for _ in range(PANEL_COLUMNS)] if generator.num_classes else None
+    z, label_tensor = fixed_noise(generator, rows * PANEL_COLUMNS, seed=seed, labels=labels)
+    return Panel(generate(generator, z, label_tensor), rows, bool(generator.num_classes))
 
 
 def _contender_record(contender: Contender) -> dict[str, Any]:

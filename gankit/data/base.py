@@ -41,6 +41,29 @@ class ImageData:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    def subset(self, n: int, seed: int) -> "ImageData":
+        """A seeded random subset of ``n`` images (all of them if there are no more than ``n``)."""
+        if n >= len(self):
+            return self
+        import dataclasses
+
+        import torch
+
+        keep = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        return dataclasses.replace(self, images=self.images[keep],
+                                   labels=self.labels[keep] if self.labels is not None else None)
+
+    def to_signed(self, device: "torch.device | str | None" = None) -> "torch.Tensor":
+        """The images as float32 in [-1, 1] (what every variant sees), optionally on ``device``."""
+        images = self.images.to(device) if device is not None else self.images
+        return images.float().div_(127.5).sub_(1.0) if images.dtype == _uint8() else images.float()
+
+
+def _uint8() -> "torch.dtype":
+    import torch
+
+    return torch.uint8
+
 
 def split_file_names(split: str) -> tuple[str, str]:
     """The uncompressed IDX file names of a split: (images, labels)."""

@@ -18,15 +18,14 @@ from gankit.evaluate.evaluator import Evaluator, load_evaluator
 from gankit.evaluate.metrics import METRICS, score
 from gankit.evaluate.reference import RealReference, build_reference
 from gankit.host import PluginHost, get_host
+from gankit.sample import fixed_noise
 
 BATCH_SIZE = 500
 
 
 def fixed_inputs(generator: Any, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The noise (n, latent_dim) and, for a conditional generator, the labels i mod K."""
-    z = generator.sample_latent(n, generator=torch.Generator().manual_seed(seed))
-    labels = torch.arange(n) % generator.num_classes if generator.num_classes else None
-    return z, labels
+    return fixed_noise(generator, n, seed=seed)
 
 
 @torch.no_grad()
@@ -70,19 +69,19 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
                  data_root: Path, download: bool = False, evaluator_path: Path | None = None,
                  device: str = "cpu", console: Any = None) -> dict[str, Any]:
     """Score the generator of a run folder or checkpoint file (``gankit evaluate``)."""
-    from gankit.sample import load_generator
-    from gankit.train import resolve_device
+    from gankit.device import resolve_device
+    from gankit.loading import load_run
 
     host = host or get_host()
     target = resolve_device(device)
-    loaded = load_generator(Path(path), host=host, device=target)
+    loaded = load_run(Path(path), host=host, device=target)
     dataset = host.datasets.get(loaded.dataset)
     evaluator = load_evaluator(dataset.name, evaluator_path, device=target)
     reference = build_reference(dataset, evaluator, n, data_root=data_root, download=download, seed=seed)
     show_notices(reference, console)
     result = score_generator(loaded.generator, evaluator, reference, seed)
     return {"run": str(path), "variant": loaded.variant, "dataset": dataset.name,
-            "epoch": loaded.checkpoint.get("epoch"), **result}
+            "epoch": loaded.epoch, **result}
 
 
 def show_notices(reference: RealReference, console: Any) -> None:

@@ -1,0 +1,56 @@
+"""The training progress bar: Rich, with live losses, whatever callbacks log, and images/s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The keys the bar always shows, with their short labels, in this order; others follow.
+SHOWN = {"d_loss": "D", "g_loss": "G", "d_real": "D(x)", "d_fake": "D(G(z))"}
+
+
+class ProgressBar:
+    """A Rich progress bar; silent when ``console`` is None."""
+
+    def __init__(self, console: Any, name: str) -> None:
+        self.console, self.name = console, name
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> "ProgressBar":
+        if self.console is not None:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
+                console=self.console, transient=False,
+            )
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def start_epoch(self, epoch: int, epochs: int, total: int, done: int) -> None:
+        if self.bar is None:
+            return
+        if self.task is not None:
+            self.bar.update(self.task, visible=epoch == epochs)
+            self.bar.remove_task(self.task)
+        self.task = self.bar.add_task(f"{self.name} epoch {epoch}/{epochs}", total=total,
+                                      completed=done, stats="")
+
+    def update(self, completed: int, window: dict[str, float], images_per_s: float) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(self.task, completed=completed,
+                        stats=f"{format_values(window)}  {images_per_s:,.0f} img/s")
+
+
+def format_values(values: dict[str, float]) -> str:
+    """``D 0.693  G 0.701  D(x) 0.50  ...  mi 0.12``: the standard keys first, then the rest."""
+    parts = [f"{label} {values[key]:.3f}" for key, label in SHOWN.items() if key in values]
+    parts += [f"{key} {value:.3g}" for key, value in values.items() if key not in SHOWN]
+    return "  ".join(parts)

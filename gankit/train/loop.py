@@ -1,0 +1,203 @@
+"""The epoch loop: batches in a seeded order, progress, Ctrl-C, checkpoints and epoch records.
+
+The dataset lives as one tensor on the device; each epoch's shuffle comes from a generator seeded
+by (seed, epoch), so a resumed run sees exactly the batches an unbroken one would. Logged values
+are read back ``refreshes_per_epoch`` times an epoch, never per step. The checkpoint is written
+right after an epoch's last step, so its RNG state is the resume point; a mid-epoch stop (Ctrl-C or
+a callback's ``request_stop``) writes one too, with the epoch's sums so far.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from typing import Any, Callable
+
+import torch
+
+from gankit.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint
+from gankit.config import config_to_dict
+from gankit.errors import CheckpointError, TrainingError
+from gankit.progress import ProgressBar, format_values
+from gankit.runs import append_metrics, checkpoint_path, versions
+from gankit.train.events import CallbackList, TrainingContext
+from gankit.train.step import LossAccumulator, TrainStep
+
+
+class Trainer:
+    """A run's live state (networks, optimizers, data, counters); :meth:`fit` trains it."""
+
+    def __init__(self, context: TrainingContext, loss: Any, callbacks: CallbackList,
+                 images: torch.Tensor, labels: torch.Tensor | None, seed: int,
+                 schedulers: tuple[Any, Any] = (None, None), plugin: dict[str, Any] | None = None,
+                 refreshes_per_epoch: int = 20) -> None:
+        self.context, self.callbacks, self.seed = context, callbacks, seed
+        self.images, self.labels = images, labels
+        self.schedulers = schedulers
+        self.plugin = plugin or {}
+        self.refreshes_per_epoch = refreshes_per_epoch
+        self.step_runner = TrainStep(context, loss, callbacks)
+        self.batch_size = context.config.batch_size
+        self.batches_per_epoch = images.shape[0] // self.batch_size
+        self.batch_in_epoch = 0  # batches done in the current, unfinished epoch
+        self.partial: dict[str, Any] = {}  # sums carried over a mid-epoch stop
+        context._state = self.state_dict
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        c = self.context
+        state = {
+            "variant": c.variant, "dataset": c.dataset, "config": config_to_dict(c.config),
+            "seed": self.seed,
+            "generator": c.generator.state_dict(), "discriminator": c.discriminator.state_dict(),
+            "g_optimizer": c.g_optimizer.state_dict(), "d_optimizer": c.d_optimizer.state_dict(),
+            "rng": capture_rng_state(), "epoch": c.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "step": c.step, "partial_epoch": dict(self.partial), "versions": versions(),
+            "plugin": self.plugin, "callbacks": self.callbacks.state_dict(),
+        }
+        for name, scheduler in zip(("g_scheduler", "d_scheduler"), self.schedulers):
+            if scheduler is not None:
+                state[name] = scheduler.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        c = self.context
+        try:
+            c.generator.load_state_dict(state["generator"])
+            c.discriminator.load_state_dict(state["discriminator"])
+            c.g_optimizer.load_state_dict(state["g_optimizer"])
+            c.d_optimizer.load_state_dict(state["d_optimizer"])
+            for name, scheduler in zip(("g_scheduler", "d_scheduler"), self.schedulers):
+                if scheduler is not None and name in state:
+                    scheduler.load_state_dict(state[name])
+        except (RuntimeError, KeyError, ValueError) as error:
+            first = str(error).strip().splitlines()[0]
+            raise CheckpointError(f"The checkpoint does not fit variant '{c.variant}' "
+                                  f"with this config ({first}).") from None
+        restore_rng_state(state["rng"])
+        c.epoch, self.batch_in_epoch, c.step = state["epoch"], state["batch_in_epoch"], state["step"]
+        partial = state.get("partial_epoch") or {}
+        self.partial = partial if "totals" in partial else {}  # 0.1 checkpoints kept other sums
+        self.callbacks.load_state_dict(state.get("callbacks") or {})
+
+    def save(self) -> None:
+        save_checkpoint(self.state_dict(), checkpoint_path(self.context.run_dir))
+        self.callbacks.emit("checkpoint", self.context)
+
+    # -- training ------------------------------------------------------------------------------
+
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        # Seeded by (seed, epoch) alone, so a resumed run shuffles exactly as an unbroken one.
+        rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.images.shape[0], generator=rng).to(self.context.device)
+
+    def fit(self, stop_requested: Callable[[], bool] = lambda: False) -> bool:
+        """Train up to ``config.epochs``; ``False`` if stopped early (a checkpoint was written)."""
+        context = self.context
+        self.callbacks.emit("run_start", context)
+        finished = True
+        with ProgressBar(context.console if context.options.progress else None, context.variant) as bar:
+            while context.epoch < context.config.epochs:
+                if not self._run_epoch(bar, lambda: stop_requested() or context.stop_requested):
+                    self.save()
+                    finished = False
+                    break
+                self._end_epoch()
+        self.callbacks.emit("run_end", context)
+        return finished
+
+    def _run_epoch(self, bar: ProgressBar, stop_requested: Callable[[], bool]) -> bool:
+        context = self.context
+        order = self.epoch_order(context.epoch)
+        sums = LossAccumulator.resume(context.device, self.partial)
+        context._log = sums.add
+        refresh_every = max(1, self.batches_per_epoch // max(1, self.refreshes_per_epoch))
+        bar.start_epoch(context.epoch + 1, context.config.epochs, self.batches_per_epoch, self.batch_in_epoch)
+        context.generator.train()
+        context.discriminator.train()
+        started = last_refresh = time.perf_counter()
+        size = self.batch_size
+        while self.batch_in_epoch < self.batches_per_epoch:
+            index = order[self.batch_in_epoch * size:(self.batch_in_epoch + 1) * size]
+            labels = self.labels[index] if self.labels is not None else None
+            self.batch_in_epoch += 1
+            self.step_runner(self.images[index], labels, self.batch_in_epoch)
+            if self.batch_in_epoch % refresh_every == 0 or self.batch_in_epoch == self.batches_per_epoch:
+                now = time.perf_counter()
+                window = sums.read_window()
+                self._check_finite(window)
+                bar.update(self.batch_in_epoch, window, refresh_every * size / max(now - last_refresh, 1e-9))
+                last_refresh = now
+            if stop_requested():
+                self.partial = {**sums.carry(),
+                                "seconds": time.perf_counter() - started + self.partial.get("seconds", 0.0)}
+                return False
+        self._epoch_means = sums.means()
+        self._epoch_seconds = time.perf_counter() - started + self.partial.get("seconds", 0.0)
+        self.partial = {}
+        return True
+
+    def _end_epoch(self) -> None:
+        context = self.context
+        means = self._epoch_means
+        self._check_finite(means)
+        context.epoch += 1
+        self.batch_in_epoch = 0
+        for scheduler in self.schedulers:
+            if scheduler is not None:
+                scheduler.step()
+        images = self.batches_per_epoch * self.batch_size
+        seconds = self._epoch_seconds
+        self.save()  # right after the epoch's steps: the RNG state is the resume point
+        context.record = {
+            "event": "epoch", "epoch": context.epoch, "step": context.step,
+            "seconds": round(seconds, 4), "images_per_s": round(images / max(seconds, 1e-9), 1),
+            **{key: round(value, 6) for key, value in means.items()},
+        }
+        context._lines = []
+        try:
+            self.callbacks.emit("epoch_end", context)
+            append_metrics(context.run_dir, [context.record, *context._lines])
+            if context.console is not None:  # a lasting line per epoch, above the live bar
+                context.console.print(f"epoch {context.epoch}/{context.config.epochs}  "
+                                      f"{format_values(means)}  {seconds:.2f}s  "
+                                      f"{context.record['images_per_s']:.0f} img/s")
+        finally:
+            context.record = None
+            context._lines = []
+
+    def _check_finite(self, values: dict[str, float]) -> None:
+        bad = {key: value for key, value in values.items() if not math.isfinite(value)}
+        if bad:
+            found = ", ".join(f"{key}={value}" for key, value in bad.items())
+            c = self.context
+            raise TrainingError(
+                f"Training stopped: non-finite loss at epoch {c.epoch + 1}, step {c.step} ({found}). "
+                f"The last good checkpoint is kept in {checkpoint_path(c.run_dir)}. "
+                "Try a lower --lr or another --loss."
+            )
+
+
+class StopOnSigint:
+    """Turn the first Ctrl-C into a request to stop after the current step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "StopOnSigint":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # a second Ctrl-C: the user really wants out now
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

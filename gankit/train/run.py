@@ -1,0 +1,219 @@
+"""A training run from a variant name: config, data, run folder, networks, callbacks, then the loop.
+
+``train()`` is what ``gankit train`` calls. It checks everything it can before touching the disk
+(variant, loss, dataset, config, resume compatibility), records in ``config.json`` all that is
+needed to rebuild the run, and attaches the callbacks: the sample grid and the loss plot, the
+plugins' callbacks named in ``RunOptions.callbacks``, and any passed in by the caller (the CLI's
+``--eval-every`` evaluator is one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit._io import write_json_atomic
+from gankit.checkpoint import load_checkpoint
+from gankit.config import build_config, config_to_dict
+from gankit.device import resolve_device
+from gankit.errors import CheckpointError, ConfigError, DataError
+from gankit.host import PluginHost, get_host
+from gankit.registry import DataRequest, VariantSpec
+from gankit.runs import (CONFIG_FILE, checkpoint_path, claim_run_dir, default_run_dir,
+                         read_run_config, versions)
+from gankit.train import loop
+from gankit.train.events import Callback, CallbackList, TrainingContext
+from gankit.train.optim import build_optimizers
+from gankit.train.outputs import LossPlot, SampleGrid
+
+
+@dataclass
+class RunOptions:
+    """Everything about a run that is not a variant hyper-parameter."""
+
+    dataset: str = "mnist"
+    data_root: Path | None = None  # None: $GANKIT_DATA_ROOT or the per-user cache
+    download: bool = True
+    require_full: bool = False
+    data_options: dict[str, str] = field(default_factory=dict)  # --data-option KEY=VALUE
+    seed: int | None = None  # None: 0 for a new run, the saved seed when resuming
+    device: str = "auto"
+    out: Path | None = None
+    resume: bool = False
+    progress: bool = True
+    max_images: int | None = None  # train on a seeded random subset of this size
+    refreshes_per_epoch: int = 20  # how often logged values are read back (and the bar updated)
+    callbacks: list[str] = field(default_factory=list)  # registered callbacks to enable (--callback)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs_done: int
+    interrupted: bool = False
+    epoch_metrics: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Interrupted(Exception):
+    """Training stopped early (Ctrl-C or a callback's ``request_stop``); a checkpoint was written."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(f"Interrupted; checkpoint written to {checkpoint_path(run_dir)}")
+        self.run_dir = run_dir
+
+
+class _EpochRecords(Callback):
+    name = "epoch_records"
+
+    def __init__(self, result: TrainResult) -> None:
+        self.result = result
+
+    def on_epoch_end(self, context: TrainingContext) -> None:
+        self.result.epoch_metrics.append(context.record)  # the same dict: later keys included
+
+
+def train(variant_name: str, overrides: dict[str, Any] | None = None,
+          options: RunOptions | None = None, *, host: PluginHost | None = None,
+          console: Any = None, callbacks: list[Callback] | None = None) -> TrainResult:
+    """Train ``variant_name`` (a new run, or ``options.resume`` an existing one).
+
+    :param overrides: config values to change, typed or as strings (``--set``).
+    :param callbacks: extra :class:`gankit.Callback` objects for this run.
+    :raises Interrupted: after Ctrl-C or ``request_stop``, once the checkpoint is written.
+    """
+    host = host or get_host()
+    options = options or RunOptions()
+    variant = host.variants.get(variant_name)
+    run_dir = Path(options.out) if options.out else default_run_dir(variant.name, options.dataset)
+
+    saved: dict[str, Any] | None = None
+    if options.resume:
+        claim_run_dir(run_dir, resume=True)
+        saved = read_run_config(run_dir)
+        _check_resume_compatible(saved, variant, dict(overrides or {}), options)
+        options.dataset = saved["dataset"]["name"]
+        options.max_images = options.max_images if options.max_images is not None \
+            else saved["dataset"].get("max_images")
+        options.data_options = options.data_options or saved["dataset"].get("options") or {}
+        options.callbacks = options.callbacks or saved.get("callbacks") or []
+        config = build_config(variant.config_class, overrides, base=saved["config"])
+        seed = saved["seed"]
+    else:
+        config = build_config(variant.config_class, overrides)
+        seed = 0 if options.seed is None else options.seed
+    host.losses.get(config.loss)  # fail on an unknown loss before touching the disk
+    plugin_callbacks = [host.callbacks.get(name) for name in options.callbacks]
+    dataset = host.datasets.get(options.dataset)
+    unknown = sorted(set(options.data_options) - set(dataset.options))
+    if unknown:
+        valid = ", ".join(dataset.options) or "none"
+        raise ConfigError(f"Dataset '{dataset.name}' has no option '{unknown[0]}' (its options: {valid}).")
+    if dataset.image_shape is not None:
+        _check_supported(variant, dataset.info)
+    data = dataset.load(DataRequest(
+        **({"root": Path(options.data_root)} if options.data_root else {}), split="train",
+        download=options.download, require_full=options.require_full, options=dict(options.data_options)))
+    info = dataset.info_for(tuple(data.images.shape))
+    if dataset.image_shape is not None and tuple(dataset.image_shape) != info.image_shape:
+        raise DataError(f"Dataset '{dataset.name}' declares images of shape {tuple(dataset.image_shape)}, "
+                        f"but its loader returned {info.image_shape}; fix the DatasetSpec or the loader.")
+    _check_supported(variant, info)
+    if variant.conditional and data.labels is None:
+        raise DataError(f"Dataset '{dataset.name}' has no labels; the conditional variant "
+                        f"'{variant.name}' needs them. Pick a labelled dataset.")
+    if options.max_images is not None:
+        data = data.subset(options.max_images, seed)
+    if len(data) < config.batch_size:
+        raise ConfigError(f"batch_size {config.batch_size} is larger than the dataset "
+                          f"({len(data)} images); lower --batch-size.")
+    if saved is not None and saved["dataset"]["num_images"] != len(data):
+        raise CheckpointError(
+            f"Cannot resume '{run_dir}': it trained on {saved['dataset']['num_images']} images "
+            f"({saved['dataset']['source']}), but {len(data)} were found now ({data.source}).")
+    if not options.resume:
+        claim_run_dir(run_dir, resume=False)
+    if console is not None:
+        console.print(f"[bold]data:[/] {data.source}")
+        if data.notice:
+            console.print(f"[yellow]notice:[/] {data.notice}")
+
+    result = TrainResult(run_dir, 0)
+    trainer = build_trainer(variant, config, dataset, data, options, run_dir, seed, host, console,
+                            [*(spec.build(config) for spec in plugin_callbacks), *(callbacks or []),
+                             _EpochRecords(result)])
+    context, info, device = trainer.context, trainer.context.data_info, trainer.context.device
+    if saved is not None:
+        trainer.load_state_dict(load_checkpoint(checkpoint_path(run_dir), map_location=device))
+    write_json_atomic(run_dir / CONFIG_FILE, {
+        "variant": variant.name, "config": config_to_dict(config),
+        "dataset": {"name": dataset.name, "source": data.source, "is_full": data.is_full,
+                    "num_images": len(data), "max_images": options.max_images,
+                    "image_shape": list(info.image_shape), "options": dict(options.data_options)},
+        "seed": seed, "device": str(device), "plugin": trainer.plugin,
+        "loss_plugin": host.losses.owner(config.loss), "callbacks": list(options.callbacks),
+        "versions": versions(),
+    })
+    with loop.StopOnSigint() as stop:
+        finished = trainer.fit(stop_requested=lambda: stop.requested)
+    result.epochs_done = context.epoch
+    if not finished:
+        result.interrupted = True
+        raise Interrupted(run_dir)
+    return result
+
+
+def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, options: RunOptions,
+                  run_dir: Path, seed: int, host: PluginHost, console: Any = None,
+                  callbacks: list[Callback] | None = None, networks: Any = None) -> loop.Trainer:
+    """The engine for one run on loaded ``data``, its networks built (or ``networks`` given) with
+    ``seed``; the sample grid and loss plot come first among the callbacks."""
+    device = resolve_device(options.device)
+    torch.manual_seed(seed)
+    info = dataset.info_for(tuple(data.images.shape))
+    loss_spec = host.losses.get(config.loss)
+    networks = networks or variant.build_networks(config, info, loss_spec)
+    generator, discriminator = networks.generator.to(device), networks.discriminator.to(device)
+    optimizers = build_optimizers(variant, config, networks)
+    context = TrainingContext(
+        generator=generator, discriminator=discriminator, g_optimizer=optimizers.generator,
+        d_optimizer=optimizers.discriminator, config=config, run_dir=Path(run_dir), device=device,
+        variant=variant.name, dataset=dataset.name, data_info=info, dataset_spec=dataset,
+        options=options, console=console)
+    listeners = CallbackList([SampleGrid(seed), LossPlot(), *(callbacks or [])])
+    return loop.Trainer(
+        context, loss_spec.build(config), listeners, data.to_signed(device),
+        data.labels.to(device) if variant.conditional else None, seed,
+        (optimizers.generator_scheduler, optimizers.discriminator_scheduler),
+        plugin_record(host, variant.name), options.refreshes_per_epoch)
+
+
+def _check_supported(variant: VariantSpec, info: Any) -> None:
+    if variant.supports is not None and (reason := variant.supports(info)):
+        raise DataError(f"Variant '{variant.name}' cannot train on '{info.name}': {reason}")
+
+
+def _check_resume_compatible(saved: dict[str, Any], spec: VariantSpec, overrides: dict[str, Any],
+                             options: RunOptions) -> None:
+    if saved["variant"] != spec.name:
+        raise CheckpointError(f"Run was trained with variant '{saved['variant']}', not '{spec.name}'. "
+                              f"Use: gankit train {saved['variant']} --out ... --resume")
+    # Compare parsed values, so `--set lr=2e-4` against a saved 0.0002 is no change.
+    original = build_config(spec.config_class, base=saved["config"])
+    resumed = build_config(spec.config_class, overrides, base=saved["config"])
+    changed = [key for key in overrides if key != "epochs" and getattr(resumed, key) != getattr(original, key)]
+    if changed:
+        raise ConfigError(f"Cannot change {', '.join(changed)} when resuming (only --epochs may change); "
+                          "start a new run with another --out instead.")
+    if options.seed is not None and options.seed != saved["seed"]:
+        raise ConfigError(f"Cannot change --seed when resuming (the run uses seed {saved['seed']}).")
+
+
+def plugin_record(host: PluginHost, variant: str) -> dict[str, Any]:
+    """Which plugin (distribution, version) built ``variant``: recorded in config and checkpoints."""
+    owner = host.variants.owner(variant)
+    plugin = host.plugins.get(owner)
+    return {"name": owner, "distribution": plugin.distribution if plugin else None,
+            "version": plugin.version if plugin else None}

@@ -1,0 +1,120 @@
+"""The math of one batch: a D step, and every ``n_critic``-th batch a G step.
+
+With ``n_critic == 1`` the G step reuses the D step's fakes (one z per iteration, as the tutorial
+does); otherwise it draws fresh noise. D's weights need no gradient during the G step. The loss is
+handed the real batch for G's step (relativistic losses use it) and auxiliary heads get the noise
+the fakes came from (InfoGAN's Q). Nothing here reads a value back from the device: the logged
+numbers stay tensors in a :class:`LossAccumulator` until the loop reads them a few times an epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from gankit.losses import discriminator_step_loss, generator_step_loss
+from gankit.train.events import Batch, CallbackList, TrainingContext
+
+
+class TrainStep:
+    """Runs batches for one run's networks, loss and optimizers."""
+
+    def __init__(self, context: TrainingContext, loss: Any, callbacks: CallbackList) -> None:
+        self.context, self.loss, self.callbacks = context, loss, callbacks
+        self.n_critic = context.config.n_critic
+
+    def __call__(self, real: torch.Tensor, labels: torch.Tensor | None, batch_number: int) -> None:
+        """Train on one batch; ``batch_number`` counts from 1 within the epoch."""
+        context = self.context
+        generator, discriminator = context.generator, context.discriminator
+        size = real.shape[0]
+
+        # D step: real batch vs. fresh fakes (detached: no gradient flows into G here).
+        z = generator.sample_latent(size, device=context.device)
+        fake = generator(z, labels)
+        d_out = discriminator_step_loss(self.loss, discriminator, real, fake.detach(), labels, latent=z)
+        context.d_optimizer.zero_grad(set_to_none=True)
+        d_out.loss.backward()
+        context.d_optimizer.step()
+        with torch.no_grad():
+            context.log("d_loss", d_out.loss.detach())
+            context.log("d_real", torch.sigmoid(d_out.real_logits.detach().float()).mean())
+            context.log("d_fake", torch.sigmoid(d_out.fake_logits.detach().float()).mean())
+        if self.callbacks.listens("discriminator_step"):
+            context.batch = Batch(real, fake.detach(), z, labels)
+            self.callbacks.emit("discriminator_step", context)
+
+        if batch_number % self.n_critic != 0:
+            return
+        if self.n_critic > 1:
+            z = generator.sample_latent(size, device=context.device)
+            fake = generator(z, labels)
+        discriminator.requires_grad_(False)
+        try:
+            g_loss = generator_step_loss(self.loss, discriminator, fake, labels, real=real, latent=z)
+            context.g_optimizer.zero_grad(set_to_none=True)
+            g_loss.backward()
+            context.g_optimizer.step()
+        finally:
+            discriminator.requires_grad_(True)
+        context.log("g_loss", g_loss.detach())
+        context.step += 1
+        if self.callbacks.listens("generator_step"):
+            context.batch = Batch(real, fake.detach(), z, labels)
+            self.callbacks.emit("generator_step", context)
+        context.batch = None
+
+
+class LossAccumulator:
+    """Sums of logged values, kept on the device until read: a window (since the last read, for
+    the progress bar) and the epoch's total (for ``metrics.jsonl``)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.window: dict[str, torch.Tensor] = {}
+        self.window_counts: dict[str, int] = {}
+        self.totals: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    @classmethod
+    def resume(cls, device: torch.device, sums: dict[str, Any]) -> "LossAccumulator":
+        """Continue an epoch interrupted half-way (``sums`` from :meth:`carry`)."""
+        accumulator = cls(device)
+        accumulator.totals = dict(sums.get("totals", {}))
+        accumulator.counts = {key: int(value) for key, value in sums.get("counts", {}).items()}
+        return accumulator
+
+    def add(self, name: str, value: Any) -> None:
+        if name not in self.window:
+            self.window[name] = torch.zeros((), dtype=torch.float64, device=self.device)
+            self.window_counts[name] = 0
+        value = value.detach() if isinstance(value, torch.Tensor) else value
+        self.window[name] += value
+        self.window_counts[name] += 1
+
+    def read_window(self) -> dict[str, float]:
+        """The window's means, moved into the totals; the only host sync."""
+        if not self.window:
+            return {}
+        names = list(self.window)
+        values = torch.stack([self.window[name] for name in names]).tolist()
+        means = {}
+        for name, value in zip(names, values):
+            count = self.window_counts[name]
+            self.totals[name] = self.totals.get(name, 0.0) + value
+            self.counts[name] = self.counts.get(name, 0) + count
+            if count:
+                means[name] = value / count
+        self.window.clear()
+        self.window_counts.clear()
+        return means
+
+    def means(self) -> dict[str, float]:
+        self.read_window()
+        return {name: total / self.counts[name] for name, total in self.totals.items() if self.counts[name]}
+
+    def carry(self) -> dict[str, Any]:
+        """What a mid-epoch checkpoint keeps, so the resumed epoch's means are the unbroken ones."""
+        self.read_window()
+        return {"totals": dict(self.totals), "counts": dict(self.counts)}
