@@ -50,5 +50,7 @@ def build(config):
 
 @hookimpl
 def gankit_register_losses(register):
+    # per_sample_penalty: the penalty is on each real image's own gradient, so variants swap
+    # D's BatchNorm (which mixes a batch's samples) for a per-sample norm, as for WGAN-GP.
     register(LossSpec("r1", "non-saturating loss with R1 penalty on real data (Mescheder et al. 2018)",
-                      build))
+                      build, per_sample_penalty=True))

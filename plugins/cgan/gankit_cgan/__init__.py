@@ -13,10 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from gankit import ConfigError, DataInfo, TrainConfig, VariantSpec, hookimpl
-
-CONV_START_SIDES = (4, 7)  # the conv form starts from a 4x4 or 7x7 map and doubles
-CONV_MAX_DOUBLINGS = 5
+from gankit import ConfigError, DataInfo, LossSpec, TrainConfig, VariantSpec, hookimpl, param
 
 
 @dataclass
@@ -33,32 +30,11 @@ class CGANConfig(TrainConfig):
     beta2: float = 0.999
     latent_dim: int = 100
     loss: str = "bce"
-    dropout: float = 0.3  # drop rate after each hidden layer of the MLP D (mlp only)
-    g_features: int = 64  # channels of G's last hidden conv layer, doubled towards z (conv only)
-    d_features: int = 64  # channels of D's first conv layer, doubled towards the logit (conv only)
-    leaky_slope: float = 0.2  # LeakyReLU slope in D (both forms) and in the MLP G
-    init_std: float = 0.02  # std of every weight; norm scales start at N(1, init_std)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("g_features", "d_features"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0 <= self.leaky_slope < 1:
-            raise ValueError(f"leaky_slope must be in [0, 1), got {self.leaky_slope}")
-        if not self.init_std > 0:
-            raise ValueError(f"init_std must be positive, got {self.init_std}")
-
-
-def conv_side_plan(side: int) -> tuple[int, int] | None:
-    """``(start_side, doublings)`` with ``start_side * 2**doublings == side``, or None."""
-    for start in CONV_START_SIDES:
-        for doublings in range(1, CONV_MAX_DOUBLINGS + 1):
-            if start * 2 ** doublings == side:
-                return start, doublings
-    return None
+    dropout: float = param(0.3, ge=0, lt=1)  # drop rate after each hidden layer of the MLP D (mlp only)
+    g_features: int = param(64, ge=1)  # channels of G's last hidden conv layer, doubled towards z (conv)
+    d_features: int = param(64, ge=1)  # channels of D's first conv layer, doubled towards the logit (conv)
+    leaky_slope: float = param(0.2, ge=0, lt=1)  # LeakyReLU slope in D (both forms) and in the MLP G
+    init_std: float = param(0.02, gt=0)  # std of every weight; norm scales start at N(1, init_std)
 
 
 def supports(data: DataInfo) -> str | None:
@@ -67,17 +43,17 @@ def supports(data: DataInfo) -> str | None:
     return None
 
 
-def build(config: CGANConfig, data: DataInfo):
-    if config.arch == "conv":
-        channels, height, width = data.image_shape
-        if height != width or conv_side_plan(height) is None:
-            raise ConfigError(
-                f"cgan arch=conv cannot size its networks for {channels}x{height}x{width} images: it "
-                "needs square images whose side is 4 or 7 times a power of two (e.g. 28, 32, 64); "
-                "use --set arch=mlp")
+def build(config: CGANConfig, data: DataInfo, *, loss: LossSpec | None = None):
+    """The networks; with arch=conv and a ``loss`` whose penalty is per sample (WGAN-GP, R1) D's
+    BatchNorm becomes a per-sample LayerNorm."""
+    if config.arch == "conv" and data.upsampling_plan() is None:
+        shape = "x".join(map(str, data.image_shape))
+        raise ConfigError(
+            f"cgan arch=conv cannot size its networks for {shape} images: it needs square images "
+            "whose side is 4 or 7 times a power of two (e.g. 28, 32, 64); use --set arch=mlp")
     from gankit_cgan.model import build_networks
 
-    return build_networks(config, data)
+    return build_networks(config, data, loss=loss)
 
 
 @hookimpl

@@ -6,29 +6,20 @@ LeakyReLU and dropout after each hidden layer. (The tutorial's own ReLU nets, wi
 collapsed to a single digit in this role; docs/variants.md has the runs.)
 ``conv``: a conditional DCGAN. G: [z, y] as a 1x1 map -> transposed convs (BatchNorm, ReLU), tanh
 out. D: the image with one constant map per class (1 on the label's map, 0 elsewhere) -> strided
-convs (LeakyReLU, BatchNorm on all but the first layer) -> one logit. On MNIST: mlp G 1,490,448 and
-D 1,470,465 parameters; conv G 822,401 and D 148,929.
+convs (LeakyReLU, BatchNorm on all but the first layer) -> one logit; both stacks are
+:mod:`gankit.blocks`'. On MNIST: mlp G 1,490,448 and D 1,470,465 parameters; conv G 822,401 and
+D 148,929.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from gankit import DataInfo, Discriminator, GankitWarning, Generator, Networks
-from gankit_cgan import conv_side_plan
-
-# Losses whose gradient penalty is taken per sample: BatchNorm mixes the samples of a batch, so the
-# critic's per-sample gradients are not what the penalty assumes (Gulrajani et al. 2017, sec. 4).
-PER_SAMPLE_PENALTY_LOSSES = {"wgan-gp"}
-
-
-def one_hot(labels: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:
-    return F.one_hot(labels.long(), num_classes).to(like.dtype)
+from gankit import DataInfo, Discriminator, Generator, LossSpec, Networks
+from gankit.blocks import Norm, critic_norm_for_loss, dcgan_init_, down_stack, one_hot, up_stack
 
 
 def _require(labels: torch.Tensor | None) -> torch.Tensor:
@@ -49,7 +40,7 @@ class MLPGenerator(Generator):
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        y = one_hot(_require(labels), self.num_classes, z)
+        y = one_hot(_require(labels), self.num_classes, like=z)
         return self.net(torch.cat([z, y], dim=1)).view(z.shape[0], *self.image_shape)
 
 
@@ -65,70 +56,38 @@ class MLPDiscriminator(Discriminator):
         )
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        y = one_hot(_require(labels), self.num_classes, x)
+        y = one_hot(_require(labels), self.num_classes, like=x)
         return self.net(torch.cat([x.flatten(1), y], dim=1)).squeeze(1)
 
 
 class ConvGenerator(Generator):
     def __init__(self, *, latent_dim: int, image_shape: tuple[int, int, int], num_classes: int,
-                 features: int) -> None:
+                 plan: tuple[int, int], features: int) -> None:
         super().__init__(latent_dim=latent_dim, image_shape=image_shape, num_classes=num_classes)
-        channels, side, _ = image_shape
-        start, doublings = conv_side_plan(side)
-        widths = [features * 2 ** i for i in reversed(range(doublings))]
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim + num_classes, widths[0], start, 1, 0, bias=False),
-            nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True),
-        ]
-        for wide, narrow in zip(widths, widths[1:]):
-            layers += [nn.ConvTranspose2d(wide, narrow, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(narrow), nn.ReLU(inplace=True)]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.net = up_stack(plan=plan, latent_dim=latent_dim, image_channels=image_shape[0],
+                            features=features, extra_channels=num_classes)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        y = one_hot(_require(labels), self.num_classes, z)
+        y = one_hot(_require(labels), self.num_classes, like=z)
         return self.net(torch.cat([z, y], dim=1)[:, :, None, None])
 
 
 class ConvDiscriminator(Discriminator):
-    """``layer_norm=True`` swaps BatchNorm for a per-sample LayerNorm (GroupNorm with one group)."""
+    """``norm`` is D's norm (``gankit.blocks.critic_norm``): BatchNorm2d, or a per-sample one."""
 
-    def __init__(self, *, image_shape: tuple[int, int, int], num_classes: int, features: int,
-                 leaky_slope: float, layer_norm: bool = False) -> None:
+    def __init__(self, *, image_shape: tuple[int, int, int], num_classes: int, plan: tuple[int, int],
+                 features: int, leaky_slope: float, norm: Norm) -> None:
         super().__init__(image_shape=image_shape, num_classes=num_classes)
-        channels, side, _ = image_shape
-        start, doublings = conv_side_plan(side)
-        widths = [features * 2 ** i for i in range(doublings)]
-        norm = (lambda width: nn.GroupNorm(1, width)) if layer_norm else nn.BatchNorm2d
-        layers: list[nn.Module] = [nn.Conv2d(channels + num_classes, widths[0], 4, 2, 1),
-                                   nn.LeakyReLU(leaky_slope, inplace=True)]
-        for narrow, wide in zip(widths, widths[1:]):
-            layers += [nn.Conv2d(narrow, wide, 4, 2, 1, bias=False), norm(wide),
-                       nn.LeakyReLU(leaky_slope, inplace=True)]
-        layers += [nn.Conv2d(widths[-1], 1, start, 1, 0)]
-        self.net = nn.Sequential(*layers)
+        self.net = down_stack(plan=plan, image_channels=image_shape[0], features=features,
+                              extra_channels=num_classes, leaky_slope=leaky_slope, norm=norm)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        y = one_hot(_require(labels), self.num_classes, x)
+        y = one_hot(_require(labels), self.num_classes, like=x)
         maps = y[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
         return self.net(torch.cat([x, maps], dim=1)).view(x.shape[0])
 
 
-def init_weights(module: nn.Module, std: float) -> None:
-    """Weights N(0, std), norm scales N(1, std), biases 0 (DCGAN's initialisation)."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(layer.weight, 0.0, std)
-        elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.normal_(layer.weight, 1.0, std)
-        else:
-            continue
-        if layer.bias is not None:
-            nn.init.zeros_(layer.bias)
-
-
-def build_networks(config, data: DataInfo) -> Networks:
+def build_networks(config, data: DataInfo, *, loss: LossSpec | None = None) -> Networks:
     classes = data.num_classes
     if config.arch == "mlp":
         generator: Generator = MLPGenerator(latent_dim=config.latent_dim, image_shape=data.image_shape,
@@ -137,20 +96,13 @@ def build_networks(config, data: DataInfo) -> Networks:
                                                         dropout=config.dropout,
                                                         leaky_slope=config.leaky_slope)
     else:
-        layer_norm = config.loss in PER_SAMPLE_PENALTY_LOSSES
-        if layer_norm:
-            warnings.warn(
-                f"cgan arch=conv with --loss {config.loss}: the critic uses LayerNorm instead of "
-                "BatchNorm, because the gradient penalty is per sample (Gulrajani et al. 2017)"
-                + ("; they also take 5 critic steps per G step: add --set n_critic=5"
-                   if config.n_critic == 1 else ""),
-                GankitWarning, stacklevel=2,
-            )
+        plan = data.upsampling_plan()  # build() has checked that there is one
+        norm = critic_norm_for_loss(loss, variant="cgan arch=conv", n_critic=config.n_critic)
         generator = ConvGenerator(latent_dim=config.latent_dim, image_shape=data.image_shape,
-                                  num_classes=classes, features=config.g_features)
-        discriminator = ConvDiscriminator(image_shape=data.image_shape, num_classes=classes,
+                                  num_classes=classes, plan=plan, features=config.g_features)
+        discriminator = ConvDiscriminator(image_shape=data.image_shape, num_classes=classes, plan=plan,
                                           features=config.d_features, leaky_slope=config.leaky_slope,
-                                          layer_norm=layer_norm)
-    init_weights(generator, config.init_std)
-    init_weights(discriminator, config.init_std)
+                                          norm=norm)
+    dcgan_init_(generator, std=config.init_std)
+    dcgan_init_(discriminator, std=config.init_std)
     return Networks(generator, discriminator)

@@ -12,10 +12,10 @@ from PIL import Image
 from torch import nn
 from typer.testing import CliRunner
 
-from gankit import ConfigError, DataInfo, DatasetSpec, GankitWarning, hookimpl
+from gankit import ConfigError, DataInfo, DatasetSpec, GankitWarning, LossSpec, hookimpl
 from gankit.cli import build_app
+from gankit.host import PluginHost, PluginInfo, set_host
 from gankit.nn import count_parameters
-from gankit.plugins import PluginHost, PluginInfo, set_host
 from gankit.sample import load_generator
 from gankit_cgan import CGANConfig, build, supports
 from gankit_cgan.model import build_networks
@@ -23,6 +23,13 @@ from gankit_cgan.model import build_networks
 LOSSES = ["bce", "minimax", "lsgan", "hinge", "wgan-gp"]
 MNIST = DataInfo("mnist", (1, 28, 28), 10)
 runner = CliRunner()
+
+
+def loss_spec(name: str) -> LossSpec:
+    """A registered loss's spec, as the engine hands it to ``build(..., loss=)``."""
+    host = PluginHost()
+    host.load_builtins()
+    return host.losses.get(name)
 
 
 @pytest.fixture(autouse=True)
@@ -91,7 +98,7 @@ def test_every_loss_trains(arch, loss):
     config = CGANConfig(arch=arch, loss=loss, g_features=8, d_features=8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GankitWarning)
-        generator, discriminator = build_networks(config, MNIST)
+        generator, discriminator = build_networks(config, MNIST, loss=loss_spec(loss))
     host = PluginHost()
     host.load_builtins()
     objective = host.losses.get(loss).build(config)
@@ -118,7 +125,8 @@ def test_every_loss_trains(arch, loss):
 
 def test_conv_wgan_gp_critic_gets_layer_norm_and_a_warning():
     with pytest.warns(GankitWarning, match="cgan arch=conv with --loss wgan-gp: the critic uses LayerNorm"):
-        _, discriminator = build_networks(CGANConfig(arch="conv", loss="wgan-gp"), MNIST)
+        _, discriminator = build_networks(CGANConfig(arch="conv", loss="wgan-gp"), MNIST,
+                                          loss=loss_spec("wgan-gp"))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
     assert any(isinstance(m, nn.GroupNorm) and m.num_groups == 1 for m in discriminator.modules())
 
@@ -127,7 +135,19 @@ def test_conv_wgan_gp_critic_gets_layer_norm_and_a_warning():
 def test_no_warning_where_nothing_is_adapted(config):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        build_networks(config, MNIST)
+        build(config, MNIST, loss=loss_spec(config.loss))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"dropout": 1.0}, "dropout must be"),
+    ({"d_features": 0}, "d_features must be"),
+    ({"leaky_slope": -0.1}, "leaky_slope must be"),
+    ({"init_std": 0.0}, "init_std must be"),
+])
+def test_config_rejects_bad_values_in_one_line(bad, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        CGANConfig(**bad)
+    assert "\n" not in str(caught.value)
 
 
 def test_shapes_and_labels_it_cannot_use_are_clear_errors():

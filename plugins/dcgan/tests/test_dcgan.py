@@ -1,24 +1,33 @@
-"""The dcgan plugin: sizing from the image shape, the paper's init, every loss, the WGAN-GP
-adaptation, the shape check, and a real (tiny) run through the CLI."""
+"""The dcgan plugin: sizing from the image shape, the paper's init, every loss, the per-sample-penalty
+adaptation (WGAN-GP, R1), the shape check, and a real (tiny) run through the CLI."""
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from gankit import DataInfo, DatasetSpec, GankitWarning, hookimpl
+from gankit import ConfigError, DataInfo, DatasetSpec, GankitWarning, LossSpec, hookimpl
 from gankit.cli import build_app
+from gankit.host import PluginHost, PluginInfo, set_host
 from gankit.nn import count_parameters
-from gankit.plugins import PluginHost, PluginInfo, set_host
-from gankit_dcgan import DCGANConfig, image_side_plan, supports
+from gankit_dcgan import DCGANConfig, build, supports
 from gankit_dcgan.model import build_networks
 
 LOSSES = ["bce", "minimax", "lsgan", "hinge", "wgan-gp"]
+R1_FILE_DIR = Path(__file__).resolve().parents[3] / "examples" / "plugins_dir"
 runner = CliRunner()
+
+
+def loss_spec(name: str) -> LossSpec:
+    """A registered loss's spec, as the engine hands it to ``build(..., loss=)``."""
+    host = PluginHost()
+    host.load_builtins()
+    return host.losses.get(name)
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +40,8 @@ def offline(monkeypatch, tmp_path_factory):
 
 
 def networks(shape, **config):
-    return build_networks(DCGANConfig(**config), DataInfo("test", shape, None))
+    return build_networks(DCGANConfig(**config), DataInfo("test", shape, None),
+                          loss=loss_spec(config.get("loss", "bce")))
 
 
 @pytest.mark.parametrize("shape, g_params, d_params", [
@@ -74,10 +84,10 @@ def test_weights_follow_the_papers_initialisation():
     assert scales.std().item() == pytest.approx(0.02, rel=0.2)
 
 
-@pytest.mark.parametrize("side, plan", [(28, (7, 2)), (32, (4, 3)), (64, (4, 4)), (14, (7, 1)),
-                                        (30, None), (7, None), (100, None)])
-def test_image_side_plan(side, plan):
-    assert image_side_plan(side) == plan
+@pytest.mark.parametrize("side, ok", [(28, True), (32, True), (64, True), (14, True), (128, True),
+                                      (30, False), (7, False), (100, False)])
+def test_sides_are_those_of_the_upsampling_plan(side, ok):
+    assert (supports(DataInfo("square", (1, side, side), None)) is None) == ok
 
 
 def test_supports_names_the_shape_and_the_fix():
@@ -123,7 +133,8 @@ def test_every_loss_trains(loss):
     config = DCGANConfig(loss=loss, g_features=8, d_features=8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GankitWarning)
-        generator, discriminator = build_networks(config, DataInfo("mnist", (1, 28, 28), 10))
+        generator, discriminator = build_networks(config, DataInfo("mnist", (1, 28, 28), 10),
+                                                  loss=loss_spec(loss))
     two_training_steps(generator, discriminator, loss, config)
 
 
@@ -149,10 +160,42 @@ def test_wgan_gp_critic_gets_layer_norm_and_a_warning(n_critic, hint):
     assert torch.allclose(discriminator(x)[:1], discriminator(x[:1]), atol=1e-5)
 
 
-def test_config_rejects_bad_values():
-    for bad in ({"g_features": 0}, {"leaky_slope": 1.0}, {"init_std": 0.0}):
-        with pytest.raises(ValueError):
-            DCGANConfig(**bad)
+def test_per_sample_penalty_losses_get_group_norm_and_others_batch_norm():
+    """The swap follows the loss spec's ``per_sample_penalty``, not the loss's name: a loss of any
+    name that declares it (R1, below) gets the per-sample norm; a build without a spec keeps BatchNorm."""
+    info = DataInfo("mnist", (1, 28, 28), 10)
+    per_sample = LossSpec("my-penalty", "a per-sample gradient penalty", lambda c: None, per_sample_penalty=True)
+    with pytest.warns(GankitWarning, match="dcgan with --loss my-penalty: the critic uses LayerNorm"):
+        _, critic = build(DCGANConfig(loss="my-penalty"), info, loss=per_sample)
+    assert any(isinstance(m, nn.GroupNorm) for m in critic.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in critic.modules())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for networks_ in (build(DCGANConfig(), info, loss=loss_spec("bce")), build(DCGANConfig(), info)):
+            assert any(isinstance(m, nn.BatchNorm2d) for m in networks_.discriminator.modules())
+            assert not any(isinstance(m, nn.GroupNorm) for m in networks_.discriminator.modules())
+
+
+def test_r1_from_the_plugins_dir_declares_a_per_sample_penalty():
+    host = PluginHost()
+    host.load_builtins()
+    host.load_plugins_dir(R1_FILE_DIR)
+    spec = host.losses.get("r1")
+    assert spec.per_sample_penalty
+    with pytest.warns(GankitWarning, match="--loss r1"):
+        _, critic = build(DCGANConfig(loss="r1"), DataInfo("mnist", (1, 28, 28), 10), loss=spec)
+    assert any(isinstance(m, nn.GroupNorm) for m in critic.modules())
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"g_features": 0}, "g_features must be"),
+    ({"leaky_slope": 1.0}, "leaky_slope must be"),
+    ({"init_std": 0.0}, "init_std must be"),
+])
+def test_config_rejects_bad_values_in_one_line(bad, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        DCGANConfig(**bad)
+    assert "\n" not in str(caught.value)
 
 
 class OddShapedData:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gankit import DataInfo, TrainConfig, VariantSpec, hookimpl
+from gankit import DataInfo, TrainConfig, VariantSpec, hookimpl, param
 
 
 @dataclass
@@ -23,15 +23,8 @@ class VanillaConfig(TrainConfig):
     beta2: float = 0.999
     latent_dim: int = 100
     loss: str = "bce"
-    dropout: float = 0.7
-    init_std: float = 0.02  # truncated normal std for every weight; biases start at 0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not self.init_std > 0:
-            raise ValueError(f"init_std must be positive, got {self.init_std}")
+    dropout: float = param(0.7, ge=0, lt=1)  # D's drop rate after each hidden layer
+    init_std: float = param(0.02, gt=0)  # truncated normal std for every weight; biases start at 0
 
 
 def build(config: VanillaConfig, data: DataInfo):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gankit import DataInfo, get_variant
+from gankit import ConfigError, DataInfo, get_variant
 from gankit.config import build_config
 from gankit.nn import count_parameters
 
@@ -62,3 +62,12 @@ def test_dropout_is_configurable():
     spec = get_variant("vanilla")
     networks = spec.build(build_config(spec.config_class, {"dropout": "0.3"}), MNIST)
     assert [m.p for m in networks.discriminator.modules() if isinstance(m, nn.Dropout)] == [0.3, 0.3, 0.3]
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("dropout", "1", "dropout must be"), ("dropout", "-0.1", "dropout must be"), ("init_std", "0", "init_std must be"),
+])
+def test_out_of_range_values_are_one_line_config_errors(key, value, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        build_config(get_variant("vanilla").config_class, {key: value})
+    assert "\n" not in str(caught.value)
