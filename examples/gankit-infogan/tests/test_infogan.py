@@ -11,13 +11,15 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
+import gankit
 import gankit_infogan
-from gankit import ConfigError, DataInfo, DataRequest, get_dataset, get_loss
+from gankit import ConfigError, DataInfo, GankitWarning, DataRequest, get_dataset, get_loss
 from gankit.cli import build_app
 from gankit.config import build_config
 from gankit.losses import discriminator_step_loss, generator_step_loss
 from gankit.plugins import set_host
 from gankit.testing import check_plugin, check_variant, check_variant_loss, plugin_host
+from gankit_infogan.traverse import traversal
 
 MNIST = DataInfo("mnist", (1, 28, 28), 10)
 # Narrow networks for the tests that train: the paper's widths (6.7M parameters each) take ~0.4 s
@@ -44,6 +46,7 @@ def test_the_kit_passes(host, tmp_path):
     check_variant("infogan", host=host, workdir=tmp_path)
 
 
+@pytest.mark.filterwarnings("ignore:infogan with --loss wgan-gp")
 @pytest.mark.parametrize("loss", ["bce", "hinge", "lsgan", "wgan-gp", "ragan"])
 def test_every_builtin_loss_works(host, loss):
     check_variant_loss("infogan", loss, host=host)
@@ -76,6 +79,15 @@ def test_bad_settings_are_refused_in_one_line():
 def test_only_28x28_grey_images_are_supported():
     assert gankit_infogan.supports(MNIST) is None
     assert "need 1x28x28" in gankit_infogan.supports(DataInfo("cifar", (3, 32, 32), 10))
+
+
+def test_a_per_sample_gradient_penalty_gets_layer_norm_in_d(host):
+    config = gankit_infogan.InfoGANConfig(loss="wgan-gp", **SMALL)
+    with pytest.warns(GankitWarning, match="LayerNorm instead of BatchNorm"):
+        discriminator = gankit_infogan.build(config, MNIST, loss=get_loss("wgan-gp")).discriminator
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
+    bce = gankit_infogan.build(gankit_infogan.InfoGANConfig(**SMALL), MNIST).discriminator
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in bce.shared)
 
 
 # -- the codes in z --------------------------------------------------------------------------------
@@ -131,6 +143,7 @@ def _expected_info_loss(q, z, *, weight, continuous_weight):
     return weight * (cross_entropy + continuous_weight * nll)
 
 
+@pytest.mark.filterwarnings("ignore:infogan with --loss wgan-gp")
 @pytest.mark.parametrize("loss_name", ["bce", "wgan-gp"])
 def test_the_auxiliary_losses_get_exactly_the_z_the_fakes_came_from(host, loss_name):
     torch.manual_seed(0)
@@ -237,12 +250,60 @@ def test_q_learns_to_read_the_categorical_code_back(host, info_weight):
 # -- the CLI ---------------------------------------------------------------------------------------
 
 
-def test_a_short_real_run_records_both_learning_rates(host, tmp_path):
+def test_train_load_sample_by_code_and_traverse(host, tmp_path):
     app = build_app(host)
+    runner = CliRunner()
     run = tmp_path / "run"
-    trained = CliRunner().invoke(app, ["train", "infogan", "--epochs", "1", "--max-images", "300",
-                                       "--no-progress", "--out", str(run)])
+    trained = runner.invoke(app, ["train", "infogan", "--epochs", "1", "--max-images", "300",
+                                  "--no-progress", "--out", str(run)])
     assert trained.exit_code == 0, trained.output
-    config = json.loads((run / "config.json").read_text())
-    values = config.get("config", config)
-    assert (values["g_lr"], values["d_lr"], values["latent_dim"]) == (1e-3, 2e-4, 74)
+    metadata = json.loads((run / "config.json").read_text())
+    config = metadata.get("config", metadata)
+    assert (config["g_lr"], config["d_lr"], config["latent_dim"]) == (1e-3, 2e-4, 74)
+
+    # gankit.load_run gives the trained G back; it samples, and draws the codes it is given.
+    loaded = gankit.load_run(run, host=host)
+    assert loaded.variant == "infogan" and loaded.config.g_lr == 1e-3
+    generator = loaded.generator
+    assert [code.name for code in generator.latent_codes] == ["digit", "c1", "c2"]
+    with torch.no_grad():
+        images = generator(generator.sample_latent(5))
+    assert images.shape == (5, 1, 28, 28) and torch.isfinite(images).all()
+
+    # gankit sample --code: digit 0-9 along each row, c1 from -1 to 1 down the five rows.
+    sampled = runner.invoke(app, ["sample", str(run), "--n", "50", "--code", "digit=0-9",
+                                  "--code", "c1=-1:1:5", "--out", str(tmp_path / "codes.pt")])
+    assert sampled.exit_code == 0, sampled.output
+    drawn = torch.load(tmp_path / "codes.pt")
+    z = generator.sample_latent(50, generator=torch.Generator().manual_seed(0))  # sample's seed 0
+    z = generator.set_latent_codes(z, {"digit": torch.arange(50) % 10,
+                                       "c1": torch.linspace(-1, 1, 5).repeat_interleave(10)})
+    with torch.no_grad():
+        torch.testing.assert_close(drawn, generator(z).clamp(-1, 1))
+    wrong = runner.invoke(app, ["sample", str(run), "--code", "c9=1"])
+    assert wrong.exit_code != 0 and "digit, c1, c2" in wrong.output
+
+    # The plugin's own command: Fig. 2 of the paper, digit down the rows, c2 across.
+    grid = tmp_path / "traverse.png"
+    traversed = runner.invoke(app, ["infogan-traverse", str(run), "--code", "c2", "--columns", "7",
+                                    "--out", str(grid)])
+    assert traversed.exit_code == 0, traversed.output
+    assert "10 rows x 7 columns" in traversed.output and grid.stat().st_size > 0
+    refused = runner.invoke(app, ["infogan-traverse", str(run), "--code", "digit"])
+    assert refused.exit_code == 2 and "not a continuous code" in refused.output
+    listed = runner.invoke(app, ["--help"], terminal_width=120).output
+    assert "Plugin: gankit_infogan" in listed and "infogan-traverse" in listed
+
+
+def test_the_traversal_varies_only_the_codes_it_names():
+    generator = gankit_infogan.build(gankit_infogan.InfoGANConfig(**SMALL), MNIST).generator.eval()
+    seen = []
+    original = generator.forward
+    generator.forward = lambda z, labels=None: seen.append(z) or original(z, labels)
+    images, shape = traversal(generator, continuous="c1", low=-2, high=2, columns=5)
+    assert shape == (10, 5) and images.shape == (50, 1, 28, 28)
+    (z,) = seen
+    assert torch.equal(z[:, 62:72].argmax(1), torch.arange(10).repeat_interleave(5))
+    assert torch.equal(z[:, 72], torch.linspace(-2, 2, 5).repeat(10))
+    assert torch.equal(z[:, 73], torch.zeros(50))  # the other continuous code held at 0
+    assert torch.equal(z[:, :62], z[:1, :62].expand(50, -1))  # one noise vector for the grid
