@@ -12,7 +12,7 @@ from PIL import Image
 from torch import nn
 from typer.testing import CliRunner
 
-from gankit import ConfigError, DataInfo, DatasetSpec, GankitWarning, LossSpec, hookimpl
+from gankit import ConfigError, DataInfo, DatasetSpec, GankitWarning, get_loss, hookimpl
 from gankit.cli import build_app
 from gankit.host import PluginHost, PluginInfo, set_host
 from gankit.nn import count_parameters
@@ -23,13 +23,6 @@ from gankit_cgan.model import build_networks
 LOSSES = ["bce", "minimax", "lsgan", "hinge", "wgan-gp"]
 MNIST = DataInfo("mnist", (1, 28, 28), 10)
 runner = CliRunner()
-
-
-def loss_spec(name: str) -> LossSpec:
-    """A registered loss's spec, as the engine hands it to ``build(..., loss=)``."""
-    host = PluginHost()
-    host.load_builtins()
-    return host.losses.get(name)
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +91,7 @@ def test_every_loss_trains(arch, loss):
     config = CGANConfig(arch=arch, loss=loss, g_features=8, d_features=8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GankitWarning)
-        generator, discriminator = build_networks(config, MNIST, loss=loss_spec(loss))
+        generator, discriminator = build_networks(config, MNIST, loss=get_loss(loss))
     host = PluginHost()
     host.load_builtins()
     objective = host.losses.get(loss).build(config)
@@ -126,7 +119,7 @@ def test_every_loss_trains(arch, loss):
 def test_conv_wgan_gp_critic_gets_layer_norm_and_a_warning():
     with pytest.warns(GankitWarning, match="cgan arch=conv with --loss wgan-gp: the critic uses LayerNorm"):
         _, discriminator = build_networks(CGANConfig(arch="conv", loss="wgan-gp"), MNIST,
-                                          loss=loss_spec("wgan-gp"))
+                                          loss=get_loss("wgan-gp"))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
     assert any(isinstance(m, nn.GroupNorm) and m.num_groups == 1 for m in discriminator.modules())
 
@@ -135,7 +128,7 @@ def test_conv_wgan_gp_critic_gets_layer_norm_and_a_warning():
 def test_no_warning_where_nothing_is_adapted(config):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        build(config, MNIST, loss=loss_spec(config.loss))
+        build(config, MNIST, loss=get_loss(config.loss))
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from gankit import ConfigError, DataInfo, DatasetSpec, GankitWarning, LossSpec, hookimpl
+from gankit import ConfigError, DataInfo, DatasetSpec, GankitWarning, LossSpec, get_loss, hookimpl
 from gankit.cli import build_app
 from gankit.host import PluginHost, PluginInfo, set_host
 from gankit.nn import count_parameters
@@ -21,13 +21,6 @@ from gankit_dcgan.model import build_networks
 LOSSES = ["bce", "minimax", "lsgan", "hinge", "wgan-gp"]
 R1_FILE_DIR = Path(__file__).resolve().parents[3] / "examples" / "plugins_dir"
 runner = CliRunner()
-
-
-def loss_spec(name: str) -> LossSpec:
-    """A registered loss's spec, as the engine hands it to ``build(..., loss=)``."""
-    host = PluginHost()
-    host.load_builtins()
-    return host.losses.get(name)
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +34,7 @@ def offline(monkeypatch, tmp_path_factory):
 
 def networks(shape, **config):
     return build_networks(DCGANConfig(**config), DataInfo("test", shape, None),
-                          loss=loss_spec(config.get("loss", "bce")))
+                          loss=get_loss(config.get("loss", "bce")))
 
 
 @pytest.mark.parametrize("shape, g_params, d_params", [
@@ -134,7 +127,7 @@ def test_every_loss_trains(loss):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GankitWarning)
         generator, discriminator = build_networks(config, DataInfo("mnist", (1, 28, 28), 10),
-                                                  loss=loss_spec(loss))
+                                                  loss=get_loss(loss))
     two_training_steps(generator, discriminator, loss, config)
 
 
@@ -171,7 +164,7 @@ def test_per_sample_penalty_losses_get_group_norm_and_others_batch_norm():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in critic.modules())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for networks_ in (build(DCGANConfig(), info, loss=loss_spec("bce")), build(DCGANConfig(), info)):
+        for networks_ in (build(DCGANConfig(), info, loss=get_loss("bce")), build(DCGANConfig(), info)):
             assert any(isinstance(m, nn.BatchNorm2d) for m in networks_.discriminator.modules())
             assert not any(isinstance(m, nn.GroupNorm) for m in networks_.discriminator.modules())
 
