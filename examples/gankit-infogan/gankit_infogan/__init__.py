@@ -14,14 +14,15 @@ from (their keyword ``latent``), and the codes are read back from z's columns, w
 ``Generator.latent_codes`` declares. Nothing passes between G and D on the side.
 
 This module is what gankit imports at start-up, so it stays torch-free: the networks live in
-:mod:`gankit_infogan.model`, the traversal command in :mod:`gankit_infogan.commands`.
+:mod:`gankit_infogan.model`, the traversal command in :mod:`gankit_infogan.commands`, the
+``infogan-q`` training callback in :mod:`gankit_infogan.callbacks`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gankit import ConfigError, DataInfo, TrainConfig, VariantSpec, hookimpl, param
+from gankit import CallbackSpec, ConfigError, DataInfo, TrainConfig, VariantSpec, hookimpl, param
 
 __version__ = "0.1.0"
 
@@ -93,6 +94,18 @@ def gankit_register_variants(register):
         paper="Chen et al., InfoGAN: Interpretable Representation Learning by Information "
               "Maximizing Generative Adversarial Nets, NeurIPS 2016 (arXiv:1606.03657)",
     ))
+
+
+def build_q_metrics(config):
+    from gankit_infogan.callbacks import build
+
+    return build(config)
+
+
+@hookimpl
+def gankit_register_callbacks(register):
+    register(CallbackSpec("infogan-q", "log Q's accuracy on the digit code and its loss (q_accuracy, "
+                          "info_loss) every 10th G step", build_q_metrics))
 
 
 @hookimpl

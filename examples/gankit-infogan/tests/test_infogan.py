@@ -55,6 +55,7 @@ def test_every_builtin_loss_works(host, loss):
 def test_import_and_hooks_are_torch_free():
     registered = check_plugin("gankit_infogan")
     assert registered["variants"] == ["infogan"]
+    assert registered.get("callbacks", ["infogan-q"]) == ["infogan-q"]
 
 
 # -- config and shapes -----------------------------------------------------------------------------
@@ -255,8 +256,11 @@ def test_train_load_sample_by_code_and_traverse(host, tmp_path):
     runner = CliRunner()
     run = tmp_path / "run"
     trained = runner.invoke(app, ["train", "infogan", "--epochs", "1", "--max-images", "300",
-                                  "--no-progress", "--out", str(run)])
+                                  "--callback", "infogan-q", "--no-progress", "--out", str(run)])
     assert trained.exit_code == 0, trained.output
+    # The plugin's callback logged Q's own numbers next to gankit's.
+    epoch = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][0]
+    assert 0 <= epoch["q_accuracy"] <= 1 and math.isfinite(epoch["info_loss"]), epoch
     metadata = json.loads((run / "config.json").read_text())
     config = metadata.get("config", metadata)
     assert (config["g_lr"], config["d_lr"], config["latent_dim"]) == (1e-3, 2e-4, 74)
