@@ -89,7 +89,9 @@ def critic_norm_for_loss(loss: LossSpec | None, *, variant: str, n_critic: int) 
     one warning line naming ``variant`` when the norm is swapped."""
     per_sample = loss is not None and loss.per_sample_penalty
     if per_sample:
-        hint = "; they also take 5 critic steps per G step: add --set n_critic=5" if n_critic == 1 else ""
+        # A hint only, not behaviour: WGAN-GP's recipe takes 5 critic steps (R1's does not).
+        hint = ("; they also take 5 critic steps per G step: add --set n_critic=5"
+                if n_critic == 1 and loss.name == "wgan-gp" else "")
         warnings.warn(f"{variant} with --loss {loss.name}: the critic uses LayerNorm instead of BatchNorm, "
                       f"because the gradient penalty is per sample (Gulrajani et al. 2017){hint}",
                       GankitWarning, stacklevel=3)
