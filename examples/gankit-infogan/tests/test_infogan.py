@@ -13,10 +13,8 @@ from typer.testing import CliRunner
 
 import gankit
 import gankit_infogan
-from gankit import ConfigError, DataInfo, GankitWarning, DataRequest, get_dataset, get_loss
-from gankit.cli import build_app
-from gankit.config import build_config
-from gankit.losses import discriminator_step_loss, generator_step_loss
+from gankit import (ConfigError, DataInfo, DataRequest, GankitWarning, build_app, discriminator_step_loss,
+                    generator_step_loss, get_dataset, get_loss)
 from gankit.plugins import set_host
 from gankit.testing import check_plugin, check_variant, check_variant_loss, plugin_host
 from gankit_infogan.traverse import traversal
@@ -69,12 +67,13 @@ def test_the_defaults_are_the_papers_mnist_recipe():
 
 
 def test_bad_settings_are_refused_in_one_line():
+    config = gankit_infogan.InfoGANConfig
     with pytest.raises(ConfigError, match="info_weight must be at least 0"):
-        build_config(gankit_infogan.InfoGANConfig, {"info_weight": "-1"})
+        config(info_weight=-1)
     with pytest.raises(ConfigError, match="latent_dim 10 is too small"):
-        build_config(gankit_infogan.InfoGANConfig, {"latent_dim": "10"})
+        config(latent_dim=10)
     with pytest.raises(ConfigError, match="at least one latent code"):
-        build_config(gankit_infogan.InfoGANConfig, {"categorical_codes": "0", "continuous_codes": "0"})
+        config(categorical_codes=0, continuous_codes=0)
 
 
 def test_only_28x28_grey_images_are_supported():
@@ -189,7 +188,11 @@ def test_the_auxiliary_losses_get_exactly_the_z_the_fakes_came_from(host, loss_n
     adversarial = loss.generator_loss(lambda x, y=None: discriminator(x).logits, fake)
     torch.testing.assert_close(g_loss, adversarial + _expected_info_loss(
         discriminator(fake).auxiliary, z, weight=0.7, continuous_weight=0.5))
-    g_loss.backward()
+    # Q's term on its own reaches G's first layer (through D's frozen body and Q) ...
+    q_term = discriminator.generator_auxiliary_loss(discriminator(fake), None, latent=z)
+    (q_grad_g,) = torch.autograd.grad(q_term, generator.project[0].weight, retain_graph=True)
+    assert torch.isfinite(q_grad_g).all() and q_grad_g.abs().sum() > 0
+    g_loss.backward()  # ... and so does G's whole loss
     assert generator.project[0].weight.grad.abs().sum() > 0
 
 
