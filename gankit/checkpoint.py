@@ -8,13 +8,12 @@ with ``weights_only=True``: a checkpoint cannot run code.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from gankit._io import atomic_write
 from gankit.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -23,18 +22,8 @@ REQUIRED_KEYS = ("generator", "discriminator", "variant", "config", "epoch", "st
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` to ``path`` atomically (temp file, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save({"format_version": FORMAT_VERSION, **state}, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(Path(path)) as file:
+        torch.save({"format_version": FORMAT_VERSION, **state}, file)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gankit._io import atomic_path
+
 
 def plot_losses(records: list[dict[str, Any]], path: Path, title: str = "") -> None:
     """Draw the windowed losses logged during training (or the per-epoch means if that is all)."""
@@ -26,8 +28,6 @@ def plot_losses(records: list[dict[str, Any]], path: Path, title: str = "") -> N
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temp)
+    with atomic_path(Path(path)) as temp:
+        figure.savefig(temp, format="png")
     plt.close(figure)
-    temp.replace(path)

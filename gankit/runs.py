@@ -8,13 +8,15 @@ A run folder holds ``config.json`` (everything needed to rebuild the run), ``met
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from pathlib import Path
 from typing import Any
 
+from gankit._io import write_json_atomic  # noqa: F401  (kept: code written for 0.1 calls runs.write_json_atomic)
+from gankit._version import __version__
 from gankit.errors import CheckpointError, GankitError
+
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -55,12 +57,6 @@ def claim_run_dir(run_dir: Path, resume: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(temp, path)
-
-
 def read_run_config(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / CONFIG_FILE
     try:
@@ -85,8 +81,6 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def versions() -> dict[str, str]:
-    from gankit import __version__
-
     found = {"gankit": __version__, "python": platform.python_version()}
     try:
         from importlib.metadata import version

@@ -153,3 +153,24 @@ def test_ctrl_c_exits_130_with_the_resume_command(tmp_path, monkeypatch):
     assert result.exit_code == 130
     assert f"--out {tmp_path / 'run'} --resume" in result.output
     assert (tmp_path / "run/checkpoints/last.pt").is_file()
+
+
+def test_plugin_new_writes_a_plugin_that_passes_the_kit(tmp_path, monkeypatch):
+    result = invoke("plugin", "new", "mygan", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "gankit-mygan"
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == [
+        "README.md", "gankit_mygan/__init__.py", "gankit_mygan/model.py", "pyproject.toml",
+        "tests/test_mygan.py"]
+    monkeypatch.syspath_prepend(str(root))
+    import gankit_mygan
+    from gankit.testing import check_plugin, check_variant, check_variant_loss, plugin_host
+
+    host = plugin_host(gankit_mygan)
+    check_variant("mygan", host=host)
+    check_variant_loss("mygan", "ragan", host=host)
+    assert check_plugin("gankit_mygan") == {"variants": ["mygan"]}
+    again = invoke("plugin", "new", "mygan", "--out", tmp_path)
+    assert again.exit_code == 2 and "already exists" in again.output
+    bad = invoke("plugin", "new", "My-GAN", "--out", tmp_path)
+    assert bad.exit_code == 2 and "must be lower case" in bad.output

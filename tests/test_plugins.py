@@ -364,3 +364,87 @@ def test_a_plugin_command_cannot_take_a_taken_name(capsys):
     help_text = CliRunner().invoke(app, ["--help"]).output
     assert "extra" not in help_text and "Shadows" not in help_text
     assert "Disable it with GANKIT_DISABLE_PLUGINS=pushy." in capsys.readouterr().err
+
+
+# -- mistakes pluggy would let pass silently ------------------------------------------------------------
+
+
+def _module_from_source(tmp_path, name, source):
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    return path
+
+
+MISTAKES = '''
+from gankit import LossSpec, hookimpl
+
+@hookimpl
+def gankit_register_loss(register):  # misspelt: the hook is gankit_register_losses
+    register(LossSpec("never", "never registered", print))
+
+def gankit_register_variants(register):  # no @hookimpl: pluggy ignores it
+    pass
+'''
+
+WRONG_ARGUMENT = '''
+from gankit import LossSpec, hookimpl
+
+@hookimpl
+def gankit_register_losses(reg):  # the hook's argument is called `register`
+    reg(LossSpec("never", "never registered", print))
+'''
+
+
+def test_gankit_plugins_reports_a_misspelt_hook_and_a_missing_hookimpl(tmp_path, capsys):
+    directory = tmp_path / "plugins"
+    directory.mkdir()
+    _module_from_source(directory, "sloppy", MISTAKES)
+    host = PluginHost()
+    host.load_builtins()
+    host.load_plugins_dir(directory)
+    warned = capsys.readouterr().err
+    assert "gankit_register_loss is not a gankit hook (did you mean gankit_register_losses?)" in warned
+    assert "gankit_register_variants has no @hookimpl, so gankit ignores it" in warned
+    assert len([line for line in warned.splitlines() if line.strip()]) == 2  # one line each
+    result = CliRunner().invoke(build_app(host), ["plugins"])
+    [info] = [p for p in json.loads(result.stdout) if p["name"] == "sloppy"]
+    assert info["state"] == "loaded" and len(info["problems"]) == 2 and info["registered"] == {}
+
+
+def test_a_wrong_argument_name_fails_the_plugin_naming_the_expected_one(tmp_path, capsys):
+    directory = tmp_path / "plugins"
+    directory.mkdir()
+    _module_from_source(directory, "renamed", WRONG_ARGUMENT)
+    host = PluginHost()
+    host.load_builtins()
+    host.load_plugins_dir(directory)
+    [line] = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert "hook gankit_register_losses takes (register), but gankit_register_losses asks for (reg); " \
+           "rename reg" in line and "GANKIT_DISABLE_PLUGINS=renamed" in line
+    assert host.plugins["renamed"].state == "failed" and "never" not in host.losses
+
+
+def test_a_correct_plugin_has_no_problems():
+    host = PluginHost()
+    host.load_builtins()
+    host.load_entry_points()
+    assert all(info.problems == [] for info in host.plugins.values())
+
+
+def test_commands_are_handed_the_host_that_built_the_app():
+    seen = []
+
+    def gankit_register_commands(app, host):
+        seen.append(host)
+
+        @app.command()
+        def variants() -> None:
+            """List the variants this CLI's host knows."""
+            typer.echo(",".join(host.variants.names()))
+
+    host = PluginHost()
+    host.load_builtins()
+    host.add_plugin(module_with(gankit_register_commands=gankit_register_commands), PluginInfo("lister", "loaded"))
+    app = build_app(host)
+    assert seen == [host]
+    assert CliRunner().invoke(app, ["variants"]).output == "\n"  # this host has no variants

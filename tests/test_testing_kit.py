@@ -291,3 +291,57 @@ def test_check_plugin_catches_torch_imported_at_module_level(tmp_path, monkeypat
     message = message_of(check_plugin, "eager_plugin")
     assert message.startswith("plugin module 'eager_plugin': importing it imports torch. Import torch")
     assert check_plugin("lazy_plugin") == {"losses": ["lazy"]}
+
+
+def test_check_plugin_catches_a_command_that_imports_torch_where_it_is_defined(tmp_path, monkeypatch):
+    (tmp_path / "heavy_command.py").write_text(
+        "from gankit import hookimpl\n\n"
+        "@hookimpl\n"
+        "def gankit_register_commands(app):\n"
+        "    import torch  # should be inside the command's body\n\n"
+        "    @app.command()\n"
+        "    def heavy() -> None:\n"
+        "        \"\"\"Needs torch.\"\"\"\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginCheckError, match="building its commands or showing their help imports torch"):
+        check_plugin("heavy_command")
+
+
+def test_check_plugin_catches_a_misspelt_hook(tmp_path, monkeypatch):
+    (tmp_path / "misspelt_hook.py").write_text(
+        "from gankit import LossSpec, hookimpl\n\n"
+        "@hookimpl\n"
+        "def gankit_register_loss(register):\n"
+        "    register(LossSpec('x', 'x', print))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginCheckError, match="gankit_register_loss is not a gankit hook"):
+        check_plugin("misspelt_hook")
+
+
+def test_check_dataset_passes_a_good_loader_and_names_what_is_wrong_with_a_bad_one():
+    from gankit.data import ImageData
+    from gankit.testing import check_dataset, fake_dataset, plugin_host
+
+    host = plugin_host()
+    good = fake_dataset(name="dots", count=20, image_shape=(3, 8, 8), num_classes=4)
+    host.datasets.register("dots", good, "tests")
+    data = check_dataset("dots", host=host)
+    assert data.images.shape == (20, 3, 8, 8) and int(data.labels.max()) == 3
+
+    def mislabelled(request):
+        return ImageData(torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.tensor([0, 1, 2, 9]), "four zeros")
+
+    def float_images(request):
+        return ImageData(torch.zeros(4, 1, 8, 8), None, "floats")
+
+    host.datasets.register("mislabelled", DatasetSpec("mislabelled", "bad labels", (1, 8, 8), 3, mislabelled), "t")
+    host.datasets.register("floats", DatasetSpec("floats", "float images", (1, 8, 8), None, float_images), "t")
+    host.datasets.register("wrong-shape", DatasetSpec("wrong-shape", "x", (1, 9, 9), 4, good.load), "t")
+    with pytest.raises(PluginCheckError, match=r"labels span 0\.\.9, outside 0\.\.2"):
+        check_dataset("mislabelled", host=host)
+    with pytest.raises(PluginCheckError, match="Return a uint8 tensor"):
+        check_dataset("floats", host=host)
+    with pytest.raises(PluginCheckError, match=r"images are \(3, 8, 8\), but it declares \(1, 9, 9\)"):
+        check_dataset("wrong-shape", host=host)
+    with pytest.raises(PluginCheckError, match="option 'side' is not declared"):
+        check_dataset("dots", host=host, options={"side": "4"})

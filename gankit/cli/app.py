@@ -10,17 +10,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-import warnings
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gankit._version import __version__
-from gankit.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, Device, fail, offline, user_errors
-from gankit.errors import GankitError, GankitWarning
+from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_USAGE, Device, fail, offline, one_line_warnings,
+                               user_errors)
+from gankit.errors import GankitError
 from gankit.host import PluginHost, get_host
 
 
@@ -28,18 +28,6 @@ def show_version(value: bool) -> None:
     if value:
         typer.echo(f"gankit {__version__}")
         raise typer.Exit()
-
-
-def _one_line_warning(console: Console) -> Callable[..., None]:
-    original = warnings.showwarning
-
-    def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
-        if issubclass(category, GankitWarning):
-            console.print(f"[yellow]warning:[/] {message}")
-        else:
-            original(message, category, *args, **kwargs)
-
-    return show
 
 
 def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
@@ -141,9 +129,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             extra_callbacks.append(EvaluationCallback(eval_every, eval_n))
         console = Console(highlight=False, soft_wrap=True)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("always", GankitWarning)
-                warnings.showwarning = _one_line_warning(console)
+            with one_line_warnings(console):
                 result = run_training(variant, overrides, options, host=get(), console=console,
                                       callbacks=extra_callbacks)
         except Interrupted as stop:
@@ -177,7 +163,8 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         from gankit.loading import load_run
         from gankit.sample import draw_samples, parse_codes, parse_labels, save_samples
 
-        loaded = load_run(run, host=get(), ema=ema)
+        with one_line_warnings(Console(stderr=True, highlight=False, soft_wrap=True)):
+            loaded = load_run(run, host=get(), ema=ema)
         chosen = None
         if labels is not None:
             if not loaded.generator.num_classes:

@@ -3,22 +3,24 @@ their exit codes, and reading flags from the environment."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import traceback
+import warnings
 from enum import Enum
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, Iterator, NoReturn
 
 import typer
 from rich.console import Console
 
 from gankit._io import env_flag
-from gankit.errors import GankitError, TrainingError
+from gankit.errors import GankitError, GankitWarning, TrainingError
 
 EXIT_USAGE = 2  # bad input the user can fix
 EXIT_FAILED = 1  # a run that failed (e.g. a non-finite loss)
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
-__all__ = ["Device", "user_errors", "fail", "env_flag", "offline", "EXIT_USAGE", "EXIT_FAILED",
+__all__ = ["Device", "user_errors", "fail", "one_line_warnings", "env_flag", "offline", "EXIT_USAGE", "EXIT_FAILED",
            "EXIT_INTERRUPTED"]
 
 
@@ -54,3 +56,21 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
             fail(str(error), EXIT_FAILED if isinstance(error, TrainingError) else EXIT_USAGE)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def one_line_warnings(console: Console) -> Iterator[None]:
+    """Show each :class:`gankit.GankitWarning` raised inside as one ``warning:`` line on
+    ``console`` (every time, not once per place); other warnings keep Python's format."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", GankitWarning)
+        original = warnings.showwarning
+
+        def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, GankitWarning):
+                console.print(f"[yellow]warning:[/] {message}")
+            else:
+                original(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield

@@ -36,7 +36,7 @@ def check_variant(name: str, *, host: PluginHost | None = None, dataset: str | N
     data_spec = dataset_for(spec, host, dataset, subject)
     config = check_config(spec, {"batch_size": BATCH, "epochs": 1, **(overrides or {})}, subject)
     with isolated():
-        generator, discriminator = build_networks(spec, config, data_spec.info, subject)
+        generator, discriminator = build_networks(spec, config, data_spec.info, subject, host)
         check_generator(generator, config, data_spec.info, spec.conditional, subject)
         labels = labels_for(data_spec.info, spec.conditional, BATCH)
         check_discriminator(discriminator, generator, labels, subject)
@@ -57,7 +57,7 @@ def check_variant_loss(variant: str, loss: str, *, host: PluginHost | None = Non
     data_spec = dataset_for(spec, host, dataset, subject)
     config = check_config(spec, {"batch_size": BATCH, "loss": loss, **(overrides or {})}, subject)
     with isolated():
-        generator, discriminator = build_networks(spec, config, data_spec.info, subject)
+        generator, discriminator = build_networks(spec, config, data_spec.info, subject, host)
         labels = labels_for(data_spec.info, spec.conditional, BATCH)
         built = host.losses.get(loss).build(config)
         check_step_losses(generator, discriminator, built, labels, subject)
@@ -110,11 +110,13 @@ def check_config(spec: VariantSpec, overrides: dict[str, Any], subject: str) -> 
                                "Pass overrides= values your config accepts.") from error
 
 
-def build_networks(spec: VariantSpec, config: Any, info: DataInfo, subject: str) -> tuple[Any, Any]:
+def build_networks(spec: VariantSpec, config: Any, info: DataInfo, subject: str,
+                   host: PluginHost) -> tuple[Any, Any]:
+    """The networks as the engine builds them (``loss=`` handed to a build that takes it)."""
     from gankit.nn import Discriminator, Generator
 
     try:
-        networks = spec.build(config, info)
+        networks = spec.build_networks(config, info, host.losses.get(config.loss))
     except Exception as error:
         raise PluginCheckError(f"{subject}: build(config, {info}) raised {type(error).__name__}: "
                                f"{error}. See the traceback above.") from error
