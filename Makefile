@@ -22,10 +22,11 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/gankit train vanilla
 
-# The example third-party plugin keeps its own pytest settings, so its tests run on their own.
+# The example third-party plugins keep their own pytest settings, so their tests run on their own.
 test: install
 	$(BIN)/python -m pytest
 	$(BIN)/python -m pytest examples/gankit-acgan
+	$(BIN)/python -m pytest examples/gankit-infogan
 
 bench: install
 	$(BIN)/python bench/train_speed.py

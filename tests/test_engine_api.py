@@ -296,3 +296,62 @@ def test_a_loader_that_contradicts_its_declared_shape_is_named(tmp_path):
     with pytest.raises(gankit.DataError, match=r"declares images of shape \(1, 8, 8\).*returned \(1, 10, 10\)"):
         train("tiny", {}, RunOptions(dataset="liar", out=tmp_path / "run", progress=False, device="cpu"),
               host=make_host(datasets=[liar]))
+
+
+LEGACY_PLUGIN = '''
+"""A plugin as written for gankit 0.1: old import paths, old method signatures, no new keywords."""
+from gankit import LossSpec, hookimpl
+from gankit.plugins import PluginHost  # the host's 0.1 module name
+
+
+def build(config):
+    from gankit import Loss, DiscriminatorLoss
+
+    class HingeOld(Loss):
+        def discriminator_loss(self, discriminator, real, fake, labels=None):
+            r, f = discriminator(real, labels), discriminator(fake, labels)
+            return DiscriminatorLoss((1 - r).clamp(min=0).mean() + (1 + f).clamp(min=0).mean(), r, f)
+
+        def generator_loss(self, discriminator, fake, labels=None):
+            return -discriminator(fake, labels).mean()
+
+    return HingeOld()
+
+
+@hookimpl
+def gankit_register_losses(register):
+    register(LossSpec("hinge-old", "hinge, 0.1 style", build))
+
+
+@hookimpl
+def gankit_register_commands(app):
+    @app.command("legacy-sample")
+    def legacy_sample(run: str) -> None:
+        from gankit.sample import draw_samples, load_generator
+
+        images, _ = draw_samples(load_generator(run), 2, seed=0)
+        print(tuple(images.shape))
+'''
+
+
+def test_a_plugin_written_for_gankit_0_1_keeps_working(tmp_path):
+    directory = tmp_path / "plugins"
+    directory.mkdir()
+    (directory / "legacy.py").write_text(LEGACY_PLUGIN)
+    host = make_host()
+    host.load_plugins_dir(directory)
+    assert host.plugins["legacy"].state == "loaded" and host.plugins["legacy"].problems == []
+    from gankit.host import set_host
+
+    set_host(host)  # load_generator uses the process-wide host, as 0.1 plugins expect
+    try:
+        app = build_app(host)
+        out = tmp_path / "run"
+        result = CliRunner().invoke(app, ["train", "tiny", "--dataset", "dots", "--loss", "hinge-old",
+                                          "--epochs", "1", "--out", str(out), "--no-progress"])
+        assert result.exit_code == 0, result.output
+        assert json.loads((out / "config.json").read_text())["loss_plugin"] == "legacy"
+        result = CliRunner().invoke(app, ["legacy-sample", str(out)])
+        assert result.exit_code == 0 and result.output.strip() == "(2, 1, 8, 8)", result.output
+    finally:
+        set_host(None)

@@ -21,7 +21,7 @@ from gankit.cli import build_app
 from gankit.errors import GankitError
 from gankit.plugins import PluginHost, PluginInfo
 from gankit.registry import CallbackSpec, DatasetSpec, LossSpec, VariantSpec
-from gankit.train import plugin_record
+from gankit.train import provenance
 
 _unique = itertools.count()
 
@@ -268,7 +268,7 @@ def test_gankit_plugins_shows_broken_incompatible_and_disabled_states(site, monk
 def test_checkpoints_record_the_distribution_and_version_that_built_the_variant(site, monkeypatch):
     install(site, "shipped", VARIANT_PLUGIN.format(variant="shipped-gan"), version="1.2.3")
     host = load(monkeypatch, "shipped")
-    assert plugin_record(host, "shipped-gan") == {"name": "shipped", "distribution": "gankit-shipped",
+    assert provenance(host, "shipped-gan") == {"name": "shipped", "distribution": "gankit-shipped",
                                                   "version": "1.2.3"}
 
 

@@ -12,7 +12,7 @@ The engine never imports evaluation: ``--eval-every`` is a callback the CLI hand
 
 from gankit.train.events import Batch, Callback, TrainingContext
 from gankit.train.optim import Optimizers
-from gankit.train.run import Interrupted, RunOptions, TrainResult, plugin_record, train
+from gankit.train.run import Interrupted, RunOptions, TrainResult, provenance, train
 
 __all__ = ["train", "RunOptions", "TrainResult", "Interrupted", "Callback", "TrainingContext",
-           "Batch", "Optimizers", "plugin_record"]
+           "Batch", "Optimizers", "provenance"]

@@ -42,7 +42,7 @@ class Trainer:
         self.batch_size = context.config.batch_size
         self.batches_per_epoch = images.shape[0] // self.batch_size
         self.batch_in_epoch = 0  # batches done in the current, unfinished epoch
-        self.partial: dict[str, Any] = {}  # sums carried over a mid-epoch stop
+        self.resume_sums: dict[str, Any] = {}  # the epoch's sums so far, kept over a mid-epoch stop
         context._state = self.state_dict
 
     # -- state ---------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ class Trainer:
             "generator": c.generator.state_dict(), "discriminator": c.discriminator.state_dict(),
             "g_optimizer": c.g_optimizer.state_dict(), "d_optimizer": c.d_optimizer.state_dict(),
             "rng": capture_rng_state(), "epoch": c.epoch, "batch_in_epoch": self.batch_in_epoch,
-            "step": c.step, "partial_epoch": dict(self.partial), "versions": versions(),
+            "step": c.step, "partial_epoch": dict(self.resume_sums), "versions": versions(),
             "plugin": self.plugin, "callbacks": self.callbacks.state_dict(),
         }
         for name, scheduler in zip(("g_scheduler", "d_scheduler"), self.schedulers):
@@ -79,8 +79,7 @@ class Trainer:
                                   f"with this config ({first}).") from None
         restore_rng_state(state["rng"])
         c.epoch, self.batch_in_epoch, c.step = state["epoch"], state["batch_in_epoch"], state["step"]
-        partial = state.get("partial_epoch") or {}
-        self.partial = partial if "totals" in partial else {}  # 0.1 checkpoints kept other sums
+        self.resume_sums = _sums_from_checkpoint(state.get("partial_epoch") or {})
         self.callbacks.load_state_dict(state.get("callbacks") or {})
 
     def save(self) -> None:
@@ -112,7 +111,7 @@ class Trainer:
     def _run_epoch(self, bar: ProgressBar, stop_requested: Callable[[], bool]) -> bool:
         context = self.context
         order = self.epoch_order(context.epoch)
-        sums = LossAccumulator.resume(context.device, self.partial)
+        sums = LossAccumulator.resume(context.device, self.resume_sums)
         context._log = sums.add
         refresh_every = max(1, self.batches_per_epoch // max(1, self.refreshes_per_epoch))
         bar.start_epoch(context.epoch + 1, context.config.epochs, self.batches_per_epoch, self.batch_in_epoch)
@@ -132,12 +131,12 @@ class Trainer:
                 bar.update(self.batch_in_epoch, window, refresh_every * size / max(now - last_refresh, 1e-9))
                 last_refresh = now
             if stop_requested():
-                self.partial = {**sums.carry(),
-                                "seconds": time.perf_counter() - started + self.partial.get("seconds", 0.0)}
+                self.resume_sums = {**sums.carry(),
+                                "seconds": time.perf_counter() - started + self.resume_sums.get("seconds", 0.0)}
                 return False
         self._epoch_means = sums.means()
-        self._epoch_seconds = time.perf_counter() - started + self.partial.get("seconds", 0.0)
-        self.partial = {}
+        self._epoch_seconds = time.perf_counter() - started + self.resume_sums.get("seconds", 0.0)
+        self.resume_sums = {}
         return True
 
     def _end_epoch(self) -> None:
@@ -201,3 +200,13 @@ class StopOnSigint:
     def __exit__(self, *exc: Any) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+def _sums_from_checkpoint(saved: dict[str, Any]) -> dict[str, Any]:
+    """The saved sums of an unfinished epoch; gankit 0.1 kept four fixed sums and two step counts."""
+    if not saved or "totals" in saved:
+        return dict(saved)
+    d_steps, g_steps = int(saved["d_steps"]), int(saved["g_steps"])
+    return {"totals": {key: saved[key] for key in ("d_loss", "d_real", "d_fake", "g_loss")},
+            "counts": {"d_loss": d_steps, "d_real": d_steps, "d_fake": d_steps, "g_loss": g_steps},
+            "seconds": saved.get("seconds", 0.0)}

@@ -187,7 +187,7 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
         context, loss_spec.build(config), listeners, data.to_signed(device),
         data.labels.to(device) if variant.conditional else None, seed,
         (optimizers.generator_scheduler, optimizers.discriminator_scheduler),
-        plugin_record(host, variant.name), options.refreshes_per_epoch)
+        provenance(host, variant.name), options.refreshes_per_epoch)
 
 
 def _check_supported(variant: VariantSpec, info: Any) -> None:
@@ -211,7 +211,7 @@ def _check_resume_compatible(saved: dict[str, Any], spec: VariantSpec, overrides
         raise ConfigError(f"Cannot change --seed when resuming (the run uses seed {saved['seed']}).")
 
 
-def plugin_record(host: PluginHost, variant: str) -> dict[str, Any]:
+def provenance(host: PluginHost, variant: str) -> dict[str, Any]:
     """Which plugin (distribution, version) built ``variant``: recorded in config and checkpoints."""
     owner = host.variants.owner(variant)
     plugin = host.plugins.get(owner)
