@@ -8,7 +8,8 @@ once per image set) and returns plain floats:
   through the evaluator once and its features serve every metric.
 - Precision and recall (k-NN manifolds, k = 3; Kynkäänniemi et al., NeurIPS 2019) and density and
   coverage (k = 5; Naeem et al., ICML 2020) are computed here on ``torch.cdist``, in blocks.
-- Mode coverage and label accuracy come from the evaluator's predicted classes.
+- Mode coverage, the unrecognised share and label accuracy come from the evaluator's predicted
+  classes and their confidence.
 
 Random draws (KID's subsets, IS's split order) are seeded and never touch the global RNG, so
 evaluating during training cannot change what training does next.
@@ -33,8 +34,8 @@ KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 IS_SPLITS = 10
 MODE_SHARE = 0.1  # a class counts as covered if it gets at least a tenth of its uniform share
+RECOGNISED_CONFIDENCE = 0.5  # below this top-class probability a sample counts for no class
 BLOCK = 1024  # rows of a distance matrix computed at once (BLOCK x N floats)
-
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ METRICS = {
     "coverage": MetricInfo("coverage (k=5)", "higher", "{:.3f}"),
     "modes_covered": MetricInfo("modes covered", "higher", "{:d}"),
     "kl_to_uniform": MetricInfo("KL to uniform", "lower", "{:.3f}"),
+    "unrecognised": MetricInfo("unrecognised", "lower", "{:.1%}"),
     "label_accuracy": MetricInfo("label accuracy", "higher", "{:.1%}"),
 }
 
@@ -163,21 +165,35 @@ def manifold_metrics(real: FeatureSet, fake: FeatureSet) -> dict[str, float]:
     }
 
 
-def mode_coverage(fake: FeatureSet) -> dict[str, float]:
-    """Classes hit and the KL divergence (nats) of the predicted-class histogram to uniform.
+def recognised(fake: FeatureSet) -> torch.Tensor:
+    """Which samples the evaluator recognises: top-class probability at least
+    ``RECOGNISED_CONFIDENCE``. The evaluators were trained to spread their probability over all
+    classes for images that show none (noise, shuffled pixels), so a blur is not a class."""
+    return fake.logits.float().softmax(dim=1).max(dim=1).values >= RECOGNISED_CONFIDENCE
 
-    A class is hit when at least ``MODE_SHARE`` of its uniform share of the samples is predicted
-    as it (1% of the samples for 10 classes), so a few stray predictions do not count as a mode.
-    The KL is 0 for a perfectly balanced histogram and log(K) (2.30 for 10 classes) when every
-    sample falls in one class.
+
+def mode_coverage(fake: FeatureSet) -> dict[str, float]:
+    """Classes hit, the KL divergence (nats) of the predicted-class histogram to uniform, and the
+    share of samples recognised as no class.
+
+    Only recognised samples count for a class (see :func:`recognised`). A class is hit when at
+    least ``MODE_SHARE`` of its uniform share of *all* samples is recognised as it (1% of the
+    samples for 10 classes), so neither a few stray predictions nor a mass of unrecognisable
+    images count as modes. The KL is over the recognised samples' classes: 0 for a perfectly
+    balanced histogram, log(K) (2.30 for 10 classes) when every sample falls in one class or no
+    sample is recognised.
     """
     num_classes = fake.logits.shape[1]
-    counts = torch.bincount(fake.logits.argmax(dim=1), minlength=num_classes).double()
-    shares = counts / counts.sum()
-    nonzero = shares[shares > 0]
-    kl = float((nonzero * (nonzero * num_classes).log()).sum())
-    return {"modes_covered": int((shares >= MODE_SHARE / num_classes).sum()),
-            "kl_to_uniform": max(kl, 0.0)}
+    known = recognised(fake)
+    counts = torch.bincount(fake.logits.argmax(dim=1)[known], minlength=num_classes).double()
+    kl = math.log(num_classes)
+    if counts.sum() > 0:
+        shares = counts / counts.sum()
+        nonzero = shares[shares > 0]
+        kl = float((nonzero * (nonzero * num_classes).log()).sum())
+    return {"modes_covered": int((counts / len(fake) >= MODE_SHARE / num_classes).sum()),
+            "kl_to_uniform": max(kl, 0.0),
+            "unrecognised": float(1 - known.double().mean())}
 
 
 def label_accuracy(fake: FeatureSet) -> float:

@@ -14,6 +14,7 @@ import os
 import shlex
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,27 +28,118 @@ from gankit.evaluate.network import EvaluatorNet
 from gankit.host import PluginHost
 from gankit.registry import DataRequest
 
-TARGET_IMAGES_SEEN = 150_000  # epochs default to about this many training images in total...
-MIN_EPOCHS = 5  # ...but never fewer than this many passes
 BATCH_SIZE = 128
+CORRUPT_PROBABILITY = 0.2  # each corruption hits a training image with this probability
+OUTLIER_SHARE = 0.25  # outliers added to each batch, as a share of the batch
+BLUR_SIGMAS = (0.5, 1.0, 1.5, 2.0)
+OUTLIER_WEIGHT = 0.5  # weight of their loss (Hendrycks et al., outlier exposure, ICLR 2019)
 
 
-def default_epochs(num_images: int) -> int:
-    return max(MIN_EPOCHS, math.ceil(TARGET_IMAGES_SEEN / num_images))
+@dataclass(frozen=True)
+class Recipe:
+    """How an evaluator is trained: the geometric augmentation and how many images it sees."""
+
+    images_seen: int  # epochs default to about this many training images in total
+    rotate_degrees: float
+    scale: float  # +- this share
+    shift_pixels: float
+    flip: bool  # random horizontal flips (clothes, not digits)
+    min_epochs: int = 5
+
+    def describe(self) -> str:
+        geometry = (f"rotate {self.rotate_degrees:g} deg, " if self.rotate_degrees else "") + \
+            f"scale {self.scale:.0%}, shift {self.shift_pixels:g} px" + (", flips" if self.flip else "")
+        return (f"AdamW lr 3e-3 wd 5e-4, one-cycle; random affine: {geometry}; each of noise, blur, "
+                f"salt and pepper, grey background, erased squares on {CORRUPT_PROBABILITY:.0%} of "
+                f"images (label kept); {OUTLIER_SHARE:.0%} outliers per batch (noise, shuffled "
+                f"pixels) trained towards uniform, weight {OUTLIER_WEIGHT:g}")
 
 
-def augment(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-    """A random small rotation, scaling and shift per image (images in [-1, 1])."""
+RECIPES = {
+    "mnist": Recipe(images_seen=200_000, rotate_degrees=8, scale=0.08, shift_pixels=2, flip=False),
+    "fashion-mnist": Recipe(images_seen=900_000, rotate_degrees=0, scale=0.05, shift_pixels=2, flip=True),
+}
+DEFAULT_RECIPE = RECIPES["mnist"]
+
+
+def recipe_for(dataset: str) -> Recipe:
+    return RECIPES.get(dataset, DEFAULT_RECIPE)
+
+
+def default_epochs(num_images: int, recipe: Recipe = DEFAULT_RECIPE) -> int:
+    return max(recipe.min_epochs, math.ceil(recipe.images_seen / num_images))
+
+
+def augment(images: torch.Tensor, rng: torch.Generator, recipe: Recipe = DEFAULT_RECIPE) -> torch.Tensor:
+    """A random small rotation, scaling, shift (and flip) per image (images in [-1, 1])."""
     n = images.shape[0]
-    angle = (torch.rand(n, generator=rng) * 2 - 1) * math.radians(8)
-    scale = 1 + (torch.rand(n, generator=rng) * 2 - 1) * 0.08
-    shift = (torch.rand(n, 2, generator=rng) * 2 - 1) * (2 / (images.shape[-1] / 2))  # 2 pixels
+    angle = (torch.rand(n, generator=rng) * 2 - 1) * math.radians(recipe.rotate_degrees)
+    scale = 1 + (torch.rand(n, generator=rng) * 2 - 1) * recipe.scale
+    shift = (torch.rand(n, 2, generator=rng) * 2 - 1) * (recipe.shift_pixels / (images.shape[-1] / 2))
+    flip = torch.ones(n)
+    if recipe.flip:
+        flip = torch.where(torch.rand(n, generator=rng) < 0.5, -1.0, 1.0)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
-                         torch.stack([sin, cos, shift[:, 1]], 1)], 1).to(images)
+    theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
+                         torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1).to(images)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     # Pad with the background value (-1, black) rather than zeros (mid grey).
     return F.grid_sample(images + 1, grid, align_corners=False, padding_mode="zeros") - 1
+
+
+def corrupt(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """Degrade images the way early generators do, each corruption on a random subset.
+
+    Noise, blur, salt and pepper, a grey background with less contrast, and erased squares, at
+    random strengths. The label is kept: a blurry, noisy 3 is still a 3, and an evaluator that
+    has never seen one calls it whatever class its features stray towards, with full confidence.
+    """
+    from gankit.evaluate import disturb
+
+    out = images.clone()
+    n = images.shape[0]
+
+    def chosen() -> torch.Tensor:
+        return (torch.rand(n, generator=rng) < CORRUPT_PROBABILITY).nonzero().flatten()
+
+    def strengths(index: torch.Tensor, low: float, high: float) -> torch.Tensor:
+        return (low + (high - low) * torch.rand(len(index), generator=rng)).view(-1, 1, 1, 1)
+
+    def seed() -> int:
+        return int(torch.randint(0, 2 ** 31 - 1, (1,), generator=rng))
+
+    index = chosen()  # blur, with one of a few kernels per image
+    which = (torch.rand(len(index), generator=rng) * len(BLUR_SIGMAS)).long()
+    for kernel, sigma in enumerate(BLUR_SIGMAS):
+        part = index[which == kernel]
+        if len(part):
+            out[part] = disturb.gaussian_blur(out[part], sigma)
+    index = chosen()  # grey background, less contrast
+    if len(index):
+        floor_, top = strengths(index, -1.0, -0.3), strengths(index, 0.3, 1.0)
+        out[index] = floor_ + (out[index] + 1) / 2 * (top - floor_)
+    index = chosen()  # Gaussian noise
+    if len(index):
+        alpha = strengths(index, 0.05, 0.5)
+        noise = torch.randn(out[index].shape, generator=rng).mul_(0.5).clamp_(-1, 1)
+        out[index] = (1 - alpha) * out[index] + alpha * noise
+    index = chosen()  # salt and pepper
+    if len(index):
+        out[index] = disturb.salt_and_pepper(out[index], float(strengths(index, 0.0, 0.15).mean()), seed())
+    index = chosen()  # erased squares
+    if len(index):
+        out[index] = disturb.black_rectangles(out[index], 0.1 + 0.15 * float(torch.rand(1, generator=rng)),
+                                              seed(), count=2)
+    return out.clamp_(-1, 1)
+
+
+def outliers(images: torch.Tensor, count: int, rng: torch.Generator) -> torch.Tensor:
+    """Images that show no class: Gaussian noise, or a real image's pixels shuffled."""
+    half = count // 2
+    noise = torch.randn((half, *images.shape[1:]), generator=rng).mul_(0.5).clamp_(-1, 1)
+    source = images[torch.randint(0, images.shape[0], (count - half,), generator=rng)].flatten(1)
+    shuffled = torch.stack([row[torch.randperm(row.numel(), generator=rng)] for row in source])
+    return torch.cat([noise, shuffled.view(count - half, *images.shape[1:])])
 
 
 @torch.no_grad()
@@ -87,7 +179,8 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
     if max_images is not None and max_images < images.shape[0]:
         keep = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:max_images]
         images, labels = images[keep], labels[keep]
-    epochs = epochs or default_epochs(images.shape[0])
+    recipe = recipe_for(dataset_name)
+    epochs = epochs or default_epochs(images.shape[0], recipe)
     if epochs < 1:
         raise GankitError(f"--epochs must be at least 1, got {epochs}.")
 
@@ -106,7 +199,12 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
         total = 0.0
         for step in range(steps_per_epoch):
             index = order[step * BATCH_SIZE:(step + 1) * BATCH_SIZE]
-            loss = F.cross_entropy(net(augment(scaled[index], rng)), labels[index])
+            batch = corrupt(augment(scaled[index], recipe=recipe, rng=rng), rng)
+            strange = outliers(scaled, max(1, round(OUTLIER_SHARE * len(index))), rng)
+            logits = net(torch.cat([batch, strange]))
+            # Outliers are pushed towards the uniform distribution: cross-entropy to uniform.
+            loss = F.cross_entropy(logits[:len(index)], labels[index]) \
+                - OUTLIER_WEIGHT * logits[len(index):].log_softmax(dim=1).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -129,14 +227,14 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
         "dataset": dataset_name, "architecture": "gankit.evaluate.network.EvaluatorNet",
         "image_shape": list(spec.image_shape), "num_classes": spec.num_classes,
         "parameters": sum(p.numel() for p in net.parameters()),
-        "train_data": train_data.source, "train_images": int(images.shape[0]),
+        "train_data": _portable(train_data.source, data_root), "train_images": int(images.shape[0]),
         "train_accuracy": round(train_accuracy, 5),
-        "test_data": test_data.source if not why_not else None,
+        "test_data": _portable(test_data.source, data_root) if not why_not else None,
         "test_images": int(test_data.images.shape[0]) if not why_not else None,
         "test_accuracy": None if test_accuracy is None else round(test_accuracy, 5),
         "test_not_measured_because": why_not,
         "command": shlex.join(command), "seed": seed, "epochs": epochs, "batch_size": BATCH_SIZE,
-        "recipe": "AdamW lr 3e-3 wd 5e-4, one-cycle; random affine: rotate 8 deg, scale 8%, shift 2 px",
+        "recipe": recipe.describe(),
         "train_seconds": round(seconds, 1), "torch_threads": torch.get_num_threads(),
         "versions": runs.versions(), "trained_at": time.strftime("%Y-%m-%d"),
     }
@@ -149,6 +247,13 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
     shown = "not measured" if test_accuracy is None else f"{test_accuracy:.2%}"
     say(f"[green]Wrote[/] {weights} (held-out accuracy {shown}, sha256 {meta['sha256'][:12]}...)")
     return meta
+
+
+def _portable(source: str, data_root: Path) -> str:
+    """``source`` without this machine's data-root path: shipped metadata names no local folder."""
+    for path in {str(Path(data_root).expanduser().resolve()), str(data_root)}:
+        source = source.replace(path, "the data root")
+    return source.replace(str(Path.home()), "~")
 
 
 def _save_atomic(state: dict[str, Any], path: Path) -> None:

@@ -1,0 +1,81 @@
+"""The memorisation check: a generator that returns training images is flagged; real images it never
+saw are not."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gankit.data import load_bundled_mnist
+from gankit.evaluate.evaluator import load_evaluator
+from gankit.evaluate.memorisation import NEAR_COPY_QUANTILE, TrainingSet, memorisation, nearest
+
+N = 400
+
+
+@pytest.fixture(scope="module")
+def split():
+    images, _ = load_bundled_mnist()
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    return images[order[:4000]], images[order[4000:]]  # "training" digits, unseen digits
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    return load_evaluator("mnist")
+
+
+@pytest.fixture(scope="module")
+def training(split, evaluator):
+    train, _ = split
+    return TrainingSet(train, evaluator.features(train).embeddings)
+
+
+def _score(images, training, split, evaluator):
+    _, unseen = split
+    return memorisation(images, training, fake_embeddings=evaluator.features(images).embeddings,
+                        heldout_images=unseen, heldout_embeddings=evaluator.features(unseen).embeddings)
+
+
+def test_nearest_finds_exact_copies_and_can_skip_itself():
+    points = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
+    distance, index = nearest(points[10:20], points)
+    assert torch.equal(index, torch.arange(10, 20)) and distance.abs().max() < 1e-2  # cdist goes through a matmul
+    distance, index = nearest(points, points, exclude_self=True)
+    assert not torch.equal(index, torch.arange(50)) and (distance > 0).all()
+
+
+def test_a_generator_that_returns_training_images_is_flagged(split, training, evaluator):
+    train, _ = split
+    copies = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(1))[:N]]
+    scores = _score(copies, training, split, evaluator)
+    assert scores["memorised"] and scores["near_copies"] == 1.0
+    assert scores["copy_ratio_pixel"] < 0.05 and scores["copy_ratio_feature"] < 0.05
+    closest = scores["closest"]
+    assert closest["pixel_distance"][0] < 1e-2
+    assert torch.equal(train[closest["train_index"][0]], copies[closest["fake_index"][0]])
+
+
+def test_slightly_disturbed_copies_are_still_near_copies(split, training, evaluator):
+    train, _ = split
+    copies = train[:N].float().div(127.5).sub(1.0)
+    noisy = (copies + 0.02 * torch.randn(copies.shape, generator=torch.Generator().manual_seed(2))).clamp(-1, 1)
+    scores = _score(noisy, training, split, evaluator)
+    assert scores["memorised"] and scores["near_copies"] > 0.9
+
+
+def test_unseen_real_images_are_not_flagged(split, training, evaluator):
+    _, unseen = split
+    scores = memorisation(unseen[:N], training)
+    # The threshold is what 1% of training digits get from their nearest other training digit.
+    assert not scores["memorised"] and scores["near_copies"] < 5 * NEAR_COPY_QUANTILE
+    assert "copy_ratio_pixel" not in scores
+
+
+def test_a_novel_generator_has_a_copy_ratio_near_one(split, training, evaluator):
+    _, unseen = split
+    novel, heldout = unseen[:N], unseen[N:]  # real digits the "generator" never trained on
+    scores = memorisation(novel, training, fake_embeddings=evaluator.features(novel).embeddings,
+                          heldout_images=heldout, heldout_embeddings=evaluator.features(heldout).embeddings)
+    assert 0.85 < scores["copy_ratio_pixel"] < 1.15
+    assert 0.85 < scores["copy_ratio_feature"] < 1.15
