@@ -46,12 +46,17 @@ class InfoGANConfig(TrainConfig):
     continuous_codes: int = param(2, ge=0)  # how many continuous codes ("c1", "c2", ...), uniform(-1, 1)
     info_weight: float = param(1.0, ge=0)  # lambda: weight of Q's loss in D's and G's loss
     continuous_weight: float = param(1.0, ge=0)  # extra factor on the continuous codes' term
+    # Q's Gaussian for a continuous code has std 1 (the authors' released code), or learns it. A
+    # learnt std lets Q shrink it and scales G's gradient by 1/std^2: on MNIST, G then paints the
+    # codes in as high-frequency noise instead of drawing digits.
+    learn_std: bool = False
     g_hidden: int = param(1024, ge=1)  # G's fully connected layer
     g_features: int = param(64, ge=1)  # G's last hidden conv channels (the 7x7 map has twice as many)
     d_features: int = param(64, ge=1)  # D's first conv channels (its second has twice as many)
     d_hidden: int = param(1024, ge=1)  # D's fully connected layer, the features D and Q share
     q_hidden: int = param(128, ge=1)  # Q's own hidden layer
     leaky_slope: float = param(0.1, ge=0, lt=1)
+    init_std: float = param(0.02, gt=0)  # weights N(0, init_std), as in DCGAN and InfoGAN's ports
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -8,8 +8,10 @@ G: FC 1024, BN, ReLU -> FC 7x7x128, BN, ReLU -> 4x4 up-conv 64 stride 2, BN, ReL
 stride 2, tanh (the paper has a sigmoid; gankit's images are in [-1, 1]).
 D: 4x4 conv 64 stride 2, LeakyReLU 0.1 -> 4x4 conv 128 stride 2, BN, LeakyReLU -> FC 1024, BN,
 LeakyReLU: the features D and Q share. D's head: FC -> 1 logit. Q's head: FC 128, BN, LeakyReLU ->
-FC to each categorical code's logits and each continuous code's mean and log-std.
+FC to each categorical code's logits and each continuous code's mean (and log-std, with
+``learn_std``; else the std is 1, as in the authors' code).
 
+Weights start N(0, 0.02) (DCGAN's initialisation; ``init_std``).
 With a per-sample gradient penalty (``--loss wgan-gp``), the shared body's BatchNorm becomes a
 per-sample LayerNorm, so the penalty means what it should.
 """
@@ -24,7 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit import DataInfo, Discriminator, DiscriminatorOutput, GankitWarning, Generator, Networks, get_loss
+from gankit import (DataInfo, Discriminator, DiscriminatorOutput, GankitError, GankitWarning, Generator,
+                    Networks, get_loss)
+from gankit.blocks import dcgan_init_
 from gankit.nn import LatentCode
 
 LOG_STD_RANGE = (-5.0, 2.0)  # keeps Q's Gaussian NLL bounded below
@@ -94,12 +98,14 @@ class InfoGANGenerator(Generator):
 class InfoGANDiscriminator(Discriminator):
     def __init__(self, *, image_shape: tuple[int, int, int], codes: tuple[LatentCode, ...],
                  features: int, hidden: int, q_hidden: int, leaky_slope: float,
-                 info_weight: float, continuous_weight: float, layer_norm: bool = False) -> None:
+                 info_weight: float, continuous_weight: float, learn_std: bool = False,
+                 layer_norm: bool = False) -> None:
         super().__init__(image_shape=image_shape)
         self.codes = codes
         self.categorical = tuple(code for code in codes if code.categories)
         self.continuous = tuple(code for code in codes if not code.categories)
         self.info_weight, self.continuous_weight = info_weight, continuous_weight
+        self.learn_std = learn_std
         norm2d = (lambda width: nn.GroupNorm(1, width)) if layer_norm else nn.BatchNorm2d
         norm1d = nn.LayerNorm if layer_norm else nn.BatchNorm1d
         self.shared = nn.Sequential(
@@ -109,7 +115,8 @@ class InfoGANDiscriminator(Discriminator):
             nn.Linear(2 * features * 7 * 7, hidden), norm1d(hidden), nn.LeakyReLU(leaky_slope, inplace=True),
         )
         self.adversarial = nn.Linear(hidden, 1)
-        q_outputs = sum(code.categories for code in self.categorical) + 2 * len(self.continuous)
+        q_outputs = sum(code.categories for code in self.categorical) \
+            + (2 if learn_std else 1) * len(self.continuous)
         self.q = nn.Sequential(
             nn.Linear(hidden, q_hidden), norm1d(q_hidden), nn.LeakyReLU(leaky_slope, inplace=True),
             nn.Linear(q_hidden, q_outputs),
@@ -118,10 +125,17 @@ class InfoGANDiscriminator(Discriminator):
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DiscriminatorOutput:
         h = self.shared(x)
         q = self.q(h)
-        widths = [code.categories for code in self.categorical] + [len(self.continuous)] * 2
-        *categorical, mean, log_std = torch.split(q, widths, dim=1)
+        widths = [code.categories for code in self.categorical] \
+            + [len(self.continuous)] * (2 if self.learn_std else 1)
+        parts = torch.split(q, widths, dim=1)
+        if self.learn_std:
+            *categorical, mean, log_std = parts
+            log_std = log_std.clamp(*LOG_STD_RANGE)
+        else:  # std 1: log-std 0
+            *categorical, mean = parts
+            log_std = torch.zeros_like(mean)
         return DiscriminatorOutput(self.adversarial(h).squeeze(1),
-                                   QOutput(tuple(categorical), mean, log_std.clamp(*LOG_STD_RANGE)))
+                                   QOutput(tuple(categorical), mean, log_std))
 
     def info_loss(self, q: QOutput, latent: torch.Tensor) -> torch.Tensor:
         """lambda * (cross-entropy of each categorical code + continuous_weight * Gaussian NLL of
@@ -159,7 +173,7 @@ def _per_sample_penalty(config, loss) -> bool:
         return bool(getattr(loss, "per_sample_penalty", False))
     try:  # built without the run's loss (e.g. when loading a checkpoint): look it up by name
         return bool(get_loss(config.loss).per_sample_penalty)
-    except Exception:
+    except GankitError:
         return False
 
 
@@ -175,5 +189,9 @@ def build_networks(config, data: DataInfo, loss=None) -> Networks:
     discriminator = InfoGANDiscriminator(
         image_shape=data.image_shape, codes=codes, features=config.d_features, hidden=config.d_hidden,
         q_hidden=config.q_hidden, leaky_slope=config.leaky_slope, info_weight=config.info_weight,
-        continuous_weight=config.continuous_weight, layer_norm=layer_norm)
+        continuous_weight=config.continuous_weight, learn_std=config.learn_std, layer_norm=layer_norm)
+    # DCGAN's initialisation. With PyTorch's default one, G learns to write the codes into
+    # high-frequency noise that Q reads perfectly, and never draws digits.
+    dcgan_init_(generator, std=config.init_std)
+    dcgan_init_(discriminator, std=config.init_std)
     return Networks(generator, discriminator)

@@ -64,6 +64,7 @@ def test_the_defaults_are_the_papers_mnist_recipe():
     assert (config.generator_lr, config.discriminator_lr, config.beta1) == (1e-3, 2e-4, 0.5)
     assert (config.latent_dim, config.noise_dim, config.batch_size) == (74, 62, 64)
     assert (config.categorical_codes, config.categories, config.continuous_codes) == (1, 10, 2)
+    assert (config.info_weight, config.learn_std, config.init_std) == (1.0, False, 0.02)
 
 
 def test_bad_settings_are_refused_in_one_line():
@@ -144,11 +145,14 @@ def _expected_info_loss(q, z, *, weight, continuous_weight):
 
 
 @pytest.mark.filterwarnings("ignore:infogan with --loss wgan-gp")
-@pytest.mark.parametrize("loss_name", ["bce", "wgan-gp"])
-def test_the_auxiliary_losses_get_exactly_the_z_the_fakes_came_from(host, loss_name):
+@pytest.mark.parametrize("loss_name, learn_std", [("bce", False), ("bce", True), ("wgan-gp", False)])
+def test_the_auxiliary_losses_get_exactly_the_z_the_fakes_came_from(host, loss_name, learn_std):
     torch.manual_seed(0)
-    config = gankit_infogan.InfoGANConfig(info_weight=0.7, continuous_weight=0.5, loss=loss_name, **SMALL)
+    config = gankit_infogan.InfoGANConfig(info_weight=0.7, continuous_weight=0.5, loss=loss_name,
+                                          learn_std=learn_std, **SMALL)
     generator, discriminator = gankit_infogan.build(config, MNIST)
+    log_std = discriminator(generator(generator.sample_latent(4))).auxiliary.log_std
+    assert (log_std.abs().sum() > 0) == learn_std  # a fixed std is 1: log-std 0
     loss = get_loss(loss_name).build(config)
     real = torch.rand(16, 1, 28, 28) * 2 - 1
     z = generator.sample_latent(16)
@@ -206,8 +210,8 @@ def test_without_the_latent_the_q_loss_says_what_is_missing():
 @pytest.mark.parametrize("info_weight", [1.0, 0.0])
 def test_q_learns_to_read_the_categorical_code_back(host, info_weight):
     """160 steps of InfoGAN on real digits: Q names the digit value G was given far more often than
-    chance (10%). Measured (batch 32, one CPU thread, seeds 0-4): 79-94% after 160 steps, 91-98%
-    after 200; with lambda = 0 (no Q loss: the control) it stays at 9-10%."""
+    chance (10%). Measured (batch 32, one CPU thread, seeds 0-4): 72-89% after 160 steps (9-13%
+    before); with lambda = 0 (no Q loss: the control) it stays at 9%."""
     torch.manual_seed(0)
     config = gankit_infogan.InfoGANConfig(batch_size=32, info_weight=info_weight, **SMALL)
     generator, discriminator = gankit_infogan.build(config, MNIST)
