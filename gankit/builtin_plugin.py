@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gankit.data.imagefolder import OPTIONS as FOLDER_OPTIONS
 from gankit.hookspecs import hookimpl
 from gankit.registry import DataRequest, DatasetSpec, LossSpec
 
@@ -49,6 +50,24 @@ def _load_fashion_mnist(request: DataRequest) -> Any:
     return load_fashion_mnist(request)
 
 
+def _load_imagefolder(request: DataRequest) -> Any:
+    from gankit.data.imagefolder import load_imagefolder
+
+    return load_imagefolder(request)
+
+
+def _load_cifar10(request: DataRequest) -> Any:
+    from gankit.data.cifar import load_cifar10
+
+    return load_cifar10(request)
+
+
+def _load_celeba(request: DataRequest) -> Any:
+    from gankit.data.celeba import load_celeba
+
+    return load_celeba(request)
+
+
 @hookimpl
 def gankit_register_datasets(register) -> None:
     register(DatasetSpec("mnist", "handwritten digits, 28x28 grey; full set from the data root, "
@@ -57,3 +76,10 @@ def gankit_register_datasets(register) -> None:
     register(DatasetSpec("fashion-mnist", "Zalando's clothing images, 28x28 grey; data root, "
                          "Debian's dataset-fashion-mnist, or download",
                          MNIST_LIKE_SHAPE, 10, _load_fashion_mnist))
+    register(DatasetSpec("imagefolder", "your own images: every png/jpg/webp under --data-option "
+                         "path=DIR, unlabelled, decoded once into a cache (docs/datasets.md)",
+                         None, None, _load_imagefolder, options=FOLDER_OPTIONS))
+    register(DatasetSpec("cifar10", "CIFAR-10, 32x32 colour, 10 classes; cifar-10-batches-py in the "
+                         "data root, or download", (3, 32, 32), 10, _load_cifar10))
+    register(DatasetSpec("celeba", "CelebA aligned faces, centre-cropped and resized to 64x64, "
+                         "unlabelled; celeba/ in the data root", (3, 64, 64), None, _load_celeba))

