@@ -85,12 +85,15 @@ def comparison(tmp_path_factory):
 
 def test_compare_writes_every_output(comparison):
     out, output, _ = comparison
-    for name in ("side_by_side.png", "losses.png", "report.md", "report.html", "results.json"):
+    for name in ("side_by_side.png", "closest_pairs.png", "losses.png", "report.md", "report.html",
+                 "results.json"):
         assert (out / name).stat().st_size > 0, name
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2 and "src='side_by_side.png'" not in html
+    assert html.count("data:image/png;base64,") == 3 and "src='side_by_side.png'" not in html
     markdown = (out / "report.md").read_text()
     assert "![side by side](side_by_side.png)" in markdown and "| real vs real |" in markdown
+    assert "![closest pairs](closest_pairs.png)" in markdown and "near-copies of a training image" in markdown
+    assert "never precision" in markdown  # the highlighting rule is stated under the table
     assert "real vs real" in output and "FID" in output  # the Rich table
 
 

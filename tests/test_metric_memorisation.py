@@ -79,3 +79,47 @@ def test_a_novel_generator_has_a_copy_ratio_near_one(split, training, evaluator)
                           heldout_images=heldout, heldout_embeddings=evaluator.features(heldout).embeddings)
     assert 0.85 < scores["copy_ratio_pixel"] < 1.15
     assert 0.85 < scores["copy_ratio_feature"] < 1.15
+
+
+class CopyingGenerator(torch.nn.Module):
+    """A 'generator' that returns training images: z picks which one."""
+
+    num_classes = None
+    image_shape = (1, 28, 28)
+
+    def __init__(self, images: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("images", images.float().div(127.5).sub(1.0))
+        self.unused = torch.nn.Parameter(torch.zeros(()))  # scoring finds the device by a parameter
+
+    def sample_latent(self, n, generator=None):
+        return torch.randint(0, len(self.images), (n, 1), generator=generator).float()
+
+    def forward(self, z, labels=None):
+        return self.images[z[:, 0].long()]
+
+
+def test_scoring_a_copying_generator_flags_it_and_names_its_closest_pairs(evaluator, tmp_path):
+    from gankit.evaluate.reference import build_reference
+    from gankit.evaluate.score import score_generator
+    from gankit.plugins import get_host
+
+    dataset = get_host().datasets.get("mnist")  # the bundled digits: train and test split alike
+    reference = build_reference(dataset, evaluator, N, data_root=tmp_path, extras=("memorisation",))
+    training = reference.training_set().images
+    copier = CopyingGenerator(training)
+    result = score_generator(copier, evaluator, reference)
+    assert result["memorised"] and result["near_copies"] == 1.0
+    assert "near_copies" not in result["floor"]  # real images are not scored for copying
+    pairs = reference.closest_pairs(copier, result["closest"])
+    fake, nearest_train = pairs.chunk(2)
+    assert fake.shape == (10, 1, 28, 28) and (fake - nearest_train).abs().max() < 1e-5
+
+
+def test_memorisation_is_only_scored_when_asked_for(evaluator, tmp_path):
+    from gankit.evaluate.reference import build_reference
+    from gankit.plugins import get_host
+
+    reference = build_reference(get_host().datasets.get("mnist"), evaluator, 50, data_root=tmp_path)
+    fake = torch.zeros(50, 1, 28, 28) - 1
+    assert reference.extra_scores(fake, evaluator.features(fake)) == {}

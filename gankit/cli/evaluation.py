@@ -42,6 +42,9 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         evaluator: Annotated[Optional[Path], typer.Option(
             help="Evaluator weights (.pt) (default: the one gankit ships for the run's dataset).")] = None,
         device: Annotated[Device, typer.Option(help="Where to run the networks.")] = Device.auto,
+        parzen: Annotated[bool, typer.Option(
+            help="Also the Parzen-window log-likelihood of Goodfellow et al. 2014 (a weak metric: "
+                 "docs/metrics.md).")] = False,
     ) -> None:
         """Score a trained run in the evaluator's feature space (FID, KID, IS, precision/recall, ...)."""
         from gankit.evaluate.reference import MIN_N
@@ -53,7 +56,8 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         console = Console(stderr=as_json, highlight=False, soft_wrap=True)
         result = evaluate_run(run, n=n, seed=seed, host=get_host(), data_root=_data_root(data_root),
                               download=not offline(), evaluator_path=evaluator,
-                              device=device.value, console=console)
+                              device=device.value, console=console,
+                              extras=("memorisation", "parzen") if parzen else ("memorisation",))
         if as_json:
             typer.echo(json.dumps(result, indent=2))
         else:

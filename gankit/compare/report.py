@@ -47,7 +47,7 @@ def table(results: dict[str, Any]) -> tuple[list[str], list[list[str]], list[int
         rows.append([info.label, info.better, *cells,
                      _cell(key, results["floor"].get(key), None, classes, False)])
         values = [v["mean"].get(key) for v in variants]
-        best.append(_best_index(values, info.better))
+        best.append(_best_index(values, info.better) if info.ranks else None)
     for key, label, fmt in (("seconds_per_epoch", "seconds / epoch", "{:.2f}"),
                             ("images_per_s", "images / s", "{:,.0f}")):
         cells = []
@@ -102,7 +102,14 @@ def _context_lines(results: dict[str, Any]) -> list[str]:
 
 # -- documents -------------------------------------------------------------------------------------
 
-def markdown(results: dict[str, Any]) -> str:
+CLOSEST_PAIRS = "closest_pairs.png"
+HIGHLIGHT_RULE = ("Only metrics whose best value alone marks the better generator are marked: "
+                  "never precision, density or the unrecognised share (a collapsed generator scores "
+                  "precision 1.000 and 0% unrecognised), the "
+                  "copy ratios or the Parzen log-likelihood.")
+
+
+def markdown(results: dict[str, Any], out: Path = Path(".")) -> str:
     header, rows, best = table(results)
     names = ", ".join(v["name"] for v in results["variants"])
     lines = [f"# gankit comparison: {names}", ""]
@@ -115,9 +122,27 @@ def markdown(results: dict[str, Any]) -> str:
         if best_index is not None:
             cells[2 + best_index] = f"**{cells[2 + best_index]}**"
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Bold: the best variant on that metric. See docs/metrics.md for what each metric "
-              "means.", "", "## Losses", "", "![losses](losses.png)", ""]
+    lines += ["", f"Bold: the best variant on that metric. {HIGHLIGHT_RULE} See docs/metrics.md for "
+              "what each metric means.", ""]
+    if (out / CLOSEST_PAIRS).is_file():
+        lines += ["## Memorisation", "", *_memorisation_lines(results), "",
+                  f"![closest pairs]({CLOSEST_PAIRS})", ""]
+    lines += ["## Losses", "", "![losses](losses.png)", ""]
     return "\n".join(lines)
+
+
+def _memorisation_lines(results: dict[str, Any]) -> list[str]:
+    lines = []
+    for v in results["variants"]:
+        flagged = [r["run_dir"] for r in v["runs"] if r.get("memorised")]
+        share = v["mean"].get("near_copies")
+        if share is not None:
+            lines.append(f"- {v['name']}: {share:.1%} of the samples are near-copies of a training image"
+                         + (f"; FLAGGED as memorising: {', '.join(flagged)}" if flagged else "") + ".")
+    lines.append("Each panel: the samples nearest to a training image (top row) over that training "
+                 "image (bottom row), first seed. A near-copy is closer, in pixels, than 1% of real "
+                 "training images are to their nearest other training image.")
+    return lines
 
 
 def _data_uri(path: Path) -> str:
@@ -152,8 +177,13 @@ def html_report(results: dict[str, Any], out: Path) -> str:
             cells.append(f"<td class='{kind}'>{html.escape(cell)}</td>")
         cells.append(f"<td class='num floor'>{html.escape(row[-1])}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("</table><p>Highlighted: the best variant on that metric. The last column scores "
-                 "real images against real images.</p><h2>Losses</h2>")
+    parts.append(f"</table><p>Highlighted: the best variant on that metric. {html.escape(HIGHLIGHT_RULE)} "
+                 "The last column scores real images against real images.</p>")
+    if (out / CLOSEST_PAIRS).is_file():
+        parts.append("<h2>Memorisation</h2><ul>" + "".join(
+            f"<li>{html.escape(line.lstrip('- '))}</li>" for line in _memorisation_lines(results)) + "</ul>")
+        parts.append(f"<img alt='closest pairs' src='{_data_uri(out / CLOSEST_PAIRS)}'>")
+    parts.append("<h2>Losses</h2>")
     parts.append(f"<img alt='loss curves' src='{_data_uri(out / 'losses.png')}'>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
@@ -179,13 +209,16 @@ def print_table(results: dict[str, Any], console: Any) -> None:
 
 
 def write_reports(results: dict[str, Any], panels: dict[str, Panel], out: Path,
-                  console: Any = None) -> None:
-    """Write every output into ``out`` and print the table; ``panels`` are the pictured samples."""
+                  console: Any = None, closest: dict[str, Panel] | None = None) -> None:
+    """Write every output into ``out`` and print the table; ``panels`` are the pictured samples,
+    ``closest`` each variant's samples nearest to a training image over those images."""
     out.mkdir(parents=True, exist_ok=True)
     save_side_by_side(panels, out / "side_by_side.png")
+    if closest:
+        save_side_by_side(closest, out / CLOSEST_PAIRS)
     save_loss_overlay(results, out / "losses.png")
     write_json_atomic(out / "results.json", results)
-    write_text_atomic(out / "report.md", markdown(results))
+    write_text_atomic(out / "report.md", markdown(results, out))
     write_text_atomic(out / "report.html", html_report(results, out))
     if console is not None:
         print_table(results, console)

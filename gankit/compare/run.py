@@ -195,9 +195,10 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
             train_contender(contender, options, dataset_name, out, host, console)
 
     reference = build_reference(dataset, evaluator, options.n, data_root=Path(data_root),
-                                download=options.download, seed=NOISE_SEED)
+                                download=options.download, seed=NOISE_SEED, extras=("memorisation",))
     show_notices(reference, console)
     panels: dict[str, Panel] = {}
+    closest: dict[str, Panel] = {}  # memorisation: each variant's samples nearest a training image
     for contender in contenders:
         for run_dir in contender.run_dirs:
             if console is not None:
@@ -208,11 +209,15 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
             if contender.label not in panels:  # the first seed is pictured
                 panels[contender.label] = panel_of(loaded.generator, NOISE_SEED)
             scores = score_generator(loaded.generator, evaluator, reference, NOISE_SEED)
+            if contender.label not in closest and "closest" in scores:
+                closest[contender.label] = Panel(
+                    reference.closest_pairs(loaded.generator, scores["closest"], NOISE_SEED), 2, False)
             config = runs.read_run_config(run_dir)
             contender.results.append({
                 "run_dir": str(run_dir), "seed": config["seed"], "epochs": loaded.epoch,
                 "train_images": config["dataset"]["num_images"], **timing(run_dir),
                 "scores": {key: scores[key] for key in METRICS if key in scores},
+                "memorised": scores.get("memorised"),
             })
 
     floor = reference.floor()
@@ -229,7 +234,7 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
     }
     results["ranking"] = {"by": "fid", "order": [v["name"] for v in sorted(
         results["variants"], key=lambda v: v["mean"]["fid"])]}
-    write_reports(results, panels, out, console)
+    write_reports(results, panels, out, console, closest=closest)
     return results
 
 

@@ -31,7 +31,8 @@ import torch
 NEAR_COPY_QUANTILE = 0.01
 FLAG_SHARE = 0.10
 BLOCK = 1024
-CLOSEST = 8
+CLOSEST = 10  # one row of a compare report panel
+YARDSTICK = 2000  # held-out images whose nearest-training distances are the yardstick
 
 
 def _flat(images: torch.Tensor) -> torch.Tensor:
@@ -82,11 +83,12 @@ class TrainingSet:
         return self._threshold
 
 
-def _ratio(fake: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor) -> float:
-    """Median nearest-training distance of ``fake`` over that of ``heldout`` (same pool)."""
-    to_train = nearest(fake, train)[0].median()
+def _ratio(to_train: torch.Tensor, heldout: torch.Tensor, train: torch.Tensor) -> float:
+    """Median nearest-training distance of the generated images (``to_train``) over that of
+    held-out real images (at most ``YARDSTICK`` of them), against the same training pool."""
+    heldout = heldout[torch.randperm(heldout.shape[0], generator=torch.Generator().manual_seed(0))[:YARDSTICK]]
     yardstick = nearest(heldout, train)[0].median()
-    return float(to_train / yardstick) if yardstick > 0 else float("nan")
+    return float(to_train.median() / yardstick) if yardstick > 0 else float("nan")
 
 
 def memorisation(fake_images: torch.Tensor, train: TrainingSet, *,
@@ -109,8 +111,9 @@ def memorisation(fake_images: torch.Tensor, train: TrainingSet, *,
                     "pixel_distance": distance[order].tolist()},
     }
     if heldout_images is not None:
-        result["copy_ratio_pixel"] = _ratio(fake, pixels, _flat(heldout_images))
+        result["copy_ratio_pixel"] = _ratio(distance, _flat(heldout_images), pixels)
     if heldout_embeddings is not None and fake_embeddings is not None and train.embeddings is not None:
-        result["copy_ratio_feature"] = _ratio(fake_embeddings.float(), train.embeddings.float(),
-                                                    heldout_embeddings.float())
+        features = train.embeddings.float()
+        result["copy_ratio_feature"] = _ratio(nearest(fake_embeddings.float(), features)[0],
+                                              heldout_embeddings.float(), features)
     return result

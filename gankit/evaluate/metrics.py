@@ -43,6 +43,9 @@ class MetricInfo:
     label: str
     better: str  # which way is better, in words
     format: str
+    # Whether the best value alone marks the better generator. Not for precision or density: a
+    # collapsed generator (one image, or noise the evaluator maps to one place) scores precision 1.
+    ranks: bool = True
 
 
 # The metrics in the order tables show them.
@@ -50,14 +53,21 @@ METRICS = {
     "fid": MetricInfo("FID", "lower", "{:.2f}"),
     "kid": MetricInfo("KID", "lower", "{:.4g}"),
     "is": MetricInfo("Inception Score", "higher", "{:.2f}"),
-    "precision": MetricInfo("precision (k=3)", "higher", "{:.3f}"),
+    "precision": MetricInfo("precision (k=3)", "higher", "{:.3f}", ranks=False),
     "recall": MetricInfo("recall (k=3)", "higher", "{:.3f}"),
-    "density": MetricInfo("density (k=5)", "near 1", "{:.3f}"),
+    "density": MetricInfo("density (k=5)", "near 1", "{:.3f}", ranks=False),
     "coverage": MetricInfo("coverage (k=5)", "higher", "{:.3f}"),
     "modes_covered": MetricInfo("modes covered", "higher", "{:d}"),
     "kl_to_uniform": MetricInfo("KL to uniform", "lower", "{:.3f}"),
-    "unrecognised": MetricInfo("unrecognised", "lower", "{:.1%}"),
+    "unrecognised": MetricInfo("unrecognised", "lower", "{:.1%}", ranks=False),
     "label_accuracy": MetricInfo("label accuracy", "higher", "{:.1%}"),
+    # Scores from RealReference.extra_scores (memorisation.py, parzen.py), when asked for.
+    "near_copies": MetricInfo("near-copies of training images", "lower", "{:.1%}"),
+    "copy_ratio_pixel": MetricInfo("nearest-train distance vs real's (pixels)", "near 1; < 1 copies",
+                                   "{:.3f}", ranks=False),
+    "copy_ratio_feature": MetricInfo("nearest-train distance vs real's (features)",
+                                     "near 1; < 1 copies", "{:.3f}", ranks=False),
+    "parzen": MetricInfo("Parzen log-likelihood, nats", "higher", "{:.1f}", ranks=False),
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -42,7 +42,13 @@ class RealReference:
     seed: int
     notice: str | None = None  # n was lowered to fit the real images found
     data_notice: str | None = None  # the loader's notice, e.g. that a bundled subset was used
+    reference_images: torch.Tensor | None = field(default=None, repr=False)  # uint8
+    floor_images: torch.Tensor | None = field(default=None, repr=False)
+    extras: tuple[str, ...] = ()  # opt-in scores: "memorisation", "parzen"
+    evaluator: Evaluator | None = field(default=None, repr=False)
+    load_training: Callable[[], Any] | None = field(default=None, repr=False)  # the train split
     _floor_scores: dict[str, Any] | None = field(default=None, repr=False)
+    _training: Any = field(default=None, repr=False)
 
     def floor(self) -> dict[str, Any]:
         """The floor set scored as if it were generated (computed once)."""
@@ -51,6 +57,52 @@ class RealReference:
 
             self._floor_scores = score(self.reference, self.floor_set, seed=self.seed)
         return self._floor_scores
+
+    def training_set(self) -> Any:
+        """The train split as a memorisation :class:`TrainingSet` (loaded once), or None."""
+        if self._training is None and self.load_training is not None and self.evaluator is not None:
+            from gankit.evaluate.memorisation import TrainingSet
+
+            images = self.load_training()
+            if images is not None and len(images):
+                self._training = TrainingSet(images, self.evaluator.features(images).embeddings)
+        return self._training
+
+    def extra_scores(self, images: torch.Tensor, fake: FeatureSet) -> dict[str, Any]:
+        """The opt-in scores of generated ``images`` (features ``fake``) named in ``extras``.
+
+        ``memorisation`` (gankit/evaluate/memorisation.py) against the train split, with the
+        reference images that are not training images as the held-out yardstick; ``parzen``
+        (gankit/evaluate/parzen.py) with sigma chosen on the floor set and the log-likelihood of
+        the reference set.
+        """
+        scores: dict[str, Any] = {}
+        if "memorisation" in self.extras and (training := self.training_set()) is not None:
+            from gankit.evaluate.memorisation import memorisation
+
+            seen = set(_keys(training.images))
+            held_out = torch.tensor([key not in seen for key in _keys(self.reference_images)],
+                                    dtype=torch.bool)
+            scores.update(memorisation(
+                images, training, fake_embeddings=fake.embeddings,
+                heldout_images=self.reference_images[held_out] if held_out.any() else None,
+                heldout_embeddings=self.reference.embeddings[held_out] if held_out.any() else None))
+        if "parzen" in self.extras:
+            from gankit.evaluate.parzen import parzen
+
+            scores.update(parzen(images, self.floor_images, self.reference_images))
+        return scores
+
+    def closest_pairs(self, generator: Any, closest: dict[str, list], seed: int = 0) -> torch.Tensor:
+        """Memorisation's ``closest`` generated images (redrawn from the same fixed noise), then
+        the training image nearest to each, as one batch in [-1, 1] for a two-row picture."""
+        from gankit.evaluate.score import fixed_inputs, generate
+
+        z, labels = fixed_inputs(generator, self.n, seed)
+        index = torch.tensor(closest["fake_index"], dtype=torch.long)
+        fake = generate(generator, z[index], None if labels is None else labels[index])
+        train = self.training_set().images[torch.tensor(closest["train_index"], dtype=torch.long)]
+        return torch.cat([fake, train.float().div(127.5).sub(1.0)])
 
     def record(self) -> dict[str, Any]:
         """What a score stores about the real images it used."""
@@ -64,8 +116,16 @@ def _keys(images: torch.Tensor) -> list[bytes]:
 
 
 def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_root: Path,
-                    download: bool = False, seed: int = 0) -> RealReference:
-    """Draw the reference and floor sets for ``n`` generated images and extract their features."""
+                    download: bool = False, seed: int = 0,
+                    extras: tuple[str, ...] = ()) -> RealReference:
+    """Draw the reference and floor sets for ``n`` generated images and extract their features.
+
+    ``extras`` names opt-in scores (:meth:`RealReference.extra_scores`): "memorisation" loads the
+    train split when first needed, "parzen" uses the floor set as its validation split.
+    """
+    unknown = set(extras) - {"memorisation", "parzen"}
+    if unknown:
+        raise GankitError(f"Unknown extra score(s) {sorted(unknown)}; known: memorisation, parzen.")
     if n < MIN_N:
         raise GankitError(f"n must be at least {MIN_N} to compare sets of images, got {n}.")
     test = dataset.load(DataRequest(root=Path(data_root), split="test", download=download))
@@ -101,8 +161,17 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
     elif usable > floor_from_test:
         floor_source = (f"{floor_from_test:,} from the same split, {usable - floor_from_test:,} "
                         "from the train split")
+    def load_training() -> torch.Tensor | None:
+        try:
+            return dataset.load(DataRequest(root=Path(data_root), split="train", download=download)).images
+        except DataError:
+            return None
+
     return RealReference(dataset.name, usable, n, reference, floor_set,
-                         f"test split: {test.source}", floor_source, seed, notice, test.notice)
+                         f"test split: {test.source}", floor_source, seed, notice, test.notice,
+                         reference_images=test.images[reference_index],
+                         floor_images=other_images[:usable], extras=tuple(extras),
+                         evaluator=evaluator, load_training=load_training)
 
 
 def _train_images_beyond(dataset: DatasetSpec, test: Any, n: int, data_root: Path,

@@ -52,8 +52,9 @@ def score_generator(generator: Any, evaluator: Evaluator, reference: RealReferen
         raise GankitError(f"The generator makes images of shape {tuple(generator.image_shape)}, but "
                           f"the '{evaluator.dataset}' evaluator expects {expected}.")
     z, labels = fixed_inputs(generator, reference.n, seed)
-    fake = evaluator.features(generate(generator, z, labels), labels)
-    scores = score(reference.reference, fake, seed=seed)
+    images = generate(generator, z, labels)
+    fake = evaluator.features(images, labels)
+    scores = {**score(reference.reference, fake, seed=seed), **reference.extra_scores(images, fake)}
     floor = reference.floor()
     return {
         **scores,
@@ -67,8 +68,12 @@ def score_generator(generator: Any, evaluator: Evaluator, reference: RealReferen
 
 def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost | None = None,
                  data_root: Path, download: bool = False, evaluator_path: Path | None = None,
-                 device: str = "cpu", console: Any = None) -> dict[str, Any]:
-    """Score the generator of a run folder or checkpoint file (``gankit evaluate``)."""
+                 device: str = "cpu", console: Any = None,
+                 extras: tuple[str, ...] = ("memorisation",)) -> dict[str, Any]:
+    """Score the generator of a run folder or checkpoint file (``gankit evaluate``).
+
+    ``extras``: the opt-in scores to add (see :meth:`RealReference.extra_scores`).
+    """
     from gankit.device import resolve_device
     from gankit.loading import load_run
 
@@ -77,7 +82,8 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
     loaded = load_run(Path(path), host=host, device=target)
     dataset = host.datasets.get(loaded.dataset)
     evaluator = load_evaluator(dataset.name, evaluator_path, device=target)
-    reference = build_reference(dataset, evaluator, n, data_root=data_root, download=download, seed=seed)
+    reference = build_reference(dataset, evaluator, n, data_root=data_root, download=download, seed=seed,
+                                extras=extras)
     show_notices(reference, console)
     result = score_generator(loaded.generator, evaluator, reference, seed)
     return {"run": str(path), "variant": loaded.variant, "dataset": dataset.name,
@@ -115,6 +121,11 @@ def print_scores(result: dict[str, Any], console: Any) -> None:
             table.add_row(info.label, format_value(key, result[key], classes),
                           format_value(key, result["floor"].get(key), classes), info.better)
     console.print(table)
+    if "near_copies" in result:
+        flag = "[bold red]MEMORISED[/]: " if result["memorised"] else ""
+        console.print(f"{flag}{result['near_copies']:.1%} of the samples are near-copies of a training "
+                      f"image (pixel distance <= {result['near_copy_threshold']:.2f}, what 1% of real "
+                      "images get).")
     console.print(f"n = {result['n_fake']:,} generated vs {result['n_real']:,} real "
                   f"({result['real_split']}); FID depends on n: compare only at equal n.")
     evaluator = result["evaluator"]
