@@ -43,7 +43,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
             help="Evaluator weights (.pt) (default: the one gankit ships for the run's dataset).")] = None,
         device: Annotated[Device, typer.Option(help="Where to run the networks.")] = Device.auto,
         parzen: Annotated[bool, typer.Option(
-            help="Also the Parzen-window log-likelihood of Goodfellow et al. 2014 (a weak metric: "
+            "--parzen", help="Also the Parzen-window log-likelihood of Goodfellow et al. 2014 (a weak metric: "
                  "docs/metrics.md).")] = False,
     ) -> None:
         """Score a trained run in the evaluator's feature space (FID, KID, IS, precision/recall, ...)."""
