@@ -16,6 +16,24 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 
+def _file_mode() -> int:
+    """0o666 less the umask: what ``open()`` would give (mkstemp's 0o600 would hide files from
+    the group that shares a run folder). Read once; os.umask has no read-only form."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+TEMP_GLOB = ".*.tmp*"  # the temp files below (".last.x1y2.tmp.pt"): what a kill mid-write leaves
+
+
+def _name_the_path(error: OSError, path: Path) -> None:
+    # A failed write() names no file; a one-line error must say which file could not be written.
+    if error.filename is None:
+        error.filename = str(path)
+
+
 @contextlib.contextmanager
 def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on a clean exit it replaces ``path``.
@@ -33,7 +51,12 @@ def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
             yield file
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temp_name, FILE_MODE)
         os.replace(temp_name, path)
+    except OSError as error:
+        Path(temp_name).unlink(missing_ok=True)
+        _name_the_path(error, path)
+        raise
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
@@ -49,7 +72,12 @@ def atomic_path(path: Path) -> Iterator[Path]:
     os.close(handle)
     try:
         yield Path(temp_name)
+        os.chmod(temp_name, FILE_MODE)
         os.replace(temp_name, path)
+    except OSError as error:
+        Path(temp_name).unlink(missing_ok=True)
+        _name_the_path(error, path)
+        raise
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise

@@ -8,6 +8,7 @@ with ``weights_only=True``: a checkpoint cannot run code.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,44 @@ from gankit.errors import CheckpointError
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("generator", "discriminator", "variant", "config", "epoch", "step")
+KEY_TYPES = {"generator": dict, "discriminator": dict, "variant": str, "config": dict, "epoch": int,
+             "step": int, "dataset": str, "rng": dict}
+
+
+_saving = 0  # checkpoints being written right now (the engine's signal handler asks)
+_interrupt_after_save = False
+
+
+def saving() -> bool:
+    """Whether a checkpoint is being written: a second Ctrl-C then waits for it (see
+    :func:`interrupt_after_save`) instead of tearing it."""
+    return _saving > 0
+
+
+def interrupt_after_save() -> None:
+    """Raise ``KeyboardInterrupt`` as soon as the checkpoint being written is complete."""
+    global _interrupt_after_save
+    _interrupt_after_save = True
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write ``state`` to ``path`` atomically (temp file, fsync, rename)."""
-    with atomic_write(Path(path)) as file:
-        torch.save({"format_version": FORMAT_VERSION, **state}, file)
+    """Write ``state`` to ``path`` atomically (temp file, fsync, rename).
+
+    The bytes are made in memory first: torch's writer turns a full disk into an opaque
+    ``RuntimeError``, a plain ``write`` into ``OSError(ENOSPC)`` naming the file.
+    """
+    global _saving, _interrupt_after_save
+    buffer = io.BytesIO()
+    torch.save({"format_version": FORMAT_VERSION, **state}, buffer)
+    _saving += 1
+    try:
+        with atomic_write(Path(path)) as file:
+            file.write(buffer.getbuffer())
+    finally:
+        _saving -= 1
+    if _interrupt_after_save and not _saving:
+        _interrupt_after_save = False
+        raise KeyboardInterrupt
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -33,14 +66,23 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"No checkpoint at '{path}'. Pass a run folder or a .pt file written by gankit.")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
+    except (OSError, MemoryError):
+        raise
     except Exception as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "weights_only" in str(error) or "Weights only" in first_line:
+            # torch's advice (retry with weights_only=False) would run the file's code: never give it
+            first_line = "it holds objects other than tensors and plain data, which gankit never loads"
         raise CheckpointError(
             f"Cannot read checkpoint '{path}' ({first_line}); it is corrupt or not a gankit checkpoint."
         ) from None
     missing = [key for key in REQUIRED_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise CheckpointError(f"'{path}' is not a gankit checkpoint (missing {', '.join(missing)}).")
+    wrong = [key for key, kind in KEY_TYPES.items() if key in state and not isinstance(state[key], kind)]
+    if wrong:
+        raise CheckpointError(f"'{path}' is damaged: {', '.join(wrong)} "
+                              f"{'is' if len(wrong) == 1 else 'are'} not what gankit writes there.")
     return state
 
 

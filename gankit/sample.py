@@ -11,7 +11,12 @@ import torch
 
 from gankit.errors import GankitError
 from gankit.host import PluginHost
+from gankit._io import atomic_write
 from gankit.images import CONDITIONAL_COLUMNS, UNCONDITIONAL_GRID, save_grid
+
+MAX_SAMPLES = 100_000  # images per `gankit sample` call as a tensor (~300 MB at 28x28)
+MAX_GRID = 10_000  # images in one .png grid (100 x 100)
+BATCH = 1000  # images through the generator at once
 
 
 def fixed_noise(generator: Any, n: int | None = None, *, seed: int = 0,
@@ -51,13 +56,19 @@ def parse_labels(text: str, num_classes: int) -> list[int]:
             part = part.strip()
             if "-" in part[1:]:
                 low, high = (int(p) for p in part.split("-", 1))
-                labels.extend(range(low, high + 1))
+                if low > high:
+                    raise GankitError(f"--labels '{text}': the range {part} runs backwards; "
+                                      f"write it low-high, e.g. {high}-{low}.")
+                ends = [low, high]  # checked before the range is built: 0-99999999 stays cheap
             else:
-                labels.append(int(part))
+                low = high = int(part)
+                ends = [low]
+            if any(not 0 <= label < num_classes for label in ends):
+                raise GankitError(f"--labels '{text}': labels must be in 0-{num_classes - 1}.")
+            labels.extend(range(low, high + 1))
     except ValueError:
         raise GankitError(f"--labels must look like 7, 0-9 or 1,4,4; got '{text}'.") from None
-    bad = [label for label in labels if not 0 <= label < num_classes]
-    if not labels or bad:
+    if not labels:
         raise GankitError(f"--labels '{text}': labels must be in 0-{num_classes - 1}.")
     return labels
 
@@ -113,24 +124,54 @@ def draw_samples(loaded: Any, n: int, seed: int, labels: list[int] | None = None
     if codes:
         z = generator.set_latent_codes(z, code_grid(codes, n))
     label_tensor = label_tensor.to(device) if label_tensor is not None else None
-    return generator(z.to(device), label_tensor).clamp(-1, 1).cpu(), label_tensor
+    images = [generator(z[i:i + BATCH].to(device), None if label_tensor is None else
+                        label_tensor[i:i + BATCH]).clamp(-1, 1).cpu() for i in range(0, n, BATCH)]
+    return torch.cat(images), label_tensor
+
+
+def default_sample_path(run: Path, seed: int) -> Path:
+    """Where ``gankit sample`` writes without ``--out``: ``RUN/samples/``, also when given
+    ``RUN/checkpoints/X.pt``; beside any other checkpoint file."""
+    run = Path(run)
+    if run.is_dir():
+        base = run
+    elif run.parent.name == "checkpoints" and (run.parent.parent / "config.json").is_file():
+        base = run.parent.parent
+    else:
+        return run.parent / f"{run.stem}-sample-seed{seed}.png"
+    return base / "samples" / f"sample-seed{seed}.png"
+
+
+def check_out(out: Path, force: bool = False) -> Path:
+    """Refuse to write ``out`` over a folder, into a run's ``checkpoints/``, or over an existing
+    file unless ``force``."""
+    out = Path(out)
+    if out.is_dir():
+        raise GankitError(f"--out '{out}' is a folder; pass a file name, e.g. {out / 'samples.png'}.")
+    if out.resolve().parent.name == "checkpoints":
+        raise GankitError(f"--out '{out}' is inside a run's checkpoints folder, which only training "
+                          "writes; pass a file elsewhere.")
+    if out.exists() and not force:
+        raise GankitError(f"--out '{out}' exists; pass --force to overwrite it, or another --out.")
+    return out
 
 
 def save_samples(images: torch.Tensor, out: Path, columns: int | None = None) -> None:
     """``.png``: a grid; ``.npy`` / ``.pt``: the tensor (n, C, H, W) in [-1, 1]."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
-    if suffix == ".png":
-        save_grid(images, out, columns or max(1, round(images.shape[0] ** 0.5)))
-    elif suffix == ".npy":
-        import numpy as np
-
-        np.save(out, images.numpy())
-    elif suffix == ".pt":
-        torch.save(images, out)
-    else:
+    if suffix not in (".png", ".npy", ".pt"):
         raise GankitError(f"--out '{out}': unknown format '{suffix}'. Use .png, .npy or .pt.")
+    if suffix == ".png":  # written atomically, as the tensors below
+        save_grid(images, out, columns or max(1, round(images.shape[0] ** 0.5)))
+        return
+    with atomic_write(out) as file:  # a full disk or Ctrl-C leaves the old file, never a torn one
+        if suffix == ".npy":
+            import numpy as np
+
+            np.save(file, images.numpy())
+        else:
+            torch.save(images, file)
 
 
 @dataclass

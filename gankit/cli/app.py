@@ -18,10 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from gankit._version import __version__
-from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_USAGE, Device, fail, offline, one_line_warnings,
-                               user_errors)
+from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_SYSTEM, EXIT_USAGE, Device, fail, offline,
+                               one_line_warnings, system_error_line, user_errors)
 from gankit.errors import GankitError
 from gankit.host import PluginHost, get_host
+
+
+MAX_SEED = 2**32 - 1  # seeds beyond overflow the engine's per-epoch shuffle seed
 
 
 def show_version(value: bool) -> None:
@@ -72,7 +75,8 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
     @user_errors
     def train(
         variant: Annotated[str, typer.Argument(help="Variant to train (see `gankit list`).")],
-        dataset: Annotated[str, typer.Option(help="Dataset name (see `gankit list`).")] = "mnist",
+        dataset: Annotated[Optional[str], typer.Option(
+            help="Dataset name (see `gankit list`) [default: mnist; with --resume, the run's].")] = None,
         data_root: Annotated[Optional[Path], typer.Option(
             help="Folder with the dataset files [default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data].")] = None,
         epochs: Annotated[Optional[int], typer.Option(help="Epochs in total [default: the variant's].")] = None,
@@ -111,8 +115,16 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("loss", loss)):
             if value is not None:
                 overrides[key] = value
+        _check_seed(seed)
+        if resume and dataset is not None and out is not None and (out / "config.json").is_file():
+            from gankit.runs import read_run_config
+
+            trained_on = read_run_config(out)["dataset"]["name"]
+            if dataset != trained_on:
+                raise GankitError(f"Cannot change --dataset when resuming: '{out}' trained on "
+                                  f"'{trained_on}'. Drop --dataset, or start a new run with another --out.")
         options = RunOptions(
-            dataset=dataset, data_root=data_root, download=download and not offline(),
+            dataset=dataset or "mnist", data_root=data_root, download=download and not offline(),
             require_full=full, seed=seed, device=device.value, out=out, resume=resume,
             progress=progress, max_images=max_images,
             data_options=_pairs(data_option, "--data-option"), callbacks=list(callback or []),
@@ -136,6 +148,13 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             console.print(f"[yellow]Interrupted.[/] Checkpoint saved; continue with: "
                           f"gankit train {variant} --out {stop.run_dir} --resume")
             raise typer.Exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt:  # before the engine took over the signal, or a second one
+            console.print("[yellow]Interrupted[/] at once: nothing is half-written; a run that saved "
+                          "a checkpoint continues with --resume.")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (OSError, MemoryError) as error:
+            fail(system_error_line(error, "; a run that saved a checkpoint continues with --resume"),
+                 EXIT_SYSTEM)
         console.print(f"[green]Done:[/] {result.epochs_done} epochs in {result.run_dir}")
 
     @app.command()
@@ -154,14 +173,24 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
                            "a categorical code, 0.5, -1,0,1 or LOW:HIGH:COUNT for a continuous one. "
                            "Several codes make a grid, the first varying along each row.")] = None,
         ema: Annotated[bool, typer.Option(help="Use the EMA generator when the run kept one.")] = True,
+        force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
     ) -> None:
         """Draw images from a trained run."""
+        from gankit.sample import MAX_GRID, MAX_SAMPLES, check_out
+
+        limit = MAX_GRID if out is None or out.suffix.lower() == ".png" else MAX_SAMPLES
         if n < 1:
             raise GankitError(f"--n must be at least 1, got {n}.")
+        if n > limit:
+            raise GankitError(f"--n {n} is too many: a .png grid holds at most {MAX_GRID} images, a "
+                              f".npy or .pt tensor {MAX_SAMPLES}; call sample again with other --seed values.")
+        _check_seed(seed)
         if out is not None and out.suffix.lower() not in (".png", ".npy", ".pt"):
             raise GankitError(f"--out '{out}': unknown format '{out.suffix}'. Use .png, .npy or .pt.")
+        if out is not None:
+            check_out(out, force)
         from gankit.loading import load_run
-        from gankit.sample import draw_samples, parse_codes, parse_labels, save_samples
+        from gankit.sample import default_sample_path, draw_samples, parse_codes, parse_labels, save_samples
 
         with one_line_warnings(Console(stderr=True, highlight=False, soft_wrap=True)):
             loaded = load_run(run, host=get(), ema=ema)
@@ -174,8 +203,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         codes = parse_codes(list(code or []), loaded.generator)
         images, _ = draw_samples(loaded, n, seed, chosen, codes)
         if out is None:
-            base = run if run.is_dir() else run.parent.parent
-            out = base / "samples" / f"sample-seed{seed}.png"
+            out = check_out(default_sample_path(run, seed), force)
         columns = None
         if codes:
             columns = len(next(iter(codes.values())))
@@ -232,6 +260,11 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
     add_scaffold_commands(app)
     get().register_commands(app)
     return app
+
+
+def _check_seed(seed: int | None) -> None:
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise GankitError(f"--seed must be in 0-{MAX_SEED}, got {seed}.")
 
 
 def _plugins_dir_from_argv(argv: list[str]) -> Path | None:

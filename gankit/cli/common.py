@@ -4,6 +4,7 @@ their exit codes, and reading flags from the environment."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import traceback
 import warnings
@@ -19,9 +20,10 @@ from gankit.errors import GankitError, GankitWarning, TrainingError
 EXIT_USAGE = 2  # bad input the user can fix
 EXIT_FAILED = 1  # a run that failed (e.g. a non-finite loss)
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
+EXIT_SYSTEM = 74  # the system refused: disk full, permissions, read-only, out of memory (sysexits' EX_IOERR)
 
 __all__ = ["Device", "user_errors", "fail", "one_line_warnings", "env_flag", "offline", "EXIT_USAGE", "EXIT_FAILED",
-           "EXIT_INTERRUPTED"]
+           "EXIT_INTERRUPTED", "EXIT_SYSTEM", "system_error_line"]
 
 
 class Device(str, Enum):
@@ -54,8 +56,38 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
             if env_flag("GANKIT_DEBUG"):
                 traceback.print_exc()
             fail(str(error), EXIT_FAILED if isinstance(error, TrainingError) else EXIT_USAGE)
+        except (OSError, MemoryError) as error:
+            if env_flag("GANKIT_DEBUG"):
+                traceback.print_exc()
+            fail(system_error_line(error), EXIT_SYSTEM)
 
     return wrapper
+
+
+_OS_ERRORS = {  # errno -> (what happened, what to do)
+    errno.ENOSPC: ("no space left on the device", "free some space, or write somewhere else (--out)"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space, or write somewhere else (--out)"),
+    errno.EACCES: ("permission denied", "fix the permissions, or use another path"),
+    errno.EPERM: ("operation not permitted", "fix the permissions, or use another path"),
+    errno.EROFS: ("the file system is read-only", "use a writable path (--out)"),
+    errno.EISDIR: ("it is a folder", "pass a file name"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the path"),
+    errno.ENAMETOOLONG: ("the name is too long", "use a shorter path"),
+    errno.EIO: ("an input/output error on the device", "check the disk"),
+}
+
+
+def system_error_line(error: BaseException, then: str = "") -> str:
+    """One line for an error the system raised: what failed, on which path, what to do, and
+    ``then`` (e.g. how to continue a run)."""
+    if isinstance(error, MemoryError):
+        return ("Out of memory. Ask for less at once (a smaller --n or --batch-size), or close "
+                "what else uses memory.")
+    assert isinstance(error, OSError)
+    what, todo = _OS_ERRORS.get(error.errno or -1, (error.strerror or str(error), "check the path"))
+    path = error.filename2 or error.filename
+    where = f" '{path}'" if path else ""
+    return f"Cannot use{where}: {what}. {todo[0].upper()}{todo[1:]}{then}."
 
 
 @contextlib.contextmanager

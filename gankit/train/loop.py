@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import torch
 
+from gankit import checkpoint
 from gankit.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint
 from gankit.config import config_to_dict
 from gankit.errors import CheckpointError, TrainingError
@@ -24,6 +25,8 @@ from gankit.progress import ProgressBar, format_values
 from gankit.runs import append_metrics, checkpoint_path, versions
 from gankit.train.events import CallbackList, TrainingContext
 from gankit.train.step import LossAccumulator, TrainStep
+
+DIVERGED = 1e8  # |loss| beyond this stops a run as a NaN does
 
 
 class Trainer:
@@ -169,37 +172,52 @@ class Trainer:
             context._lines = []
 
     def _check_finite(self, values: dict[str, float]) -> None:
-        bad = {key: value for key, value in values.items() if not math.isfinite(value)}
+        # Non-finite, or a loss that exploded (finite, but no healthy GAN loss gets near it).
+        bad = {key: value for key, value in values.items() if not math.isfinite(value)
+               or ("loss" in key and abs(value) > DIVERGED)}
         if bad:
-            found = ", ".join(f"{key}={value}" for key, value in bad.items())
+            found = ", ".join(f"{key}={value:.4g}" for key, value in bad.items())
             c = self.context
+            what = "non-finite loss" if any(not math.isfinite(v) for v in bad.values()) \
+                else f"the loss diverged (beyond {DIVERGED:.0e})"
+            kept = checkpoint_path(c.run_dir)
+            where = (f"The last good checkpoint is kept in {kept}." if kept.is_file() else
+                     "No checkpoint was written yet; the same command starts the run afresh.")
             raise TrainingError(
-                f"Training stopped: non-finite loss at epoch {c.epoch + 1}, step {c.step} ({found}). "
-                f"The last good checkpoint is kept in {checkpoint_path(c.run_dir)}. "
-                "Try a lower --lr or another --loss."
+                f"Training stopped: {what} at epoch {c.epoch + 1}, step {c.step} ({found}). "
+                f"{where} Try a lower --lr or another --loss."
             )
 
 
 class StopOnSigint:
-    """Turn the first Ctrl-C into a request to stop after the current step."""
+    """Turn the first Ctrl-C (or SIGTERM, what SLURM and Kubernetes send) into a request to stop
+    after the current step. A second one stops at once, except during a checkpoint write: that
+    finishes first, then ``KeyboardInterrupt`` is raised."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "StopOnSigint":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:  # a second Ctrl-C: the user really wants out now
+        if self.requested:  # a second interrupt: the user really wants out now
+            if checkpoint.saving():
+                checkpoint.interrupt_after_save()
+                return
             raise KeyboardInterrupt
         self.requested = True
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
 
 def _sums_from_checkpoint(saved: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ plugins' callbacks named in ``RunOptions.callbacks``, and any passed in by the c
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.host import PluginHost, get_host
 from gankit.registry import DataRequest, VariantSpec
 from gankit.runs import (CONFIG_FILE, checkpoint_path, claim_run_dir, default_run_dir,
-                         read_run_config, versions)
+                         holding_locks, read_run_config, versions)
 from gankit.train import loop
 from gankit.train.events import Callback, CallbackList, TrainingContext
 from gankit.train.optim import build_optimizers
@@ -80,10 +81,18 @@ def train(variant_name: str, overrides: dict[str, Any] | None = None,
           console: Any = None, callbacks: list[Callback] | None = None) -> TrainResult:
     """Train ``variant_name`` (a new run, or ``options.resume`` an existing one).
 
+    The run folder is locked (``RUN/.lock``) from its claim to the end: a second writer is refused.
+
     :param overrides: config values to change, typed or as strings (``--set``).
     :param callbacks: extra :class:`gankit.Callback` objects for this run.
     :raises Interrupted: after Ctrl-C or ``request_stop``, once the checkpoint is written.
     """
+    with holding_locks():
+        return _train(variant_name, overrides, options, host=host, console=console, callbacks=callbacks)
+
+
+def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOptions | None, *,
+           host: PluginHost | None, console: Any, callbacks: list[Callback] | None) -> TrainResult:
     host = host or get_host()
     options = options or RunOptions()
     variant = host.variants.get(variant_name)
@@ -133,8 +142,8 @@ def train(variant_name: str, overrides: dict[str, Any] | None = None,
         raise CheckpointError(
             f"Cannot resume '{run_dir}': it trained on {saved['dataset']['num_images']} images "
             f"({saved['dataset']['source']}), but {len(data)} were found now ({data.source}).")
-    if not options.resume:
-        claim_run_dir(run_dir, resume=False)
+    if not options.resume:  # a default name taken (another run this second) gets a suffix
+        run_dir = claim_run_dir(run_dir, resume=False, unique=options.out is None)
     if console is not None:
         console.print(f"[bold]data:[/] {data.source}")
         if data.notice:
@@ -145,8 +154,10 @@ def train(variant_name: str, overrides: dict[str, Any] | None = None,
                             [*(spec.build(config) for spec in plugin_callbacks), *(callbacks or []),
                              _EpochRecords(result)])
     context, info, device = trainer.context, trainer.context.data_info, trainer.context.device
-    if saved is not None:
-        trainer.load_state_dict(load_checkpoint(checkpoint_path(run_dir), map_location=device))
+    if saved is not None and checkpoint_path(run_dir).is_file():  # else: a start that never saved
+        state = load_checkpoint(checkpoint_path(run_dir), map_location=device)
+        _check_checkpoint_matches(state, saved, run_dir)
+        trainer.load_state_dict(state)
     write_json_atomic(run_dir / CONFIG_FILE, {
         "variant": variant.name, "config": config_to_dict(config),
         "dataset": {"name": dataset.name, "source": data.source, "is_full": data.is_full,
@@ -209,6 +220,21 @@ def _check_resume_compatible(saved: dict[str, Any], spec: VariantSpec, overrides
                           "start a new run with another --out instead.")
     if options.seed is not None and options.seed != saved["seed"]:
         raise ConfigError(f"Cannot change --seed when resuming (the run uses seed {saved['seed']}).")
+    if resumed.epochs < original.epochs:
+        raise ConfigError(f"Cannot lower --epochs to {resumed.epochs} when resuming (the run is set to "
+                          f"{original.epochs}); --epochs may only grow. The checkpoints stay as they are.")
+
+
+def _check_checkpoint_matches(state: dict[str, Any], saved: dict[str, Any], run_dir: Path) -> None:
+    """config.json and last.pt must describe the same run (only ``epochs`` may differ)."""
+    differ = [key for key in ("variant", "seed") if state.get(key, saved[key]) != saved[key]]
+    ours, theirs = (json.loads(json.dumps(c, default=str)) for c in (state["config"], saved["config"]))
+    differ += [f"config.{key}" for key in sorted(set(ours) & set(theirs) - {"epochs"})
+               if ours[key] != theirs[key]]
+    if differ:
+        raise CheckpointError(f"Cannot resume '{run_dir}': {CONFIG_FILE} and {checkpoint_path(run_dir)} "
+                              f"disagree on {', '.join(differ)}; one of them comes from another run. "
+                              "Restore the right file, or start a new run with another --out.")
 
 
 def provenance(host: PluginHost, variant: str) -> dict[str, Any]:
