@@ -8,6 +8,7 @@ round-trip through ``config.json`` and checkpoints as dicts.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -99,6 +100,8 @@ def check_bounds(config: Any) -> None:
         value = getattr(config, name)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value}.")
         if bounds.violated(value):
             raise ConfigError(f"{name} must be {bounds.describe()}, got {value}.")
 
@@ -132,9 +135,12 @@ def parse_value(key: str, text: str, annotation: Any) -> Any:
         raise ConfigError(f"{key} must be true or false; got '{text}'.")
     if annotation in (int, float, str):
         try:
-            return annotation(text)
+            value = annotation(text)
         except ValueError:
             raise ConfigError(f"{key} must be {annotation.__name__}; got '{text}'.") from None
+        if annotation is float and not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number; got '{text}'.")
+        return value
     raise ConfigError(f"{key} has a type ({annotation}) that --set cannot parse.")
 
 

@@ -36,6 +36,7 @@ from gankit._io import env_flag
 from gankit._version import __version__
 from gankit.errors import GankitError
 from gankit.host_checks import args_for, find_mistakes, hook_signatures
+from gankit.host_guard import PLUGIN_FAILURES, note_plugin_module
 from gankit.host_versions import (BUILTIN_NAME, distribution_requirement, mismatch,
                                   module_requirement)
 from gankit.registry import CallbackSpec, DatasetSpec, LossSpec, Registry, VariantSpec
@@ -122,13 +123,14 @@ class PluginHost:
                 raise GankitError("; ".join(errors))
             self.pm.register(module, name=info.name)
             self._collect_specs(module, info)
-        except Exception as error:  # a plugin's bug must not take the host down
+        except PLUGIN_FAILURES as error:  # a plugin's bug must not take the host down
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
             self.fail(info, error)
             return False
         info.state = "loaded"
         self.plugins[info.name] = info
+        note_plugin_module(module, info.name)
         for problem in info.problems:
             _report(f"plugin {info.label()}: {problem}.")
         self._check_version(info)
@@ -169,14 +171,26 @@ class PluginHost:
     def fail(self, info: PluginInfo, error: BaseException) -> None:
         """Mark ``info`` failed and report it in one line (re-raise under GANKIT_STRICT_PLUGINS)."""
         info.state = "failed"
-        info.error = f"{type(error).__name__}: {error}"
+        info.error = f"{type(error).__name__}: {error}".rstrip(". ")
         self.plugins[info.name] = info
+        self._roll_back(info)
         if strict_plugins():
             raise error
         why = f" It supports gankit {info.requires}, not {__version__}, which may be why." \
             if mismatch(info.requires) else ""
         _report(f"plugin {info.label()} failed to load: {info.error}.{why} "
                 f"Disable it with GANKIT_DISABLE_PLUGINS={info.name}.")
+
+    def _roll_back(self, info: PluginInfo) -> None:
+        """A failed plugin keeps nothing: its specs leave the registries, its hooks the manager
+        (it may fail after registering, e.g. on a command name clash)."""
+        for registry in self.registries().values():
+            for name in [n for n in registry.names() if registry.owner(n) == info.name]:
+                del registry._items[name], registry._owners[name]
+        info.registered = {}
+        plugin = self.pm.get_plugin(info.name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
 
     def _check_version(self, info: PluginInfo) -> None:
         if mismatch(info.requires):
@@ -209,7 +223,7 @@ class PluginHost:
             try:
                 info.requires = distribution_requirement(dist)
                 module = entry_point.load()
-            except Exception as error:
+            except PLUGIN_FAILURES as error:
                 self.fail(info, error)
                 continue
             self.add_plugin(module, info)
@@ -231,7 +245,7 @@ class PluginHost:
                 assert spec and spec.loader
                 module = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(module)
-            except Exception as error:
+            except PLUGIN_FAILURES as error:
                 self.fail(info, error)
                 continue
             version = getattr(module, "__version__", None)

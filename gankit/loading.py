@@ -61,8 +61,10 @@ def load_run(path: Path | str, *, host: PluginHost | None = None, device: str | 
     if (run_dir / CONFIG_FILE).is_file():
         try:
             metadata = json.loads((run_dir / CONFIG_FILE).read_text())
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             metadata = {}
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("dataset", {}), dict):
+            metadata = {}  # damaged: the checkpoint alone rebuilds the networks
     shape = (metadata.get("dataset") or {}).get("image_shape") or dataset.image_shape
     if shape is None:
         raise CheckpointError(f"'{checkpoint_file}' does not say its image shape, and dataset "

@@ -232,3 +232,277 @@ def test_resume_refuses_a_checkpoint_from_another_run(tmp_path):
     save_checkpoint(state, run / "checkpoints/last.pt")
     line = one_line(invoke("train", "vanilla", "--epochs", "2", "--out", run, "--resume"), 2)
     assert "disagree on config.dropout" in line
+
+
+# -- 3. OS errors: one line, the path, what to do, exit 74 --------------------------------------
+
+def test_a_full_disk_at_the_first_save_is_one_line_and_the_folder_starts_again(tmp_path, monkeypatch):
+    import contextlib
+
+    from gankit import checkpoint
+
+    real_atomic_write = checkpoint.atomic_write
+
+    @contextlib.contextmanager
+    def full_disk(path, *args, **kwargs):
+        with real_atomic_write(path, *args, **kwargs):
+            class Full:
+                def write(self, data):
+                    raise OSError(errno.ENOSPC, "No space left on device")
+            yield Full()
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "atomic_write", full_disk)
+        result = invoke("train", "vanilla", *TINY, "--out", run)
+    line = one_line(result, 74)
+    assert f"'{run / 'checkpoints/last.pt'}': no space left on the device. Free some space" in line
+    assert not list(run.rglob(".*.tmp*"))  # the temp file went with the error
+    assert invoke("train", "vanilla", *TINY, "--out", run).exit_code == 0  # no dead end
+
+
+@pytest.mark.parametrize("error, words", [
+    (OSError(errno.EROFS, "Read-only file system", "/mnt/ro/x.png"), "'/mnt/ro/x.png': the file system is read-only"),
+    (PermissionError(errno.EACCES, "Permission denied", "/root/x.png"), "'/root/x.png': permission denied"),
+    (MemoryError(), "Out of memory"),
+])
+def test_os_errors_in_sample_are_one_line_with_exit_74(run_dir, tmp_path, monkeypatch, error, words):
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("gankit.sample.save_samples", refuse)
+    assert words in one_line(invoke("sample", run_dir, "--out", tmp_path / "x.png"), 74)
+
+
+def test_sample_out_naming_a_folder_and_huge_n_are_refused_at_once(run_dir, tmp_path):
+    assert "is a folder; pass a file name" in one_line(invoke("sample", run_dir, "--out", tmp_path), 2)
+    line = one_line(invoke("sample", run_dir, "--n", 10_000_000, "--out", tmp_path / "x.npy"), 2)
+    assert "--n 10000000 is too many" in line
+
+
+def test_sample_draws_in_batches(run_dir, tmp_path, monkeypatch):
+    from gankit import sample
+
+    monkeypatch.setattr(sample, "BATCH", 7)
+    assert invoke("sample", run_dir, "--n", 20, "--out", tmp_path / "a.npy").exit_code == 0
+    monkeypatch.setattr(sample, "BATCH", 1000)
+    assert invoke("sample", run_dir, "--n", 20, "--out", tmp_path / "b.npy").exit_code == 0
+    import numpy as np
+
+    assert np.allclose(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"), atol=1e-6)
+
+
+# -- 4. outputs never overwrite ------------------------------------------------------------------
+
+def test_sample_never_writes_into_checkpoints_and_overwrites_only_with_force(run_dir, tmp_path):
+    last = run_dir / "checkpoints/last.pt"
+    before = last.read_bytes()
+    line = one_line(invoke("sample", run_dir, "--out", last, "--force"), 2)
+    assert "checkpoints folder" in line and last.read_bytes() == before
+    out = tmp_path / "s.npy"
+    out.write_bytes(b"mine")
+    assert "exists; pass --force" in one_line(invoke("sample", run_dir, "--out", out), 2)
+    assert out.read_bytes() == b"mine"
+    assert invoke("sample", run_dir, "--out", out, "--force").exit_code == 0
+    assert out.read_bytes() != b"mine"
+
+
+# -- 5. damaged but readable files ---------------------------------------------------------------
+
+def test_a_config_json_of_the_wrong_shape_is_one_line(tmp_path):
+    run = tmp_path / "run"
+    assert invoke("train", "vanilla", *TINY, "--out", run).exit_code == 0
+    (run / "config.json").write_text("[1, 2, 3]")
+    line = one_line(invoke("train", "vanilla", "--epochs", "2", "--out", run, "--resume"), 2)
+    assert "config.json' is not a gankit run config (a JSON list, not an object)" in line
+    assert invoke("sample", run, "--out", tmp_path / "x.npy").exit_code == 0  # the checkpoint suffices
+
+
+def test_a_checkpoint_whose_config_is_not_a_dict_is_one_line(run_dir, tmp_path):
+    state = load_checkpoint(run_dir / "checkpoints/last.pt")
+    state["config"] = [1, 2]
+    save_checkpoint(state, tmp_path / "odd.pt")
+    line = one_line(invoke("sample", tmp_path / "odd.pt", "--out", tmp_path / "x.npy"), 2)
+    assert "is damaged: config is not what gankit writes there" in line
+
+
+def test_a_torn_last_metrics_line_is_skipped_and_the_next_record_starts_a_new_line(tmp_path):
+    run = tmp_path / "run"
+    assert invoke("train", "vanilla", *TINY, "--out", run).exit_code == 0
+    with open(run / "metrics.jsonl", "a") as file:
+        file.write('{"event": "epoch", "epo')  # a kill mid-append
+    assert [r["epoch"] for r in runs.read_metrics(run)] == [1]
+    result = invoke("train", "vanilla", "--epochs", "2", "--out", run, "--resume", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert [r["epoch"] for r in runs.read_metrics(run)] == [1, 2]
+    assert (run / "metrics.jsonl").read_text().splitlines()[1] == '{"event": "epoch", "epo'
+
+
+# -- 6. plugins cannot take the CLI down ----------------------------------------------------------
+
+def test_a_plugin_calling_sys_exit_at_import_fails_alone(tmp_path):
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit(3)\n")
+    result = invoke("--plugins-dir", tmp_path, "plugins")
+    assert result.exit_code == 0, result.output
+    listing = result.output[result.output.index("["):result.output.rindex("]") + 1]
+    states = {p["name"]: p for p in json.loads(listing)}
+    assert states["quits"]["state"] == "failed" and "SystemExit: 3" in states["quits"]["error"]
+    assert states["vanilla"]["state"] == "loaded"
+
+
+def test_a_failed_plugin_keeps_nothing_it_registered(monkeypatch):
+    import types
+
+    import typer
+
+    from gankit.host import PluginHost, PluginInfo
+    from gankit.hookspecs import hookimpl
+    from gankit.registry import LossSpec
+
+    module = types.ModuleType("gankit_clasher")
+
+    @hookimpl
+    def gankit_register_losses(register):
+        register(LossSpec("clash-loss", "a loss", build=lambda config: None))
+
+    @hookimpl
+    def gankit_register_commands(app):
+        @app.command("train")
+        def train_again():
+            pass
+
+    module.gankit_register_losses = gankit_register_losses
+    module.gankit_register_commands = gankit_register_commands
+    host = PluginHost()
+    host.load_builtins()
+    assert host.add_plugin(module, PluginInfo("clasher", "loaded"))
+    assert "clash-loss" in host.losses
+    app = typer.Typer()
+
+    @app.command("train")
+    def train_command():
+        pass
+
+    host.register_commands(app)
+    assert host.plugins["clasher"].state == "failed"
+    assert "clash-loss" not in host.losses
+    assert host.pm.get_plugin("clasher") is None
+
+
+PLUGIN = '''
+from dataclasses import dataclass
+from gankit import TrainConfig, VariantSpec, hookimpl
+
+@dataclass
+class Config(TrainConfig):
+    pass
+
+def build(config, info):
+    raise ValueError("no networks today.")
+
+@hookimpl
+def gankit_register_variants(register):
+    register(VariantSpec("broken", "builds nothing", Config, build))
+'''
+
+
+def test_an_error_in_a_plugins_build_is_one_line_naming_it(tmp_path):
+    (tmp_path / "brokenplugin.py").write_text(PLUGIN)
+    line = one_line(invoke("--plugins-dir", tmp_path, "train", "broken", *TINY, "--out", tmp_path / "r"), 2)
+    assert line.startswith("Error: Plugin 'brokenplugin' failed: ValueError: no networks today (at ")
+    assert "GANKIT_DISABLE_PLUGINS=brokenplugin" in line and ".." not in line
+
+
+def test_plugin_error_lines_do_not_end_in_two_dots(tmp_path, capsys):
+    from gankit.host import PluginHost
+
+    (tmp_path / "dotted.py").write_text("raise ImportError('needs a thing.')\n")
+    PluginHost().load_plugins_dir(tmp_path)
+    err = capsys.readouterr().err
+    assert "needs a thing." in err and "thing.." not in err
+
+
+# -- 7. leftovers after kill -9 ---------------------------------------------------------------------
+
+def test_temp_files_a_kill_left_are_removed_when_the_run_goes_on(tmp_path):
+    run = tmp_path / "run"
+    assert invoke("train", "vanilla", *TINY, "--out", run).exit_code == 0
+    orphans = [run / "checkpoints/.last.k9x2.tmp.pt", run / ".config.a1b2.tmp.json",
+               run / "samples/.epoch_0002.zz.tmp.png"]
+    for orphan in orphans:
+        orphan.write_bytes(b"half")
+    assert invoke("train", "vanilla", "--epochs", "2", "--out", run, "--resume", "--no-progress").exit_code == 0
+    assert not any(orphan.exists() for orphan in orphans)
+
+
+# -- 10. compare ------------------------------------------------------------------------------------
+
+def test_compare_refuses_one_run_named_twice_and_a_missing_folder(run_dir, monkeypatch):
+    monkeypatch.chdir(run_dir.parent)
+    line = one_line(invoke("compare", run_dir, "./run", "--n", 100), 2)
+    assert "is named twice" in line
+    missing = one_line(invoke("compare", "runs/nope"), 2)
+    assert "'runs/nope' is not a run folder (it does not exist)" in missing and "variant 'runs" not in missing
+
+
+# -- 11. validation gaps ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, words", [
+    (["--set", "lr=inf"], "lr must be a finite number"),
+    (["--lr", "inf"], "lr must be a finite number"),
+    (["--seed", str(2**44)], "--seed must be in 0-4294967295"),
+    (["--seed", str(2**64)], "--seed must be in 0-4294967295"),
+])
+def test_train_refuses_values_that_would_break_later(tmp_path, args, words):
+    assert words in one_line(invoke("train", "vanilla", *TINY, *args, "--out", tmp_path / "r"), 2)
+    assert not (tmp_path / "r").exists()
+
+
+def test_sample_refuses_a_huge_seed(run_dir, tmp_path):
+    line = one_line(invoke("sample", run_dir, "--seed", str(2**64), "--out", tmp_path / "x.png"), 2)
+    assert "--seed must be in 0-4294967295" in line
+
+
+def test_labels_ranges_are_checked_before_they_are_built():
+    import time
+
+    from gankit.sample import parse_labels
+
+    started = time.perf_counter()
+    with pytest.raises(GankitError, match="labels must be in 0-9"):
+        parse_labels("0-99999999", 10)
+    assert time.perf_counter() - started < 0.5
+    with pytest.raises(GankitError, match="runs backwards; write it low-high, e.g. 0-9"):
+        parse_labels("9-0", 10)
+    assert parse_labels("0-2,7", 10) == [0, 1, 2, 7]
+
+
+# -- 12. the minor ones -----------------------------------------------------------------------------
+
+class Payload:
+    pass
+
+
+def test_a_checkpoint_with_foreign_objects_gets_no_advice_to_trust_it(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"generator": Payload()}, path)
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(path)
+    assert "weights_only" not in str(refused.value) and "never loads" in str(refused.value)
+
+
+def test_checkpoints_follow_the_umask_like_every_other_file(run_dir):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (run_dir / "checkpoints/last.pt").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_sampling_a_checkpoint_file_writes_beside_it_or_into_its_runs_samples(run_dir, tmp_path):
+    loose = tmp_path / "a" / "b" / "model.pt"
+    loose.parent.mkdir(parents=True)
+    loose.write_bytes((run_dir / "checkpoints/last.pt").read_bytes())
+    assert invoke("sample", loose, "--seed", "11").exit_code == 0
+    assert (loose.parent / "model-sample-seed11.png").is_file()
+    assert not (tmp_path / "samples").exists()  # not FILE's grandparent
+    assert invoke("sample", run_dir / "checkpoints/last.pt", "--seed", "11").exit_code == 0
+    assert (run_dir / "samples/sample-seed11.png").is_file()

@@ -185,10 +185,10 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             raise GankitError(f"--n {n} is too many: a .png grid holds at most {MAX_GRID} images, a "
                               f".npy or .pt tensor {MAX_SAMPLES}; call sample again with other --seed values.")
         _check_seed(seed)
-        if out is not None and out.suffix.lower() not in (".png", ".npy", ".pt"):
-            raise GankitError(f"--out '{out}': unknown format '{out.suffix}'. Use .png, .npy or .pt.")
         if out is not None:
             check_out(out, force)
+            if out.suffix.lower() not in (".png", ".npy", ".pt"):
+                raise GankitError(f"--out '{out}': unknown format '{out.suffix}'. Use .png, .npy or .pt.")
         from gankit.loading import load_run
         from gankit.sample import default_sample_path, draw_samples, parse_codes, parse_labels, save_samples
 

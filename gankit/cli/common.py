@@ -16,6 +16,7 @@ from rich.console import Console
 
 from gankit._io import env_flag
 from gankit.errors import GankitError, GankitWarning, TrainingError
+from gankit.host_guard import plugin_error_line
 
 EXIT_USAGE = 2  # bad input the user can fix
 EXIT_FAILED = 1  # a run that failed (e.g. a non-finite loss)
@@ -60,6 +61,13 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
             if env_flag("GANKIT_DEBUG"):
                 traceback.print_exc()
             fail(system_error_line(error), EXIT_SYSTEM)
+        except Exception as error:  # a plugin's bug is one line naming it; gankit's own, a traceback
+            line = None if env_flag("GANKIT_DEBUG") or env_flag("GANKIT_STRICT_PLUGINS") or isinstance(
+                error, (typer.Exit, typer.Abort, typer.exceptions.TyperException)) \
+                else plugin_error_line(error)
+            if line is None:
+                raise
+            fail(line, EXIT_USAGE)
 
     return wrapper
 

@@ -12,6 +12,7 @@ same n, next to the real-vs-real floor. The outputs go to one folder: ``side_by_
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -72,8 +73,15 @@ def resolve_entries(entries: list[str], host: PluginHost) -> list[Contender]:
             contenders.append(Contender(label, config["variant"], False, [path], [config["seed"]]))
         elif entry in host.variants:
             contenders.append(Contender(entry, entry, True))
+        elif path.exists() or "/" in entry or os.sep in entry:  # meant as a path, not a variant
+            raise GankitError(f"'{entry}' is not a run folder{' (it does not exist)' if not path.exists() else ''}"
+                              "; pass a run folder gankit trained, or a variant name.")
         else:
             raise RegistryError(f"{host.variants.unknown_message(entry)}. Or pass an existing run folder.")
+    folders = [c.run_dirs[0].resolve() for c in contenders if not c.trained]
+    same = next((f for f in folders if folders.count(f) > 1), None)
+    if same is not None:  # 'runs/base1' and './runs/base1' are one run, not two contenders
+        raise GankitError(f"Run folder '{same}' is named twice; name each variant or run folder once.")
     for contender in contenders:  # two run folders of the same name: tell them apart by path
         if not contender.trained and [c.label for c in contenders].count(contender.label) > 1:
             contender.label = str(contender.run_dirs[0])
