@@ -27,6 +27,8 @@ _LAZY = {
     "Callback": "gankit.train.events", "TrainingContext": "gankit.train.events",
     "Batch": "gankit.train.events", "Optimizers": "gankit.train.optim",
     "load_run": "gankit.loading", "LoadedRun": "gankit.loading",
+    "RunOptions": "gankit.train.run", "TrainResult": "gankit.train.run",
+    "Interrupted": "gankit.train.run",
     "ImageData": "gankit.data.base", "PluginHost": "gankit.host", "build_app": "gankit.cli.app",
 }
 

@@ -13,9 +13,10 @@ from gankit.checkpoint import load_checkpoint
 from gankit.config import build_config
 from gankit.errors import CheckpointError
 from gankit.host import PluginHost, get_host
+from gankit.registry import DataInfo
 from gankit.runs import CONFIG_FILE, resolve_checkpoint
 
-EMA_KEY = "generator_ema"  # the checkpoint key an EMA callback stores its averaged G under
+EMA_KEY = "generator_ema"  # where averaged G weights live: in the checkpoint or a callback's state
 
 
 @dataclass
@@ -54,7 +55,7 @@ def load_run(path: Path | str, *, host: PluginHost | None = None, device: str | 
     checkpoint_file = resolve_checkpoint(Path(path))
     state = load_checkpoint(checkpoint_file, map_location=device)
     variant = host.variants.get(state["variant"])
-    dataset = host.datasets.get(state.get("dataset", "mnist"))
+    dataset_name = state.get("dataset", "mnist")
     config = build_config(variant.config_class, base=state["config"])
     run_dir = checkpoint_file.parent.parent
     metadata: dict[str, Any] = {}
@@ -65,22 +66,43 @@ def load_run(path: Path | str, *, host: PluginHost | None = None, device: str | 
             metadata = {}
         if not isinstance(metadata, dict) or not isinstance(metadata.get("dataset", {}), dict):
             metadata = {}  # damaged: the checkpoint alone rebuilds the networks
-    shape = (metadata.get("dataset") or {}).get("image_shape") or dataset.image_shape
-    if shape is None:
-        raise CheckpointError(f"'{checkpoint_file}' does not say its image shape, and dataset "
-                              f"'{dataset.name}' only knows it when loaded; pass the run folder.")
-    info = dataset.info_for((0, *shape))
+    info = _data_info(dataset_name, metadata.get("dataset") or {}, host, checkpoint_file)
     loss = host.losses.get(config.loss) if config.loss in host.losses else None
     networks = variant.build_networks(config, info, loss)
-    use_ema = ema and EMA_KEY in state
+    averaged = _ema_weights(state)
+    use_ema = ema and averaged is not None
     try:
-        networks.generator.load_state_dict(state[EMA_KEY] if use_ema else state["generator"])
+        networks.generator.load_state_dict(averaged if use_ema else state["generator"])
         networks.discriminator.load_state_dict(state["discriminator"])
     except RuntimeError as error:
         raise CheckpointError(f"'{checkpoint_file}' does not fit variant '{variant.name}' "
                               f"({str(error).splitlines()[0]}).") from None
     generator = networks.generator.to(device).eval()
     discriminator = networks.discriminator.to(device).eval()
-    return LoadedRun(generator, discriminator, config, variant.name, dataset.name,
+    return LoadedRun(generator, discriminator, config, variant.name, dataset_name,
                      int(state.get("epoch", 0)), int(state.get("step", 0)), checkpoint_file, state,
                      metadata, use_ema)
+
+
+def _data_info(name: str, recorded: dict[str, Any], host: PluginHost, checkpoint_file: Path) -> DataInfo:
+    """The shape the networks were built for: from config.json when it records it (so a run loads
+    without its dataset's plugin), else from the registered dataset."""
+    if recorded.get("image_shape") and "num_classes" in recorded:
+        return DataInfo(name, tuple(recorded["image_shape"]), recorded["num_classes"])
+    dataset = host.datasets.get(name)
+    shape = recorded.get("image_shape") or dataset.image_shape
+    if shape is None:
+        raise CheckpointError(f"'{checkpoint_file}' does not say its image shape, and dataset "
+                              f"'{name}' only knows it when loaded; pass the run folder.")
+    return dataset.info_for((0, *shape))
+
+
+def _ema_weights(state: dict[str, Any]) -> dict[str, Any] | None:
+    """G's averaged weights: the checkpoint's ``generator_ema``, or the ``generator_ema`` entry of
+    a callback's saved state (an EMA callback's ``state_dict()`` returns it)."""
+    if EMA_KEY in state:
+        return state[EMA_KEY]
+    for saved in (state.get("callbacks") or {}).values():
+        if isinstance(saved, dict) and EMA_KEY in saved:
+            return saved[EMA_KEY]
+    return None

@@ -33,7 +33,7 @@ class LatentCode:
     :param index: where it starts in z (a column of the (N, latent_dim) noise).
     :param categories: for a categorical code, how many values; it occupies that many columns as a
         one-hot vector. ``None`` for a continuous code, which occupies one column.
-    :param summary: one line saying what it controls (shown by ``gankit sample --help-codes``).
+    :param summary: one line saying what it controls (for the variant's docs).
     """
 
     name: str

@@ -1,5 +1,5 @@
 """The plugin host's old module name, kept so that code written for gankit 0.1
-(``from gankit.host import PluginHost, set_host``) keeps working; new code imports
+(``from gankit.plugins import PluginHost, set_host``) keeps working; new code imports
 :mod:`gankit.host`."""
 
 from gankit.host import (ENTRY_POINT_GROUP, PluginHost, PluginInfo, get_host, set_host,

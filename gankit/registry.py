@@ -24,7 +24,6 @@ class VariantSpec:
     :param config_class: a dataclass subclassing :class:`gankit.TrainConfig` whose defaults are the
         variant's recipe; every field can be set with ``--set KEY=VALUE``.
     :param build: ``build(config, data_info) -> Networks``; imports torch lazily.
-    :param conditional: whether G and D take class labels.
         ``build`` may also take a keyword ``loss`` (the run's :class:`LossSpec`), e.g. to swap
         BatchNorm for a per-sample norm when ``loss.per_sample_penalty`` is set.
     :param conditional: whether G and D take class labels.

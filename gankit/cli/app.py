@@ -220,7 +220,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         """List variants, losses and datasets, and the plugin each came from."""
         current = get()
         listing = {
-            "variants": [{"name": s.name, "summary": s.summary, "conditional": s.conditional,
+            "variants": [{"name": s.name, "summary": s.summary, "conditional": s.conditional, "paper": s.paper,
                           "plugin": current.variants.owner(s.name)} for s in current.variants],
             "losses": [{"name": s.name, "summary": s.summary, "plugin": current.losses.owner(s.name)}
                        for s in current.losses],

@@ -20,6 +20,8 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 
+from gankit.errors import ConfigError
+
 EVENTS = ("run_start", "discriminator_step", "generator_step", "checkpoint", "epoch_end", "run_end")
 
 
@@ -79,8 +81,8 @@ class TrainingContext:
             self._log(name, value)
 
     def write_metrics(self, line: dict[str, Any]) -> None:
-        """Append ``line`` (a JSON object, e.g. ``{"event": "eval", ...}``) to ``metrics.jsonl``,
-        after the current epoch's line."""
+        """Append ``line`` (a JSON object, e.g. ``{"event": "eval", ...}``) to ``metrics.jsonl``;
+        lines written at any event are written at the end of the epoch, after its own line."""
         self._lines.append(line)
 
     def request_stop(self) -> None:
@@ -147,7 +149,8 @@ class CallbackList:
         keys = [callback.key for callback in self.callbacks]
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
         if duplicates:
-            raise ValueError(f"two callbacks share the name '{duplicates[0]}'; give one another `name`")
+            raise ConfigError(f"Two callbacks share the name '{duplicates[0]}'; give one of them "
+                              "another `name` (it keys their state in checkpoints).")
         self._listeners = {event: [getattr(c, f"on_{event}") for c in self.callbacks
                                    if getattr(type(c), f"on_{event}") is not getattr(Callback, f"on_{event}")]
                            for event in EVENTS}

@@ -159,7 +159,6 @@ class Trainer:
             "seconds": round(seconds, 4), "images_per_s": round(images / max(seconds, 1e-9), 1),
             **{key: round(value, 6) for key, value in means.items()},
         }
-        context._lines = []
         try:
             self.callbacks.emit("epoch_end", context)
             append_metrics(context.run_dir, [context.record, *context._lines])
