@@ -30,7 +30,7 @@ from gankit.evaluate.evaluator import load_evaluator
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST_TEST = ROOT.parent / "shared" / "data" / "mnist"
-COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "modes_covered",
+COLUMNS = ("n_fake", "fid", "kid", "precision", "recall", "density", "coverage", "modes_covered",
            "unrecognised", "is")
 OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
 
@@ -43,7 +43,8 @@ def table(result: fidelity.SuiteResult) -> str:
         cells = []
         for key in COLUMNS:
             value = row.get(key)
-            cells.append("-" if value is None else str(value) if isinstance(value, int)
+            cells.append("-" if value is None else f"{value:,}" if key == "n_fake" else str(value)
+                         if isinstance(value, int)
                          else f"{value:.3f}" if key not in ("fid", "kid") else f"{value:.4g}")
         lines.append(f"| {row['ladder']} | {row['level']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -111,6 +112,8 @@ def main() -> None:
         for result in scored:
             print(f"| {result['variant']} | " + " | ".join(
                 "-" if result.get(key) is None else f"{result[key]:.4g}" for key in COLUMNS) + " |")
+        print(f"(each scored as `gankit evaluate RUN --n {args.runs_n}` does, against "
+              f"{scored[0]['real_split']})")
         vanilla, dcgan = scored
         if not dcgan["fid"] < vanilla["fid"]:
             problems.append(f"the 1-epoch dcgan's FID ({dcgan['fid']:.4g}) is not below the "

@@ -119,7 +119,7 @@ Disturbance = Callable[..., torch.Tensor]
 LADDERS: dict[str, tuple[Disturbance, tuple[float, ...], str]] = {
     "gaussian noise": (gaussian_noise, (0.1, 0.25, 0.5, 0.75), "mixing weight of the noise"),
     "gaussian blur": (gaussian_blur, (0.5, 1.0, 2.0, 4.0), "kernel sigma, pixels"),
-    "black rectangles": (black_rectangles, (0.1, 0.2, 0.3, 0.45), "square side / image side (5 squares)"),
+    "black rectangles": (black_rectangles, (0.1, 0.2, 0.3, 0.45), "square side / image side, 5 squares"),
     "swirl": (swirl, (1.0, 2.0, 4.0, 8.0), "swirl strength"),
     "salt and pepper": (salt_and_pepper, (0.05, 0.1, 0.2, 0.3), "share of pixels hit"),
     "contamination": (contamination, (0.1, 0.25, 0.5, 0.75), "share replaced by the other dataset"),

@@ -5,8 +5,8 @@ Two kinds of ladders are scored against a reference set of held-out real images:
 - **disturbance ladders** (Heusel et al. 2017, Fig. 1): n other real images, clean and then with
   each of :data:`gankit.evaluate.disturb.LADDERS` at its four rising levels. FID and KID must rise
   strictly with the level, starting from the clean images.
-- a **mode-dropping ladder**: n real images drawn from 10, 5, 2 and 1 classes, then one real image
-  repeated n times. FID must rise, recall, coverage and the classes hit must fall, and the
+- a **mode-dropping ladder**: m distinct real images drawn from 10, 5, 2 and 1 classes, then one
+  real image repeated m times (m: n, or fewer if the pool has fewer images of the last class). FID must rise, recall, coverage and the classes hit must fall, and the
   repeated image must score worse (FID, recall, coverage) than every set that spans two or more
   classes. KID is shown but not checked here: its cubic kernel can score one image near the real
   mean better than a whole class (docs/metrics.md has the measured cases).
@@ -89,12 +89,11 @@ def _scaled(images: torch.Tensor) -> torch.Tensor:
     return images.float().div(127.5).sub(1.0)
 
 
-def _from_classes(pool: RealPool, index: torch.Tensor, classes: torch.Tensor, n: int,
+def _from_classes(pool: RealPool, index: torch.Tensor, classes: torch.Tensor, m: int,
                   rng: torch.Generator) -> torch.Tensor:
-    """n images of ``pool[index]`` whose label is in ``classes``, cycling when there are fewer."""
+    """m distinct images of ``pool[index]`` whose label is in ``classes``."""
     keep = index[torch.isin(pool.labels[index], classes)]
-    keep = keep[torch.randperm(len(keep), generator=rng)]
-    return pool.images[keep.repeat(-(-n // len(keep)))[:n]]
+    return pool.images[keep[torch.randperm(len(keep), generator=rng)[:m]]]
 
 
 def run_suite(evaluator: Evaluator, pool: RealPool, other: torch.Tensor, n: int, *,
@@ -102,7 +101,8 @@ def run_suite(evaluator: Evaluator, pool: RealPool, other: torch.Tensor, n: int,
     """Score every ladder set against n reference images of ``pool``.
 
     The reference set and the disturbed sets are disjoint halves of a seeded shuffle of the pool
-    (n is lowered to half the pool if needed). ``other`` are the contaminating images (uint8).
+    (n is lowered to half the pool if needed); the mode-dropping sets come from the second half.
+    ``other`` are the contaminating images (uint8). Each row records its ``n_fake``.
     """
     rng = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(pool.images), generator=rng)
@@ -115,20 +115,23 @@ def run_suite(evaluator: Evaluator, pool: RealPool, other: torch.Tensor, n: int,
 
     def add(ladder: str, level: Any, images: torch.Tensor) -> None:
         fake = evaluator.features(images)
-        result.rows.append({"ladder": ladder, "level": level,
+        result.rows.append({"ladder": ladder, "level": level, "n_fake": len(images),
                             **metrics.score(reference, fake, seed=seed)})
 
     clean = metrics.score(reference, evaluator.features(base), seed=seed)
     for step, (name, (disturb, levels, _)) in enumerate(LADDERS.items()):
-        result.rows.append({"ladder": name, "level": 0, **clean})
+        result.rows.append({"ladder": name, "level": 0, "n_fake": n, **clean})
         extra = {"other": other_scaled} if name == "contamination" else {}
         for level in levels:
             add(name, level, disturb(base, level, seed + step, **extra))
 
+    # Every rung holds m distinct images, m what the pool has of the one class kept last (a set
+    # that repeats images has k-NN radii of 0, which says "duplicates", not "fewer modes").
     class_order = torch.randperm(int(pool.labels.max()) + 1, generator=rng)
+    m = min(n, int((pool.labels[source_index] == class_order[0]).sum()))
     for kept in MODE_LADDER:
-        add("mode dropping", kept, _scaled(_from_classes(pool, source_index, class_order[:kept], n, rng)))
-    add("mode dropping", SINGLE, base[:1].repeat(n, 1, 1, 1))
+        add("mode dropping", kept, _scaled(_from_classes(pool, source_index, class_order[:kept], m, rng)))
+    add("mode dropping", SINGLE, base[:1].repeat(m, 1, 1, 1))
     return result
 
 

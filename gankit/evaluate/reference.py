@@ -90,7 +90,14 @@ class RealReference:
         if "parzen" in self.extras:
             from gankit.evaluate.parzen import parzen
 
-            scores.update(parzen(images, self.floor_images, self.reference_images))
+            # Sigma is chosen on floor images the generator did not train on, when there are any.
+            validation = self.floor_images
+            if (training := self.training_set()) is not None:
+                seen = set(_keys(training.images))
+                unseen = torch.tensor([key not in seen for key in _keys(validation)], dtype=torch.bool)
+                validation = validation[unseen] if unseen.any() else validation
+            scores.update(parzen(images, validation, self.reference_images))
+            scores["parzen_validation_images"] = int(validation.shape[0])
         return scores
 
     def closest_pairs(self, generator: Any, closest: dict[str, list], seed: int = 0) -> torch.Tensor:
