@@ -107,7 +107,15 @@ class DiscriminatorOutput(NamedTuple):
 
 
 class Discriminator(nn.Module):
-    """Images (and optional labels) -> logits of shape (N,), or a :class:`DiscriminatorOutput`."""
+    """Images (and optional labels) -> logits of shape (N,), or a :class:`DiscriminatorOutput`.
+
+    The engine scores a real and a fake batch in one forward pass when D keeps no batch
+    statistics; it looks for BatchNorm to tell. A D whose output for one image depends on the others
+    in its batch in another way sets ``batch_statistics = True``.
+    """
+
+    #: Whether an image's logit depends on the rest of its batch; ``None``: any BatchNorm says yes.
+    batch_statistics: bool | None = None
 
     def __init__(self, *, image_shape: tuple[int, int, int], num_classes: int | None = None) -> None:
         super().__init__()

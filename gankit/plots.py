@@ -9,16 +9,17 @@ from gankit._io import atomic_path
 
 
 def plot_losses(records: list[dict[str, Any]], path: Path, title: str = "") -> None:
-    """Draw the windowed losses logged during training (or the per-epoch means if that is all)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed; safe on servers and in tests
-    import matplotlib.pyplot as plt
+    """Draw D's and G's loss per epoch. Uses matplotlib's object API with the Agg canvas (no
+    pyplot): safe on servers and on the engine's writer thread."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     epochs = [r for r in records if r.get("event") == "epoch"]
     if not epochs:
         return
-    figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
+    figure = Figure(figsize=(7, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
     x = [r["epoch"] for r in epochs]
     axes.plot(x, [r["d_loss"] for r in epochs], label="D loss", marker="o" if len(x) < 30 else None)
     axes.plot(x, [r["g_loss"] for r in epochs], label="G loss", marker="o" if len(x) < 30 else None)
@@ -30,4 +31,3 @@ def plot_losses(records: list[dict[str, Any]], path: Path, title: str = "") -> N
     figure.tight_layout()
     with atomic_path(Path(path)) as temp:
         figure.savefig(temp, format="png")
-    plt.close(figure)

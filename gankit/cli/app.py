@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from gankit._version import __version__
-from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_SYSTEM, EXIT_USAGE, Device, fail, offline,
-                               one_line_warnings, system_error_line, user_errors)
+from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_SYSTEM, EXIT_USAGE, Device, Precision, fail,
+                               offline, one_line_warnings, system_error_line, user_errors)
 from gankit.errors import GankitError
 from gankit.host import PluginHost, get_host
 
@@ -105,6 +105,11 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             "--data-option", help="An option of the dataset, KEY=VALUE (repeatable; see `gankit list`).")] = None,
         callback: Annotated[Optional[list[str]], typer.Option(
             "--callback", help="Enable a plugin's training callback (repeatable; see `gankit list`).")] = None,
+        precision: Annotated[Precision, typer.Option(
+            help="Forward passes in fp32, bf16 or fp16 (CUDA) with fp32 weights; auto: bf16 where "
+                 "the hardware runs it natively, else fp32.")] = Precision.auto,
+        compile: Annotated[bool, typer.Option(
+            "--compile", help="torch.compile the networks (slow to start; see docs/benchmarks.md).")] = False,
     ) -> None:
         """Train a GAN variant; writes samples, a loss plot, metrics and checkpoints to a run folder."""
         from gankit.config import parse_set_options
@@ -128,6 +133,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             require_full=full, seed=seed, device=device.value, out=out, resume=resume,
             progress=progress, max_images=max_images,
             data_options=_pairs(data_option, "--data-option"), callbacks=list(callback or []),
+            precision=precision.value, compile=compile,
         )
         if max_images is not None and max_images < 1:
             raise GankitError(f"--max-images must be at least 1, got {max_images}.")

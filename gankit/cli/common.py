@@ -23,8 +23,15 @@ EXIT_FAILED = 1  # a run that failed (e.g. a non-finite loss)
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 EXIT_SYSTEM = 74  # the system refused: disk full, permissions, read-only, out of memory (sysexits' EX_IOERR)
 
-__all__ = ["Device", "user_errors", "fail", "one_line_warnings", "env_flag", "offline", "EXIT_USAGE", "EXIT_FAILED",
+__all__ = ["Device", "Precision", "user_errors", "fail", "one_line_warnings", "env_flag", "offline", "EXIT_USAGE", "EXIT_FAILED",
            "EXIT_INTERRUPTED", "EXIT_SYSTEM", "system_error_line"]
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
 
 
 class Device(str, Enum):

@@ -70,6 +70,7 @@ class TrainingContext:
     _lines: list[dict[str, Any]] = field(default_factory=list)
     _stop: list[bool] = field(default_factory=list)
     _state: Callable[[], dict[str, Any]] = dict
+    _background: Callable[[Callable[[], Any]], None] = lambda job: job()
 
     def log(self, name: str, value: float | torch.Tensor) -> None:
         """Log a number: during the steps, its mean over the epoch goes to ``metrics.jsonl`` and its
@@ -84,6 +85,12 @@ class TrainingContext:
         """Append ``line`` (a JSON object, e.g. ``{"event": "eval", ...}``) to ``metrics.jsonl``;
         lines written at any event are written at the end of the epoch, after its own line."""
         self._lines.append(line)
+
+    def in_background(self, job: Callable[[], Any]) -> None:
+        """Run ``job()`` (writing a file, say) on the engine's writer thread while training goes on.
+        Jobs run one at a time, in order, and all have finished when the run ends; a job must not
+        touch the live networks (copy what it needs first)."""
+        self._background(job)
 
     def request_stop(self) -> None:
         """Stop after the current step, as Ctrl-C does: a checkpoint is written and the run can be

@@ -23,7 +23,9 @@ from gankit.config import config_to_dict
 from gankit.errors import CheckpointError, TrainingError
 from gankit.progress import ProgressBar, format_values
 from gankit.runs import append_metrics, checkpoint_path, versions
+from gankit.train.background import BackgroundWriter, detached_copy
 from gankit.train.events import CallbackList, TrainingContext
+from gankit.train.precision import Precision
 from gankit.train.step import LossAccumulator, TrainStep
 
 DIVERGED = 1e8  # |loss| beyond this stops a run as a NaN does
@@ -35,13 +37,17 @@ class Trainer:
     def __init__(self, context: TrainingContext, loss: Any, callbacks: CallbackList,
                  images: torch.Tensor, labels: torch.Tensor | None, seed: int,
                  schedulers: tuple[Any, Any] = (None, None), plugin: dict[str, Any] | None = None,
-                 refreshes_per_epoch: int = 20) -> None:
+                 refreshes_per_epoch: int = 20, precision: Precision | None = None,
+                 compile: bool = False) -> None:
         self.context, self.callbacks, self.seed = context, callbacks, seed
         self.images, self.labels = images, labels
         self.schedulers = schedulers
         self.plugin = plugin or {}
         self.refreshes_per_epoch = refreshes_per_epoch
-        self.step_runner = TrainStep(context, loss, callbacks)
+        self.precision = precision or Precision("fp32", context.device)
+        self.step_runner = TrainStep(context, loss, callbacks, self.precision, compile)
+        self.writer = BackgroundWriter()
+        context._background = self.writer.submit
         self.batch_size = context.config.batch_size
         self.batches_per_epoch = images.shape[0] // self.batch_size
         self.batch_in_epoch = 0  # batches done in the current, unfinished epoch
@@ -60,6 +66,7 @@ class Trainer:
             "rng": capture_rng_state(), "epoch": c.epoch, "batch_in_epoch": self.batch_in_epoch,
             "step": c.step, "partial_epoch": dict(self.resume_sums), "versions": versions(),
             "plugin": self.plugin, "callbacks": self.callbacks.state_dict(),
+            "precision": self.precision.name, "grad_scalers": self.precision.state_dict(),
         }
         for name, scheduler in zip(("g_scheduler", "d_scheduler"), self.schedulers):
             if scheduler is not None:
@@ -84,9 +91,17 @@ class Trainer:
         c.epoch, self.batch_in_epoch, c.step = state["epoch"], state["batch_in_epoch"], state["step"]
         self.resume_sums = _sums_from_checkpoint(state.get("partial_epoch") or {})
         self.callbacks.load_state_dict(state.get("callbacks") or {})
+        self.precision.load_state_dict(state.get("grad_scalers") or {})
 
-    def save(self) -> None:
-        save_checkpoint(self.state_dict(), checkpoint_path(self.context.run_dir))
+    def save(self, background: bool = False) -> None:
+        """Write ``checkpoints/last.pt``; in the background (from a snapshot) between epochs."""
+        path = checkpoint_path(self.context.run_dir)
+        if background:
+            state = detached_copy(self.state_dict())
+            self.writer.submit(lambda: save_checkpoint(state, path))
+        else:
+            self.writer.wait()  # an older background write must not land after this one
+            save_checkpoint(self.state_dict(), path)
         self.callbacks.emit("checkpoint", self.context)
 
     # -- training ------------------------------------------------------------------------------
@@ -101,13 +116,16 @@ class Trainer:
         context = self.context
         self.callbacks.emit("run_start", context)
         finished = True
-        with ProgressBar(context.console if context.options.progress else None, context.variant) as bar:
-            while context.epoch < context.config.epochs:
-                if not self._run_epoch(bar, lambda: stop_requested() or context.stop_requested):
-                    self.save()
-                    finished = False
-                    break
-                self._end_epoch()
+        try:
+            with ProgressBar(context.console if context.options.progress else None, context.variant) as bar:
+                while context.epoch < context.config.epochs:
+                    if not self._run_epoch(bar, lambda: stop_requested() or context.stop_requested):
+                        self.save()
+                        finished = False
+                        break
+                    self._end_epoch()
+        finally:
+            self.writer.close()  # every output is on disk before train() returns or raises
         self.callbacks.emit("run_end", context)
         return finished
 
@@ -153,7 +171,7 @@ class Trainer:
                 scheduler.step()
         images = self.batches_per_epoch * self.batch_size
         seconds = self._epoch_seconds
-        self.save()  # right after the epoch's steps: the RNG state is the resume point
+        self.save(background=True)  # right after the epoch's steps: the RNG state is the resume point
         context.record = {
             "event": "epoch", "epoch": context.epoch, "step": context.step,
             "seconds": round(seconds, 4), "images_per_s": round(images / max(seconds, 1e-9), 1),
@@ -161,7 +179,8 @@ class Trainer:
         }
         try:
             self.callbacks.emit("epoch_end", context)
-            append_metrics(context.run_dir, [context.record, *context._lines])
+            lines = [context.record, *context._lines]  # after the checkpoint, in the writer's order
+            self.writer.submit(lambda: append_metrics(context.run_dir, lines))
             if context.console is not None:  # a lasting line per epoch, above the live bar
                 context.console.print(f"epoch {context.epoch}/{context.config.epochs}  "
                                       f"{format_values(means)}  {seconds:.2f}s  "

@@ -41,10 +41,10 @@ def build_optimizers(variant: Any, config: Any, networks: Any) -> Optimizers:
 def _optimizer(config: Any, parameters: Any, lr: float) -> torch.optim.Optimizer:
     betas = (config.beta1, config.beta2)
     decay = config.weight_decay
-    if config.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=lr, betas=betas, weight_decay=decay)
+    if config.optimizer == "adam":  # fused: one kernel for all parameters (measured in docs/benchmarks.md)
+        return torch.optim.Adam(parameters, lr=lr, betas=betas, weight_decay=decay, fused=True)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(parameters, lr=lr, betas=betas, weight_decay=decay)
+        return torch.optim.AdamW(parameters, lr=lr, betas=betas, weight_decay=decay, fused=True)
     if config.optimizer == "rmsprop":  # WGAN's original choice
         return torch.optim.RMSprop(parameters, lr=lr, weight_decay=decay)
     if config.optimizer == "sgd":  # beta1 serves as the momentum

@@ -34,8 +34,9 @@ class SampleGrid(Callback):
             images = generator(z, labels)
         finally:
             generator.train()
-        save_grid(images, sample_grid_path(context.run_dir, context.epoch),
-                  grid_columns(images.shape[0], labels is not None))
+        images, path = images.float().cpu(), sample_grid_path(context.run_dir, context.epoch)
+        columns = grid_columns(images.shape[0], labels is not None)
+        context.in_background(lambda: save_grid(images, path, columns))
 
 
 class LossPlot(Callback):
@@ -53,5 +54,6 @@ class LossPlot(Callback):
         from gankit.plots import plot_losses
 
         self.records.append(dict(context.record))
-        plot_losses(self.records, context.run_dir / LOSS_PLOT_FILE,
-                    title=f"{context.variant} on {context.dataset}")
+        records, path = list(self.records), context.run_dir / LOSS_PLOT_FILE
+        title = f"{context.variant} on {context.dataset}"
+        context.in_background(lambda: plot_losses(records, path, title=title))

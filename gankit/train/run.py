@@ -29,6 +29,7 @@ from gankit.train import loop
 from gankit.train.events import Callback, CallbackList, TrainingContext
 from gankit.train.optim import build_optimizers
 from gankit.train.outputs import LossPlot, SampleGrid
+from gankit.train.precision import Precision, resolve_precision
 
 
 @dataclass
@@ -48,6 +49,8 @@ class RunOptions:
     max_images: int | None = None  # train on a seeded random subset of this size
     refreshes_per_epoch: int = 20  # how often logged values are read back (and the bar updated)
     callbacks: list[str] = field(default_factory=list)  # registered callbacks to enable (--callback)
+    precision: str = "auto"  # auto, fp32, bf16 or fp16 (gankit.train.precision)
+    compile: bool = False  # torch.compile the networks' forward passes
 
 
 @dataclass
@@ -108,6 +111,7 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
             else saved["dataset"].get("max_images")
         options.data_options = options.data_options or saved["dataset"].get("options") or {}
         options.callbacks = options.callbacks or saved.get("callbacks") or []
+        options.precision = _resumed_precision(saved, options.precision)
         config = build_config(variant.config_class, overrides, base=saved["config"])
         seed = saved["seed"]
     else:
@@ -166,7 +170,7 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
                     "num_classes": info.num_classes, "options": dict(options.data_options)},
         "seed": seed, "device": str(device), "plugin": trainer.plugin,
         "loss_plugin": host.losses.owner(config.loss), "callbacks": list(options.callbacks),
-        "versions": versions(),
+        "precision": trainer.precision.name, "compile": options.compile, "versions": versions(),
     })
     with loop.StopOnSigint() as stop:
         finished = trainer.fit(stop_requested=lambda: stop.requested)
@@ -199,7 +203,17 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
         context, loss_spec.build(config), listeners, data.to_signed(device),
         data.labels.to(device) if variant.conditional else None, seed,
         (optimizers.generator_scheduler, optimizers.discriminator_scheduler),
-        provenance(host, variant.name), options.refreshes_per_epoch)
+        provenance(host, variant.name), options.refreshes_per_epoch,
+        Precision(resolve_precision(options.precision, device), device), options.compile)
+
+
+def _resumed_precision(saved: dict[str, Any], asked: str) -> str:
+    """A run resumes in the precision it trained in (bit for bit); asking for another is an error."""
+    trained = saved.get("precision", "fp32")  # runs of gankit 0.1 trained in fp32
+    if asked not in ("auto", trained):
+        raise ConfigError(f"Cannot change --precision when resuming (the run trains in {trained}); "
+                          "start a new run with another --out instead.")
+    return trained
 
 
 def _check_supported(variant: VariantSpec, info: Any) -> None:

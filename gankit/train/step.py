@@ -5,6 +5,8 @@ does); otherwise it draws fresh noise. D's weights need no gradient during the G
 handed the real batch for G's step (relativistic losses use it) and auxiliary heads get the noise
 the fakes came from (InfoGAN's Q). Nothing here reads a value back from the device: the logged
 numbers stay tensors in a :class:`LossAccumulator` until the loop reads them a few times an epoch.
+Forward passes run under the run's precision (autocast; weights and losses stay float32), and a D
+without batch statistics scores the real and the fake batch in one forward pass.
 """
 
 from __future__ import annotations
@@ -13,55 +15,66 @@ from typing import Any
 
 import torch
 
-from gankit.losses import discriminator_step_loss, generator_step_loss
+from gankit.losses import discriminator_step_loss, generator_step_loss, may_mix_batches
 from gankit.train.events import Batch, CallbackList, TrainingContext
+from gankit.train.precision import Precision
 
 
 class TrainStep:
     """Runs batches for one run's networks, loss and optimizers."""
 
-    def __init__(self, context: TrainingContext, loss: Any, callbacks: CallbackList) -> None:
-        self.context, self.loss, self.callbacks = context, loss, callbacks
+    def __init__(self, context: TrainingContext, loss: Any, callbacks: CallbackList,
+                 precision: Precision, compile: bool = False) -> None:
+        self.context, self.loss, self.callbacks, self.precision = context, loss, callbacks, precision
         self.n_critic = context.config.n_critic
+        self.mixed_batch = may_mix_batches(context.discriminator)
+        # Compiled wrappers run the forward passes; the context keeps the plain modules, so state
+        # dicts (checkpoints) hold plain weight names and callbacks see the networks they know.
+        self.generator, self.discriminator = context.generator, context.discriminator
+        if compile:
+            mode = "reduce-overhead" if context.device.type == "cuda" else None  # CUDA graphs
+            self.generator = torch.compile(context.generator, mode=mode)
+            self.discriminator = torch.compile(context.discriminator, mode=mode)
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor | None, batch_number: int) -> None:
         """Train on one batch; ``batch_number`` counts from 1 within the epoch."""
         context = self.context
-        generator, discriminator = context.generator, context.discriminator
+        generator, discriminator = self.generator, self.discriminator
         size = real.shape[0]
 
         # D step: real batch vs. fresh fakes (detached: no gradient flows into G here).
-        z = generator.sample_latent(size, device=context.device)
-        fake = generator(z, labels)
-        d_out = discriminator_step_loss(self.loss, discriminator, real, fake.detach(), labels, latent=z)
+        z = context.generator.sample_latent(size, device=context.device)
+        with self.precision.autocast():
+            fake = generator(z, labels)
+            d_out = discriminator_step_loss(self.loss, discriminator, real, fake.detach(), labels,
+                                            latent=z, mixed_batch=self.mixed_batch)
         context.d_optimizer.zero_grad(set_to_none=True)
-        d_out.loss.backward()
-        context.d_optimizer.step()
+        self.precision.step("d", d_out.loss, context.d_optimizer)
         with torch.no_grad():
             context.log("d_loss", d_out.loss.detach())
             context.log("d_real", torch.sigmoid(d_out.real_logits.detach().float()).mean())
             context.log("d_fake", torch.sigmoid(d_out.fake_logits.detach().float()).mean())
         if self.callbacks.listens("discriminator_step"):
-            context.batch = Batch(real, fake.detach(), z, labels)
+            context.batch = Batch(real, fake.detach().float(), z, labels)
             self.callbacks.emit("discriminator_step", context)
 
         if batch_number % self.n_critic != 0:
             return
-        if self.n_critic > 1:
-            z = generator.sample_latent(size, device=context.device)
-            fake = generator(z, labels)
         discriminator.requires_grad_(False)
         try:
-            g_loss = generator_step_loss(self.loss, discriminator, fake, labels, real=real, latent=z)
+            with self.precision.autocast():
+                if self.n_critic > 1:
+                    z = context.generator.sample_latent(size, device=context.device)
+                    fake = generator(z, labels)
+                g_loss = generator_step_loss(self.loss, discriminator, fake, labels, real=real, latent=z)
             context.g_optimizer.zero_grad(set_to_none=True)
-            g_loss.backward()
-            context.g_optimizer.step()
+            self.precision.step("g", g_loss, context.g_optimizer)
         finally:
             discriminator.requires_grad_(True)
         context.log("g_loss", g_loss.detach())
         context.step += 1
         if self.callbacks.listens("generator_step"):
-            context.batch = Batch(real, fake.detach(), z, labels)
+            context.batch = Batch(real, fake.detach().float(), z, labels)
             self.callbacks.emit("generator_step", context)
         context.batch = None
 

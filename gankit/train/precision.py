@@ -1,0 +1,83 @@
+"""Numeric precision for training: autocast around the forward passes, fp32 master weights.
+
+``bf16`` runs the networks' matrix products in bfloat16 (fast where the hardware has it: CPUs with
+AVX512-BF16 or AMX, CUDA GPUs of compute capability 8.0 and newer); ``fp16`` does the same in
+float16 with a gradient scaler, on CUDA only. Weights, optimizer states and losses stay float32.
+``auto`` picks bf16 where it is native, fp32 elsewhere (docs/benchmarks.md has the quality check
+that allows it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import lru_cache
+from typing import Any, ContextManager
+
+import torch
+
+from gankit.errors import ConfigError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@lru_cache(maxsize=None)
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX in /proc/cpuinfo (Linux); elsewhere assume not."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            flags = file.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``auto`` -> what this device runs natively; an explicit choice is checked against it."""
+    if name not in PRECISIONS:
+        raise ConfigError(f"Unknown precision '{name}'. Use {', '.join(PRECISIONS)}.")
+    if name == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp32"
+        if device.type == "cpu" and cpu_has_native_bf16():
+            return "bf16"
+        return "fp32"
+    if name == "fp16" and device.type != "cuda":
+        raise ConfigError("--precision fp16 needs a CUDA GPU (it relies on a gradient scaler); "
+                          "use bf16 or fp32 here.")
+    return name
+
+
+class Precision:
+    """The autocast context for forward passes and the backward/step of each optimizer."""
+
+    def __init__(self, name: str, device: torch.device) -> None:
+        self.name, self.device = name, device
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(name)
+        self.dtype = dtype
+        self.scalers = {}
+        if name == "fp16":
+            self.scalers = {"g": torch.amp.GradScaler("cuda"), "d": torch.amp.GradScaler("cuda")}
+
+    def autocast(self) -> ContextManager[Any]:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def step(self, which: str, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """``loss.backward()`` and ``optimizer.step()``, through the gradient scaler for fp16."""
+        scaler = self.scalers.get(which)
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+            return
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {key: scaler.state_dict() for key, scaler in self.scalers.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, scaler in self.scalers.items():
+            if key in state:
+                scaler.load_state_dict(state[key])
