@@ -1,14 +1,16 @@
 """Vanilla's seconds per epoch through gankit's engine vs. a plain hand-written PyTorch loop.
 
-Both train the tutorial's model (same layers, init, Adam settings, batch 100, non-saturating
+All train the tutorial's model (same layers, init, Adam settings, batch 100, non-saturating
 loss) on the same data held in memory, in this one process, alternating round by round so that
-any load on the machine hits both alike. Only the epoch's training steps are timed on both sides
-(gankit's `seconds` metric); gankit's per-epoch outputs (grid, plot, checkpoint) are timed apart.
+any load on the machine hits all alike: the hand-written fp32 loop, `gankit train vanilla` with
+its defaults (`--precision auto`), and gankit with `--precision fp32`. Only the epoch's training
+steps are compared (gankit's `seconds` metric); gankit's wall time per epoch, outputs included, is
+printed beside its step time.
 
-    python bench/train_speed.py [--rounds 3] [--epochs 3] [--max-images N] [--device cpu]
+    python bench/train_speed.py [--rounds 3] [--epochs 4] [--max-images N] [--device cpu]
 
-Prints the median s/epoch of each and the ratio (hand-written / gankit; >= 1.0 means the engine
-costs nothing).
+Prints the median s/epoch of each, the throughput ratios (hand-written / gankit; 2.0 means gankit
+trains twice as many images per second) and the load average.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gankit import Callback
 from gankit.data import load_mnist
 from gankit.registry import DataRequest
-from gankit.train import RunOptions, resolve_device, train
+from gankit.device import resolve_device
+from gankit.train import RunOptions, train
 
 
 def hand_written_epochs(images: torch.Tensor, epochs: int, device: torch.device, seed: int) -> list[float]:
@@ -70,21 +74,33 @@ def hand_written_epochs(images: torch.Tensor, epochs: int, device: torch.device,
     return times
 
 
-def gankit_epochs(epochs: int, device: str, max_images: int | None, seed: int) -> tuple[list[float], float]:
+def gankit_epochs(epochs: int, device: str, max_images: int | None, seed: int,
+                  precision: str) -> tuple[list[float], list[float]]:
+    """Step seconds per epoch (from metrics.jsonl) and wall seconds per epoch (outputs included,
+    measured from the end of one epoch's line to the next, so setup is left out)."""
+    walls: list[float] = []
+
+    class Clock(Callback):
+        def on_epoch_end(self, context):
+            walls.append(time.perf_counter())
+
     with tempfile.TemporaryDirectory() as folder:
         run = Path(folder) / "run"
-        start = time.perf_counter()
         train("vanilla", {"epochs": epochs}, RunOptions(out=run, progress=False, device=device,
-                                                         max_images=max_images, seed=seed, download=False))
-        wall = time.perf_counter() - start
+                                                         max_images=max_images, seed=seed, download=False,
+                                                         precision=precision), callbacks=[Clock()])
+        ends = [*walls[1:], time.perf_counter()]  # the last epoch's outputs finish with the run
+        wall = [b - a for a, b in zip(walls, ends)]
         records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     return [r["seconds"] for r in records if r.get("event") == "epoch"], wall
 
 
 def main() -> None:
+    import os
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=3, help="per round; the first is warm-up")
+    parser.add_argument("--epochs", type=int, default=4, help="per round; the first is warm-up")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -93,20 +109,24 @@ def main() -> None:
     data = load_mnist(DataRequest(root=Path(tempfile.gettempdir()) / "gankit-bench-empty", download=False))
     images = data.images[:args.max_images] if args.max_images else data.images
     print(f"data: {data.source}, {images.shape[0]} images; device {device}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-    ours, theirs, walls = [], [], []
+          f"{torch.get_num_threads()} threads; load average at start {os.getloadavg()[0]:.2f}")
+    steps = {"hand": [], "auto": [], "fp32": []}
+    walls = {"auto": [], "fp32": []}
     for round_index in range(args.rounds):
-        seconds, wall = gankit_epochs(args.epochs, args.device, args.max_images, seed=round_index)
-        ours += seconds[1:]
-        walls.append(wall / args.epochs)
-        theirs += hand_written_epochs(images, args.epochs, device, seed=round_index)[1:]
-        print(f"round {round_index + 1}: gankit {statistics.median(seconds[1:]):.3f} s/epoch, "
-              f"hand-written {statistics.median(theirs[-(args.epochs - 1):]):.3f} s/epoch")
-    gankit_median, hand_median = statistics.median(ours), statistics.median(theirs)
-    print(f"gankit engine (training steps): {gankit_median:.3f} s/epoch")
-    print(f"gankit wall per epoch incl. setup, grid, plot, checkpoint: {statistics.median(walls):.3f} s")
-    print(f"hand-written loop:              {hand_median:.3f} s/epoch")
-    print(f"ratio hand-written / gankit:    {hand_median / gankit_median:.2f}")
+        steps["hand"] += hand_written_epochs(images, args.epochs, device, seed=round_index)[1:]
+        for precision in ("auto", "fp32"):
+            seconds, wall = gankit_epochs(args.epochs, args.device, args.max_images, round_index, precision)
+            steps[precision] += seconds[1:]
+            walls[precision] += wall[1:]
+        print(f"round {round_index + 1}: " + ", ".join(
+            f"{name} {statistics.median(values[-(args.epochs - 1):]):.3f} s/epoch" for name, values in steps.items()))
+    hand = statistics.median(steps["hand"])
+    print(f"hand-written fp32 loop:             {hand:.3f} s/epoch")
+    for precision in ("auto", "fp32"):
+        step, wall = statistics.median(steps[precision]), statistics.median(walls[precision])
+        print(f"gankit --precision {precision:4s} steps:     {step:.3f} s/epoch, wall {wall:.3f} s/epoch "
+              f"(outputs {100 * (wall / step - 1):+.1f}%), throughput ratio vs hand-written {hand / step:.2f}")
+    print(f"load average at end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

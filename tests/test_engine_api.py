@@ -355,3 +355,48 @@ def test_a_plugin_written_for_gankit_0_1_keeps_working(tmp_path):
         assert result.exit_code == 0 and result.output.strip() == "(2, 1, 8, 8)", result.output
     finally:
         set_host(None)
+
+
+def test_precision_is_recorded_kept_on_resume_and_bf16_trains(tmp_path):
+    host = make_host()
+    train("tiny", {"epochs": 1}, run_options(tmp_path / "run", precision="bf16"), host=host)
+    assert json.loads((tmp_path / "run/config.json").read_text())["precision"] == "bf16"
+    assert load_checkpoint(tmp_path / "run/checkpoints/last.pt")["precision"] == "bf16"
+    with pytest.raises(ConfigError, match="Cannot change --precision when resuming"):
+        train("tiny", {"epochs": 2}, run_options(tmp_path / "run", resume=True, precision="fp32"), host=host)
+    result = train("tiny", {"epochs": 2}, run_options(tmp_path / "run", resume=True), host=host)
+    assert result.epochs_done == 2 and math.isfinite(result.epoch_metrics[0]["d_loss"])
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+        train("tiny", {}, run_options(tmp_path / "half", precision="fp16"), host=host)
+
+
+def test_one_forward_over_real_and_fake_gives_the_two_forward_loss():
+    from gankit.losses import NonSaturatingLoss, discriminator_step_loss, may_mix_batches
+
+    torch.manual_seed(0)
+    discriminator = TinyDiscriminator((1, 8, 8))
+    real, fake = torch.rand(5, 1, 8, 8), torch.rand(7, 1, 8, 8)
+    two = discriminator_step_loss(NonSaturatingLoss(), discriminator, real, fake)
+    one = discriminator_step_loss(NonSaturatingLoss(), discriminator, real, fake, mixed_batch=True)
+    assert torch.allclose(one.loss, two.loss) and torch.allclose(one.fake_logits, two.fake_logits)
+    assert may_mix_batches(discriminator)
+    assert not may_mix_batches(nn.Sequential(nn.BatchNorm1d(3)))
+    declared = TinyDiscriminator((1, 8, 8))
+    declared.batch_statistics = True  # e.g. minibatch-stddev: the logit depends on the batch
+    assert not may_mix_batches(declared)
+
+
+def test_background_writes_keep_order_and_skip_what_follows_a_failure(tmp_path):
+    from gankit.train.background import BackgroundWriter, detached_copy
+
+    writer, done = BackgroundWriter(), []
+    writer.submit(lambda: done.append(1))
+    writer.submit(lambda: (_ for _ in ()).throw(OSError("disk full")))
+    writer.submit(lambda: done.append(3))
+    with pytest.raises(OSError, match="disk full"):
+        writer.close()
+    assert done == [1]
+    live = {"w": torch.ones(2), "nested": [torch.zeros(1)]}
+    snapshot = detached_copy(live)
+    live["w"].add_(1)
+    assert snapshot["w"].tolist() == [1.0, 1.0] and snapshot["nested"][0] is not live["nested"][0]
