@@ -14,6 +14,8 @@ from gankit.host import PluginHost
 from gankit._io import atomic_write
 from gankit.images import CONDITIONAL_COLUMNS, UNCONDITIONAL_GRID, save_grid
 
+GENERATE_BATCH = 500  # images per forward pass when generating many: bounded memory
+
 MAX_SAMPLES = 100_000  # images per `gankit sample` call as a tensor (~300 MB at 28x28)
 MAX_GRID = 10_000  # images in one .png grid (100 x 100)
 BATCH = 1000  # images through the generator at once
@@ -46,6 +48,22 @@ def fixed_noise(generator: Any, n: int | None = None, *, seed: int = 0,
         z = z.to(device)
         chosen = chosen.to(device) if chosen is not None else None
     return z, chosen
+
+
+@torch.no_grad()
+def generate(generator: Any, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """Images in [-1, 1] on the CPU, in eval mode (the generator's mode is restored after)."""
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    try:
+        images = []
+        for start in range(0, z.shape[0], GENERATE_BATCH):
+            batch_labels = None if labels is None else labels[start:start + GENERATE_BATCH].to(device)
+            images.append(generator(z[start:start + GENERATE_BATCH].to(device), batch_labels).float().cpu())
+    finally:
+        generator.train(was_training)
+    return torch.cat(images).clamp_(-1, 1)
 
 
 def parse_labels(text: str, num_classes: int) -> list[int]:

@@ -103,9 +103,9 @@ class RealReference:
     def closest_pairs(self, generator: Any, closest: dict[str, list], seed: int = 0) -> torch.Tensor:
         """Memorisation's ``closest`` generated images (redrawn from the same fixed noise), then
         the training image nearest to each, as one batch in [-1, 1] for a two-row picture."""
-        from gankit.evaluate.score import fixed_inputs, generate
+        from gankit.sample import fixed_noise, generate
 
-        z, labels = fixed_inputs(generator, self.n, seed)
+        z, labels = fixed_noise(generator, self.n, seed=seed)
         index = torch.tensor(closest["fake_index"], dtype=torch.long)
         fake = generate(generator, z[index], None if labels is None else labels[index])
         train = self.training_set().images[torch.tensor(closest["train_index"], dtype=torch.long)]

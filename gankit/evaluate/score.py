@@ -18,30 +18,13 @@ from gankit.evaluate.evaluator import Evaluator, load_evaluator
 from gankit.evaluate.metrics import METRICS, score
 from gankit.evaluate.reference import RealReference, build_reference
 from gankit.host import PluginHost, get_host
-from gankit.sample import fixed_noise
+from gankit.sample import fixed_noise, generate  # generate: re-exported for callers of 0.1
 
-BATCH_SIZE = 500
 
 
 def fixed_inputs(generator: Any, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The noise (n, latent_dim) and, for a conditional generator, the labels i mod K."""
     return fixed_noise(generator, n, seed=seed)
-
-
-@torch.no_grad()
-def generate(generator: Any, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    """Images in [-1, 1] on the CPU, in eval mode (the generator's mode is restored after)."""
-    device = next(generator.parameters()).device
-    was_training = generator.training
-    generator.eval()
-    try:
-        images = []
-        for start in range(0, z.shape[0], BATCH_SIZE):
-            batch_labels = None if labels is None else labels[start:start + BATCH_SIZE].to(device)
-            images.append(generator(z[start:start + BATCH_SIZE].to(device), batch_labels).float().cpu())
-    finally:
-        generator.train(was_training)
-    return torch.cat(images).clamp_(-1, 1)
 
 
 def score_generator(generator: Any, evaluator: Evaluator, reference: RealReference,
