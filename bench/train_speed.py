@@ -2,8 +2,8 @@
 
 All train the tutorial's model (same layers, init, Adam settings, batch 100, non-saturating
 loss) on the same data held in memory, in this one process, alternating round by round so that
-any load on the machine hits all alike: the hand-written fp32 loop, `gankit train vanilla` with
-its defaults (`--precision auto`), and gankit with `--precision fp32`. Only the epoch's training
+any load on the machine hits all alike: the hand-written fp32 loop, `gankit train vanilla
+--precision bf16` and `--precision fp32` (the default, `auto`, is fp32 until bf16's quality check). Only the epoch's training
 steps are compared (gankit's `seconds` metric); gankit's wall time per epoch, outputs included, is
 printed beside its step time.
 
@@ -110,11 +110,11 @@ def main() -> None:
     images = data.images[:args.max_images] if args.max_images else data.images
     print(f"data: {data.source}, {images.shape[0]} images; device {device}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; load average at start {os.getloadavg()[0]:.2f}")
-    steps = {"hand": [], "auto": [], "fp32": []}
-    walls = {"auto": [], "fp32": []}
+    steps = {"hand": [], "bf16": [], "fp32": []}
+    walls = {"bf16": [], "fp32": []}
     for round_index in range(args.rounds):
         steps["hand"] += hand_written_epochs(images, args.epochs, device, seed=round_index)[1:]
-        for precision in ("auto", "fp32"):
+        for precision in ("bf16", "fp32"):
             seconds, wall = gankit_epochs(args.epochs, args.device, args.max_images, round_index, precision)
             steps[precision] += seconds[1:]
             walls[precision] += wall[1:]
@@ -122,7 +122,7 @@ def main() -> None:
             f"{name} {statistics.median(values[-(args.epochs - 1):]):.3f} s/epoch" for name, values in steps.items()))
     hand = statistics.median(steps["hand"])
     print(f"hand-written fp32 loop:             {hand:.3f} s/epoch")
-    for precision in ("auto", "fp32"):
+    for precision in ("bf16", "fp32"):
         step, wall = statistics.median(steps[precision]), statistics.median(walls[precision])
         print(f"gankit --precision {precision:4s} steps:     {step:.3f} s/epoch, wall {wall:.3f} s/epoch "
               f"(outputs {100 * (wall / step - 1):+.1f}%), throughput ratio vs hand-written {hand / step:.2f}")

@@ -106,8 +106,8 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         callback: Annotated[Optional[list[str]], typer.Option(
             "--callback", help="Enable a plugin's training callback (repeatable; see `gankit list`).")] = None,
         precision: Annotated[Precision, typer.Option(
-            help="Forward passes in fp32, bf16 or fp16 (CUDA) with fp32 weights; auto: bf16 where "
-                 "the hardware runs it natively, else fp32.")] = Precision.auto,
+            help="Forward passes in fp32, bf16 or fp16 (CUDA) with fp32 weights; auto: fp32 until "
+                 "bf16's quality check has run (docs/benchmarks.md).")] = Precision.auto,
         compile: Annotated[bool, typer.Option(
             "--compile", help="torch.compile the networks (slow to start; see docs/benchmarks.md).")] = False,
     ) -> None:
