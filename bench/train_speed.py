@@ -103,18 +103,22 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="per round; the first is warm-up")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precisions", default="fp32,bf16",
+                        help="gankit precisions to time, comma-separated (bf16 is slow on CPUs without "
+                             "AVX512-BF16 or AMX)")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
 
     data = load_mnist(DataRequest(root=Path(tempfile.gettempdir()) / "gankit-bench-empty", download=False))
     images = data.images[:args.max_images] if args.max_images else data.images
     print(f"data: {data.source}, {images.shape[0]} images; device {device}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; load average at start {os.getloadavg()[0]:.2f}")
-    steps = {"hand": [], "bf16": [], "fp32": []}
-    walls = {"bf16": [], "fp32": []}
+    steps: dict[str, list[float]] = {"hand": [], **{p: [] for p in precisions}}
+    walls: dict[str, list[float]] = {p: [] for p in precisions}
     for round_index in range(args.rounds):
         steps["hand"] += hand_written_epochs(images, args.epochs, device, seed=round_index)[1:]
-        for precision in ("bf16", "fp32"):
+        for precision in precisions:
             seconds, wall = gankit_epochs(args.epochs, args.device, args.max_images, round_index, precision)
             steps[precision] += seconds[1:]
             walls[precision] += wall[1:]
@@ -122,7 +126,7 @@ def main() -> None:
             f"{name} {statistics.median(values[-(args.epochs - 1):]):.3f} s/epoch" for name, values in steps.items()))
     hand = statistics.median(steps["hand"])
     print(f"hand-written fp32 loop:             {hand:.3f} s/epoch")
-    for precision in ("bf16", "fp32"):
+    for precision in precisions:
         step, wall = statistics.median(steps[precision]), statistics.median(walls[precision])
         print(f"gankit --precision {precision:4s} steps:     {step:.3f} s/epoch, wall {wall:.3f} s/epoch "
               f"(outputs {100 * (wall / step - 1):+.1f}%), throughput ratio vs hand-written {hand / step:.2f}")
