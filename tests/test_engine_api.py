@@ -396,6 +396,12 @@ def test_background_writes_keep_order_and_skip_what_follows_a_failure(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         writer.close()
     assert done == [1]
+    inline, done = BackgroundWriter(threaded=False), []
+    inline.submit(lambda: done.append(1))
+    with pytest.raises(OSError, match="disk full"):  # at once, in the caller's thread
+        inline.submit(lambda: (_ for _ in ()).throw(OSError("disk full")))
+    inline.submit(lambda: done.append(3))
+    assert done == [1]
     live = {"w": torch.ones(2), "nested": [torch.zeros(1)]}
     snapshot = detached_copy(live)
     live["w"].add_(1)

@@ -16,8 +16,20 @@ from typing import Any, Callable
 import torch
 
 
+def spare_core(device: torch.device) -> bool:
+    """Whether a writer thread would not take a core from training: always on a GPU, on a CPU only
+    when torch's threads leave one free (on a 2-core machine it would slow every epoch)."""
+    import os
+
+    return device.type != "cpu" or (os.cpu_count() or 1) > torch.get_num_threads()
+
+
 class BackgroundWriter:
-    def __init__(self) -> None:
+    """``threaded=False`` runs each job at once, in the caller's thread, with the same ordering
+    and failure rules."""
+
+    def __init__(self, threaded: bool = True) -> None:
+        self.threaded = threaded
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future[Any]] = []
         self._failed = False
@@ -26,6 +38,9 @@ class BackgroundWriter:
         for future in self._pending:
             if future.done() and future.exception() is not None:
                 self.wait()  # raises the failed job's error now, not an epoch later
+        if not self.threaded:
+            self._run(job)
+            return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gankit-writer")
         self._pending = [f for f in self._pending if not f.done()]

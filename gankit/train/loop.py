@@ -23,7 +23,7 @@ from gankit.config import config_to_dict
 from gankit.errors import CheckpointError, TrainingError
 from gankit.progress import ProgressBar, format_values
 from gankit.runs import append_metrics, checkpoint_path, versions
-from gankit.train.background import BackgroundWriter, detached_copy
+from gankit.train.background import BackgroundWriter, detached_copy, spare_core
 from gankit.train.events import CallbackList, TrainingContext
 from gankit.train.precision import Precision
 from gankit.train.step import LossAccumulator, TrainStep
@@ -46,7 +46,7 @@ class Trainer:
         self.refreshes_per_epoch = refreshes_per_epoch
         self.precision = precision or Precision("fp32", context.device)
         self.step_runner = TrainStep(context, loss, callbacks, self.precision, compile)
-        self.writer = BackgroundWriter()
+        self.writer = BackgroundWriter(threaded=spare_core(context.device))
         context._background = self.writer.submit
         self.batch_size = context.config.batch_size
         self.batches_per_epoch = images.shape[0] // self.batch_size
@@ -97,7 +97,8 @@ class Trainer:
         """Write ``checkpoints/last.pt``; in the background (from a snapshot) between epochs."""
         path = checkpoint_path(self.context.run_dir)
         if background:
-            state = detached_copy(self.state_dict())
+            state = self.state_dict()
+            state = detached_copy(state) if self.writer.threaded else state
             self.writer.submit(lambda: save_checkpoint(state, path))
         else:
             self.writer.wait()  # an older background write must not land after this one
