@@ -60,6 +60,24 @@ def test_shipped_evaluators_are_small_checked_and_documented():
         assert meta["command"].startswith(f"gankit evaluator train --dataset {dataset}")
         assert meta["test_images"] == 10_000 and meta["test_accuracy"] is not None
     assert json.loads(metadata_path(weights_path("mnist")).read_text())["test_accuracy"] >= 0.98
+    assert json.loads(metadata_path(weights_path("fashion-mnist")).read_text())["test_accuracy"] >= 0.91
+
+
+def test_shipped_evaluators_name_no_folder_of_the_machine_that_trained_them():
+    for dataset in ("mnist", "fashion-mnist"):
+        path = weights_path(dataset)
+        for text in (metadata_path(path).read_text(),
+                     json.dumps(torch.load(path, weights_only=True)["meta"])):
+            for machine_path in ("/tmp", "/home", "/root", "/work", "/Users"):
+                assert machine_path not in text, (dataset, machine_path)
+
+
+def test_training_metadata_names_the_data_root_not_its_path(tmp_path):
+    from gankit.evaluate.train_evaluator import _portable
+
+    root = tmp_path / "data"
+    source = f"IDX files in {root}/MNIST/raw (full MNIST test split, 10,000 images)"
+    assert _portable(source, root) == "IDX files in the data root/MNIST/raw (full MNIST test split, 10,000 images)"
 
 
 @pytest.mark.skipif(not OFFICIAL_MNIST_TEST.is_dir(), reason="official MNIST test set not present")

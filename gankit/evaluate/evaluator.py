@@ -55,13 +55,17 @@ class FeatureSet:
     embeddings: torch.Tensor
     logits: torch.Tensor
     labels: torch.Tensor | None = None
+    # The evaluator's top-class probability below which an image counts for no class (its
+    # metadata's ``recognised_confidence``, chosen so that each real class alone is one class).
+    recognised_confidence: float = 0.5
 
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])
 
     def take(self, index: torch.Tensor) -> "FeatureSet":
         return FeatureSet(self.embeddings[index], self.logits[index],
-                          None if self.labels is None else self.labels[index])
+                          None if self.labels is None else self.labels[index],
+                          self.recognised_confidence)
 
 
 @dataclass
@@ -96,7 +100,8 @@ class Evaluator:
             embeddings.append(embedding.cpu())
             logits.append(logit.cpu())
         return FeatureSet(torch.cat(embeddings), torch.cat(logits),
-                          None if labels is None else labels.cpu())
+                          None if labels is None else labels.cpu(),
+                          float(self.meta.get("recognised_confidence", 0.5)))
 
 
 def load_evaluator(dataset: str, path: Path | None = None,
@@ -139,7 +144,8 @@ def load_evaluator(dataset: str, path: Path | None = None,
         # loading an evaluator mid-training cannot change what training draws next.
         with torch.random.fork_rng(devices=[]):
             net = EvaluatorNet(in_channels=saved_meta["image_shape"][0],
-                               num_classes=saved_meta["num_classes"])
+                               num_classes=saved_meta["num_classes"],
+                               pooled_size=saved_meta.get("pooled_size", 1))
         net.load_state_dict(state["state_dict"])
     except Exception as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]

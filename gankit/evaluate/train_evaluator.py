@@ -55,20 +55,26 @@ class Recipe:
     scale: float  # +- this share
     shift_pixels: float
     flip: bool  # random horizontal flips (clothes, not digits)
+    corrupt_probability: float = CORRUPT_PROBABILITY
+    pooled_size: int = 1  # the network's last grid (EvaluatorNet)
     min_epochs: int = 5
 
     def describe(self) -> str:
         geometry = (f"rotate {self.rotate_degrees:g} deg, " if self.rotate_degrees else "") + \
             f"scale {self.scale:.0%}, shift {self.shift_pixels:g} px" + (", flips" if self.flip else "")
-        return (f"AdamW lr 3e-3 wd 5e-4, one-cycle; random affine: {geometry}; each of noise, blur, "
-                f"salt and pepper, grey background, erased squares on {CORRUPT_PROBABILITY:.0%} of "
-                f"images (label kept); {OUTLIER_SHARE:.0%} outliers per batch (noise, shuffled "
-                f"pixels) trained towards uniform, weight {OUTLIER_WEIGHT:g}")
+        corruptions = (f"each of noise, blur, salt and pepper, grey background, erased squares on "
+                       f"{self.corrupt_probability:.0%} of images (label kept); "
+                       if self.corrupt_probability else "no corruptions; ")
+        return (f"AdamW lr 3e-3 wd 5e-4, one-cycle; random affine: {geometry}; {corruptions}"
+                f"{OUTLIER_SHARE:.0%} outliers per batch (noise, shuffled pixels) trained towards "
+                f"uniform, weight {OUTLIER_WEIGHT:g}"
+                + (f"; network pooled to {self.pooled_size}x{self.pooled_size}" if self.pooled_size > 1 else ""))
 
 
 RECIPES = {
     "mnist": Recipe(images_seen=200_000, rotate_degrees=8, scale=0.08, shift_pixels=2, flip=False),
-    "fashion-mnist": Recipe(images_seen=900_000, rotate_degrees=0, scale=0.05, shift_pixels=2, flip=True),
+    "fashion-mnist": Recipe(images_seen=600_000, rotate_degrees=0, scale=0.05, shift_pixels=2, flip=True,
+                            corrupt_probability=0.0, pooled_size=3),
 }
 DEFAULT_RECIPE = RECIPES["mnist"]
 
@@ -98,7 +104,8 @@ def augment(images: torch.Tensor, rng: torch.Generator, recipe: Recipe = DEFAULT
     return F.grid_sample(images + 1, grid, align_corners=False, padding_mode="zeros") - 1
 
 
-def corrupt(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+def corrupt(images: torch.Tensor, rng: torch.Generator,
+            probability: float = CORRUPT_PROBABILITY) -> torch.Tensor:
     """Degrade images the way early generators do, each corruption on a random subset.
 
     Noise, blur, salt and pepper, a grey background with less contrast, and erased squares, at
@@ -111,7 +118,7 @@ def corrupt(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     n = images.shape[0]
 
     def chosen() -> torch.Tensor:
-        return (torch.rand(n, generator=rng) < CORRUPT_PROBABILITY).nonzero().flatten()
+        return (torch.rand(n, generator=rng) < probability).nonzero().flatten()
 
     def strengths(index: torch.Tensor, low: float, high: float) -> torch.Tensor:
         return (low + (high - low) * torch.rand(len(index), generator=rng)).view(-1, 1, 1, 1)
@@ -197,7 +204,8 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
 
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
-    net = EvaluatorNet(in_channels=spec.image_shape[0], num_classes=spec.num_classes)
+    net = EvaluatorNet(in_channels=spec.image_shape[0], num_classes=spec.num_classes,
+                       pooled_size=recipe.pooled_size)
     steps_per_epoch = max(1, images.shape[0] // BATCH_SIZE)
     optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=5e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3,
@@ -210,7 +218,7 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
         total = 0.0
         for step in range(steps_per_epoch):
             index = order[step * BATCH_SIZE:(step + 1) * BATCH_SIZE]
-            batch = corrupt(augment(scaled[index], recipe=recipe, rng=rng), rng)
+            batch = corrupt(augment(scaled[index], recipe=recipe, rng=rng), rng, recipe.corrupt_probability)
             strange = outliers(scaled, max(1, round(OUTLIER_SHARE * len(index))), rng)
             logits = net(torch.cat([batch, strange]))
             # Outliers are pushed towards the uniform distribution: cross-entropy to uniform.
@@ -237,6 +245,7 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
     meta = {
         "dataset": dataset_name, "architecture": "gankit.evaluate.network.EvaluatorNet",
         "image_shape": list(spec.image_shape), "num_classes": spec.num_classes,
+        "pooled_size": recipe.pooled_size,
         "parameters": sum(p.numel() for p in net.parameters()),
         "train_data": _portable(train_data.source, data_root), "train_images": int(images.shape[0]),
         "train_accuracy": round(train_accuracy, 5),
