@@ -107,8 +107,8 @@ def print_scores(result: dict[str, Any], console: Any) -> None:
     if "near_copies" in result:
         flag = "[bold red]MEMORISED[/]: " if result["memorised"] else ""
         console.print(f"{flag}{result['near_copies']:.1%} of the samples are near-copies of a training "
-                      f"image (pixel distance <= {result['near_copy_threshold']:.2f}, what 1% of real "
-                      "images get).")
+                      f"image (pixel distance <= {result['near_copy_threshold']:.2f}: 1% of training "
+                      "images are that close to another one).")
     console.print(f"n = {result['n_fake']:,} generated vs {result['n_real']:,} real "
                   f"({result['real_split']}); FID depends on n: compare only at equal n.")
     evaluator = result["evaluator"]

@@ -21,9 +21,7 @@ metadata names no folder of the machine that trained them.
 from __future__ import annotations
 
 import math
-import os
 import shlex
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit import runs
+from gankit._io import atomic_write
 from gankit.errors import DataError, GankitError
 from gankit.evaluate.evaluator import FORMAT, metadata_path, sha256_of
 from gankit.evaluate.network import EvaluatorNet
@@ -277,14 +276,5 @@ def _portable(source: str, data_root: Path) -> str:
 
 
 def _save_atomic(state: dict[str, Any], path: Path) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes it private; weights are meant to be shared
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as file:
+        torch.save(state, file)
