@@ -1,0 +1,115 @@
+"""Guards on the code's shape: no import circles, files that fit on a few screens, and the repeated
+code that gankit's shared helpers replaced staying gone."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "gankit"
+MAX_LINES = 300
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+def imports_of(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def module_of(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_import_circles_in_gankit():
+    """Every import counts, the ones inside functions too; a module importing its own parent
+    package does not (every submodule import does that), as in ../shared/tools/import_circles.py."""
+    modules = {module_of(path): path for path in SOURCES}
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for target in imports_of(path):
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name and not name.startswith(target + "."):
+                targets.add(target)
+        graph[name] = targets
+    index, low, stack, on_stack, circles, counter = {}, {}, [], set(), [], [0]
+
+    def visit(node):
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for other in graph[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                other = stack.pop()
+                on_stack.discard(other)
+                component.append(other)
+                if other == node:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    assert circles == []
+
+
+def test_the_shared_circle_tool_agrees_when_it_is_there():
+    tool = ROOT.parent / "shared" / "tools" / "import_circles.py"
+    if not tool.is_file():
+        pytest.skip("../shared/tools/import_circles.py is not here")
+    run = subprocess.run([sys.executable, str(tool), "gankit"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_engine_never_imports_evaluation_or_the_cli():
+    for path in (PACKAGE / "train").glob("*.py"):
+        bad = [m for m in imports_of(path) if m.startswith(("gankit.evaluate", "gankit.cli", "gankit.compare"))]
+        assert not bad, f"{path.name} imports {bad}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_module_fits_in_a_few_screens(path):
+    assert len(path.read_text().splitlines()) <= MAX_LINES
+
+
+def test_files_are_replaced_only_through_the_atomic_writer():
+    writers = [path.name for path in SOURCES if path.name != "_io.py"
+               and re.search(r"os\.replace|\.replace\(path\)|\.tmp\b", path.read_text())]
+    assert writers == []
+
+
+def test_no_hard_coded_set_of_penalty_losses_and_no_value_errors_for_config_ranges():
+    plugins = sorted((ROOT / "plugins").rglob("gankit_*/*.py"))
+    for path in plugins:
+        text = path.read_text()
+        assert '{"wgan-gp"}' not in text, f"{path}: use LossSpec.per_sample_penalty"
+        assert "def __post_init__" not in text, f"{path}: declare bounds with gankit.param"
+
+
+def test_environment_flags_are_read_in_one_place():
+    readers = [path.name for path in SOURCES if path.name != "_io.py"
+               and re.search(r"environ\.get\(\"GANKIT_(OFFLINE|DEBUG|STRICT_PLUGINS)", path.read_text())]
+    assert readers == []
