@@ -19,6 +19,13 @@ from gankit.evaluate.evaluator import load_evaluator
 
 OFFICIAL_MNIST_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 N = 400
+# Without the official test split, MNIST runs on the bundled digits at a larger n: at n = 400 there,
+# KID's sampling noise hid the first contamination step (measured: 0.0207 clean, 0.0055 at 10%).
+N_BUNDLED = 1000
+
+
+def _n(pool: fidelity.RealPool) -> int:
+    return N_BUNDLED if pool.source.startswith("bundled") else N
 
 
 def _pool(dataset: str) -> fidelity.RealPool:
@@ -32,11 +39,11 @@ def _pool(dataset: str) -> fidelity.RealPool:
 def suite(request) -> fidelity.SuiteResult:
     other = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}[request.param]
     pool, other_pool = _pool(request.param), _pool(other)
-    return fidelity.run_suite(load_evaluator(request.param), pool, other_pool.images, N)
+    return fidelity.run_suite(load_evaluator(request.param), pool, other_pool.images, _n(pool))
 
 
 def test_every_ladder_was_scored(suite):
-    assert suite.n == N
+    assert suite.n in (N, N_BUNDLED)
     for name, (_, levels, _) in LADDERS.items():
         assert [row["level"] for row in suite.ladder(name)] == [0, *levels]
     assert [row["level"] for row in suite.ladder("mode dropping")] == [10, 5, 2, 1, fidelity.SINGLE]
