@@ -55,14 +55,15 @@ class ImageData:
 
     def to_signed(self, device: "torch.device | str | None" = None) -> "torch.Tensor":
         """The images as float32 in [-1, 1] (what every variant sees), optionally on ``device``."""
-        images = self.images.to(device) if device is not None else self.images
-        return images.float().div_(127.5).sub_(1.0) if images.dtype == _uint8() else images.float()
+        return to_signed(self.images.to(device) if device is not None else self.images)
 
 
-def _uint8() -> "torch.dtype":
+def to_signed(images: "torch.Tensor") -> "torch.Tensor":
+    """uint8 images -> float32 in [-1, 1], what every variant and evaluator sees (floats pass as
+    float32, unchanged)."""
     import torch
 
-    return torch.uint8
+    return images.float().div(127.5).sub(1.0) if images.dtype == torch.uint8 else images.float()
 
 
 def split_file_names(split: str) -> tuple[str, str]:

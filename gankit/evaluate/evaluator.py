@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from gankit.data.base import to_signed
 from gankit.errors import GankitError
 from gankit.evaluate.network import EvaluatorNet
 
@@ -95,7 +96,7 @@ class Evaluator:
         embeddings, logits = [], []
         for batch in images.split(BATCH_SIZE):
             batch = batch.to(self.device)
-            batch = batch.float().div(127.5).sub(1.0) if batch.dtype == torch.uint8 else batch.float()
+            batch = to_signed(batch)
             embedding, logit = self.net.embed_and_classify(batch)
             embeddings.append(embedding.cpu())
             logits.append(logit.cpu())

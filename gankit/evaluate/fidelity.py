@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from gankit.data.base import to_signed
 from gankit.evaluate import metrics
 from gankit.evaluate.disturb import LADDERS
 from gankit.evaluate.evaluator import Evaluator
@@ -86,7 +87,7 @@ def held_out_pool(dataset: str, *, mnist_test_dir: Path | None = None,
 
 
 def _scaled(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div(127.5).sub(1.0)
+    return to_signed(images)
 
 
 def _from_classes(pool: RealPool, index: torch.Tensor, classes: torch.Tensor, m: int,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from gankit.data.base import to_signed
 
 NEAR_COPY_QUANTILE = 0.01
 FLAG_SHARE = 0.10
@@ -37,7 +38,7 @@ YARDSTICK = 2000  # held-out images whose nearest-training distances are the yar
 
 def _flat(images: torch.Tensor) -> torch.Tensor:
     if images.dtype == torch.uint8:
-        images = images.float().div(127.5).sub(1.0)
+        images = to_signed(images)
     return images.float().flatten(1)
 
 

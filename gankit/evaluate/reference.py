@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import torch
 
+from gankit.data.base import to_signed
 from gankit.errors import DataError, GankitError
 from gankit.evaluate.evaluator import Evaluator, FeatureSet
 from gankit.registry import DataRequest, DatasetSpec
@@ -109,7 +110,7 @@ class RealReference:
         index = torch.tensor(closest["fake_index"], dtype=torch.long)
         fake = generate(generator, z[index], None if labels is None else labels[index])
         train = self.training_set().images[torch.tensor(closest["train_index"], dtype=torch.long)]
-        return torch.cat([fake, train.float().div(127.5).sub(1.0)])
+        return torch.cat([fake, to_signed(train)])
 
     def record(self) -> dict[str, Any]:
         """What a score stores about the real images it used."""

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from gankit import runs
 from gankit._io import atomic_write
+from gankit.data.base import to_signed
 from gankit.errors import DataError, GankitError
 from gankit.evaluate.evaluator import FORMAT, metadata_path, sha256_of
 from gankit.evaluate.network import EvaluatorNet
@@ -164,7 +165,7 @@ def accuracy(net: EvaluatorNet, images: torch.Tensor, labels: torch.Tensor) -> f
     net.eval()
     correct = 0
     for batch, target in zip(images.split(500), labels.split(500)):
-        correct += int((net(batch.float().div(127.5).sub(1.0)).argmax(1) == target).sum())
+        correct += int((net(to_signed(batch)).argmax(1) == target).sum())
     return correct / images.shape[0]
 
 
@@ -209,7 +210,7 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
     optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=5e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3,
                                                    total_steps=epochs * steps_per_epoch)
-    scaled = images.float().div(127.5).sub(1.0)
+    scaled = to_signed(images)
     started = time.perf_counter()
     for epoch in range(1, epochs + 1):
         net.train()
