@@ -116,12 +116,16 @@ class DataRequest:
         names the dataset declares in :attr:`DatasetSpec.options` reach it.
     """
 
-    root: Path = field(default_factory=_default_root)
+    root: Path | None = None  # None: $GANKIT_DATA_ROOT or the per-user cache, resolved here
     split: str = "train"
     download: bool = True
     require_full: bool = False
     download_timeout: float = 10.0
     options: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The one place a missing data root gets its default, so callers pass --data-root as given.
+        object.__setattr__(self, "root", Path(self.root).expanduser() if self.root else _default_root())
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,10 @@ def test_environment_flags_are_read_in_one_place():
     readers = [path.name for path in SOURCES if path.name != "_io.py"
                and re.search(r"environ\.get\(\"GANKIT_(OFFLINE|DEBUG|STRICT_PLUGINS)", path.read_text())]
     assert readers == []
+
+
+def test_the_data_root_gets_its_default_in_one_place():
+    """DataRequest resolves a missing --data-root; nobody else calls default_data_root()."""
+    callers = [path.relative_to(PACKAGE).as_posix() for path in SOURCES
+               if "default_data_root()" in path.read_text()]
+    assert callers == ["registry.py"]

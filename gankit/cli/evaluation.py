@@ -19,14 +19,6 @@ from gankit.errors import GankitError
 DEFAULT_N = 10_000
 
 
-def _data_root(data_root: Optional[Path]) -> Path:
-    if data_root is not None:
-        return data_root
-    from gankit.data import default_data_root
-
-    return default_data_root()
-
-
 def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
     """Add ``evaluate``, ``compare`` and the ``evaluator`` group to ``app``."""
     @app.command()
@@ -54,7 +46,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         from gankit.evaluate.score import evaluate_run, print_scores
 
         console = Console(stderr=as_json, highlight=False, soft_wrap=True)
-        result = evaluate_run(run, n=n, seed=seed, host=get_host(), data_root=_data_root(data_root),
+        result = evaluate_run(run, n=n, seed=seed, host=get_host(), data_root=data_root,
                               download=not offline(), evaluator_path=evaluator,
                               device=device.value, console=console,
                               extras=("memorisation", "parzen") if parzen else ("memorisation",))
@@ -95,7 +87,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
 
         options = CompareOptions(
             epochs=epochs, budget_seconds=budget_seconds, seeds=seeds, n=n, dataset=dataset,
-            out=out, data_root=_data_root(data_root), download=not offline(),
+            out=out, data_root=data_root, download=not offline(),
             device=device.value, max_images=max_images, evaluator_path=evaluator, progress=progress,
         )
         console = Console(highlight=False, soft_wrap=True)
@@ -133,7 +125,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         if max_images is not None and max_images < 1:
             raise GankitError(f"--max-images must be at least 1, got {max_images}.")
         train_evaluator(dataset, host=get_host(), out_dir=out or WEIGHTS_DIR,
-                        data_root=_data_root(data_root), download=not offline(), epochs=epochs,
+                        data_root=data_root, download=not offline(), epochs=epochs,
                         seed=seed, max_images=max_images, console=Console(highlight=False))
 
     @evaluator_app.command("show")

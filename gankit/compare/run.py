@@ -192,17 +192,12 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
     evaluator = load_evaluator(dataset_name, options.evaluator_path, device=device)  # fail early
     out = Path(options.out) if options.out else _default_out(contenders)
     out.mkdir(parents=True, exist_ok=True)
-    data_root = options.data_root
-    if data_root is None:
-        from gankit.data import default_data_root
-
-        data_root = default_data_root()
 
     for contender in contenders:
         if contender.trained:
             train_contender(contender, options, dataset_name, out, host, console)
 
-    reference = build_reference(dataset, evaluator, options.n, data_root=Path(data_root),
+    reference = build_reference(dataset, evaluator, options.n, data_root=options.data_root,
                                 download=options.download, seed=NOISE_SEED, extras=("memorisation",))
     show_notices(reference, console)
     panels: dict[str, Panel] = {}

@@ -76,12 +76,11 @@ def held_out_pool(dataset: str, *, mnist_test_dir: Path | None = None,
         images, labels = load_bundled_mnist()
         return RealPool(images, labels, "bundled 5,000 MNIST digits (the MNIST evaluator's "
                                         "training data: not held out)")
-    from gankit.data import default_data_root
     from gankit.plugins import get_host
     from gankit.registry import DataRequest
 
     spec = get_host().datasets.get(dataset)
-    data = spec.load(DataRequest(root=Path(data_root or default_data_root()), split="test",
+    data = spec.load(DataRequest(root=data_root, split="test",
                                  download=False))
     return RealPool(data.images, data.labels, f"{dataset} test split ({len(data.images):,} images)")
 

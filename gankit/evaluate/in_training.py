@@ -54,12 +54,10 @@ class EvaluationCallback(Callback):
             return
         started = time.perf_counter()
         if self.reference is None:
-            from gankit.data import default_data_root
-
             options = context.options
             self.reference = build_reference(
                 context.dataset_spec, self.evaluator, self.n,
-                data_root=Path(options.data_root or default_data_root()), download=options.download)
+                data_root=options.data_root, download=options.download)
             show_notices(self.reference, context.console)
         result = score_generator(context.generator, self.evaluator, self.reference)
         line = {"event": "eval", "epoch": context.epoch, "step": context.step,

@@ -123,7 +123,7 @@ def _keys(images: torch.Tensor) -> list[bytes]:
     return [image.numpy().tobytes() for image in images.cpu()]
 
 
-def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_root: Path,
+def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_root: Path | None = None,
                     download: bool = False, seed: int = 0,
                     extras: tuple[str, ...] = ()) -> RealReference:
     """Draw the reference and floor sets for ``n`` generated images and extract their features.
@@ -136,7 +136,7 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
         raise GankitError(f"Unknown extra score(s) {sorted(unknown)}; known: memorisation, parzen.")
     if n < MIN_N:
         raise GankitError(f"n must be at least {MIN_N} to compare sets of images, got {n}.")
-    test = dataset.load(DataRequest(root=Path(data_root), split="test", download=download))
+    test = dataset.load(DataRequest(root=data_root, split="test", download=download))
     rng = torch.Generator().manual_seed(seed)
     test_order = torch.randperm(len(test), generator=rng)
     extra_images, extra_labels, extra_note = _train_images_beyond(dataset, test, n, data_root, download)
@@ -171,7 +171,7 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
                         "from the train split")
     def load_training() -> torch.Tensor | None:
         try:
-            return dataset.load(DataRequest(root=Path(data_root), split="train", download=download)).images
+            return dataset.load(DataRequest(root=data_root, split="train", download=download)).images
         except DataError:
             return None
 
@@ -182,14 +182,14 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
                          evaluator=evaluator, load_training=load_training)
 
 
-def _train_images_beyond(dataset: DatasetSpec, test: Any, n: int, data_root: Path,
+def _train_images_beyond(dataset: DatasetSpec, test: Any, n: int, data_root: Path | None,
                          download: bool) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """Train-split images not in ``test``, when the test split alone cannot give 2n images."""
     nothing = (test.images[:0], None if test.labels is None else test.labels[:0], "")
     if len(test) >= 2 * n:
         return nothing
     try:
-        train = dataset.load(DataRequest(root=Path(data_root), split="train", download=download))
+        train = dataset.load(DataRequest(root=data_root, split="train", download=download))
     except DataError:
         return nothing
     seen = set(_keys(test.images))

@@ -50,7 +50,7 @@ def score_generator(generator: Any, evaluator: Evaluator, reference: RealReferen
 
 
 def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost | None = None,
-                 data_root: Path, download: bool = False, evaluator_path: Path | None = None,
+                 data_root: Path | None = None, download: bool = False, evaluator_path: Path | None = None,
                  device: str = "cpu", console: Any = None,
                  extras: tuple[str, ...] = ("memorisation",)) -> dict[str, Any]:
     """Score the generator of a run folder or checkpoint file (``gankit evaluate``).

@@ -180,7 +180,7 @@ def _held_out(train: Any, test: Any) -> str | None:
     return None
 
 
-def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_root: Path,
+def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_root: Path | None = None,
                     download: bool = False, epochs: int | None = None, seed: int = 0,
                     max_images: int | None = None, console: Any = None) -> dict[str, Any]:
     """Train, measure and save ``out_dir/<dataset>.pt`` and ``.json``; returns the metadata."""
@@ -189,7 +189,9 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
     if not spec.num_classes:
         raise GankitError(f"Dataset '{dataset_name}' has no classes; an evaluator is a classifier "
                           "and needs a labelled dataset.")
-    train_data = spec.load(DataRequest(root=data_root, split="train", download=download))
+    train_request = DataRequest(root=data_root, split="train", download=download)
+    data_root = train_request.root  # resolved: the metadata names files relative to it
+    train_data = spec.load(train_request)
     say(f"[bold]train data:[/] {train_data.source}")
     if train_data.labels is None:
         raise DataError(f"Dataset '{dataset_name}' gave no labels; cannot train a classifier.")
