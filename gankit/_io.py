@@ -35,38 +35,13 @@ def _name_the_path(error: OSError, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; on a clean exit it replaces ``path``.
-
-    ``mode`` is ``"wb"`` or ``"w"`` (UTF-8 text). On any error the temporary file is removed and
-    ``path`` is left as it was.
-    """
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed over it on a clean exit; for writers that take a
+    file name (``savefig``, ``save_image``). On any error the temporary file is removed, ``path``
+    is left as it was, and an OS error names ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the suffix: writers such as matplotlib pick the format from the file name.
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
-                                         dir=path.parent)
-    try:
-        with os.fdopen(handle, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temp_name, FILE_MODE)
-        os.replace(temp_name, path)
-    except OSError as error:
-        Path(temp_name).unlink(missing_ok=True)
-        _name_the_path(error, path)
-        raise
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Like :func:`atomic_write`, for writers that take a file name (``savefig``, ``save_image``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
                                          dir=path.parent)
     os.close(handle)
@@ -74,13 +49,22 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield Path(temp_name)
         os.chmod(temp_name, FILE_MODE)
         os.replace(temp_name, path)
-    except OSError as error:
+    except BaseException as error:
         Path(temp_name).unlink(missing_ok=True)
-        _name_the_path(error, path)
+        if isinstance(error, OSError):
+            _name_the_path(error, path)
         raise
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Like :func:`atomic_path`, for writers that take a file object; ``mode`` is ``"wb"`` or
+    ``"w"`` (UTF-8 text). The bytes are flushed to disk before the rename."""
+    with atomic_path(path) as temp:
+        with open(temp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
 
 
 def write_text_atomic(path: Path, text: str) -> None:

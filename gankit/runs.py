@@ -22,7 +22,7 @@ try:
 except ImportError:  # Windows: no advisory locks; one writer per folder is then up to the user
     fcntl = None  # type: ignore[assignment]
 
-from gankit._io import TEMP_GLOB, write_json_atomic  # noqa: F401  (kept: code written for 0.1 calls runs.write_json_atomic)
+from gankit._io import TEMP_GLOB
 from gankit._version import __version__
 from gankit.errors import CheckpointError, GankitError, GankitWarning
 

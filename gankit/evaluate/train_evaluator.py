@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit import runs
-from gankit._io import atomic_write
+from gankit._io import atomic_write, write_json_atomic
 from gankit.data.base import to_signed
 from gankit.errors import DataError, GankitError
 from gankit.evaluate.evaluator import FORMAT, metadata_path, sha256_of
@@ -265,7 +265,7 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
     _save_atomic({"format": FORMAT, "state_dict": net.state_dict(), "meta": meta}, weights)
     meta = {**meta, "file": weights.name, "sha256": sha256_of(weights),
             "size_bytes": weights.stat().st_size}
-    runs.write_json_atomic(metadata_path(weights), meta)
+    write_json_atomic(metadata_path(weights), meta)
     shown = "not measured" if test_accuracy is None else f"{test_accuracy:.2%}"
     say(f"[green]Wrote[/] {weights} (held-out accuracy {shown}, sha256 {meta['sha256'][:12]}...)")
     return meta
