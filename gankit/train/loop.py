@@ -1,7 +1,8 @@
 """The epoch loop: batches in a seeded order, progress, Ctrl-C, checkpoints and epoch records.
 
-The dataset lives as one tensor on the device; each epoch's shuffle comes from a generator seeded
-by (seed, epoch), so a resumed run sees exactly the batches an unbroken one would. Logged values
+Each epoch's shuffle comes from a generator seeded by (seed, epoch), so a resumed run sees exactly
+the batches an unbroken one would; a :class:`~gankit.train.batches.BatchSource` fetches them (one
+tensor on the device by default). Logged values
 are read back ``refreshes_per_epoch`` times an epoch, never per step. The checkpoint is written
 right after an epoch's last step, so its RNG state is the resume point; a mid-epoch stop (Ctrl-C or
 a callback's ``request_stop``) writes one too, with the epoch's sums so far.
@@ -24,6 +25,7 @@ from gankit.errors import CheckpointError, TrainingError
 from gankit.progress import ProgressBar, format_values
 from gankit.runs import append_metrics, checkpoint_path, versions
 from gankit.train.background import BackgroundWriter, detached_copy, spare_core
+from gankit.train.batches import BatchSource
 from gankit.train.events import CallbackList, TrainingContext
 from gankit.train.precision import Precision
 from gankit.train.step import LossAccumulator, TrainStep
@@ -35,12 +37,12 @@ class Trainer:
     """A run's live state (networks, optimizers, data, counters); :meth:`fit` trains it."""
 
     def __init__(self, context: TrainingContext, loss: Any, callbacks: CallbackList,
-                 images: torch.Tensor, labels: torch.Tensor | None, seed: int,
+                 data: BatchSource, seed: int,
                  schedulers: tuple[Any, Any] = (None, None), plugin: dict[str, Any] | None = None,
                  refreshes_per_epoch: int = 20, precision: Precision | None = None,
                  compile: bool = False) -> None:
         self.context, self.callbacks, self.seed = context, callbacks, seed
-        self.images, self.labels = images, labels
+        self.data = data
         self.schedulers = schedulers
         self.plugin = plugin or {}
         self.refreshes_per_epoch = refreshes_per_epoch
@@ -49,7 +51,7 @@ class Trainer:
         self.writer = BackgroundWriter(threaded=spare_core(context.device))
         context._background = self.writer.submit
         self.batch_size = context.config.batch_size
-        self.batches_per_epoch = images.shape[0] // self.batch_size
+        self.batches_per_epoch = data.num_images // self.batch_size
         self.batch_in_epoch = 0  # batches done in the current, unfinished epoch
         self.resume_sums: dict[str, Any] = {}  # the epoch's sums so far, kept over a mid-epoch stop
         context._state = self.state_dict
@@ -110,7 +112,7 @@ class Trainer:
     def epoch_order(self, epoch: int) -> torch.Tensor:
         # Seeded by (seed, epoch) alone, so a resumed run shuffles exactly as an unbroken one.
         rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(self.images.shape[0], generator=rng).to(self.context.device)
+        return torch.randperm(self.data.num_images, generator=rng)
 
     def fit(self, stop_requested: Callable[[], bool] = lambda: False) -> bool:
         """Train up to ``config.epochs``; ``False`` if stopped early (a checkpoint was written)."""
@@ -141,11 +143,9 @@ class Trainer:
         context.discriminator.train()
         started = last_refresh = time.perf_counter()
         size = self.batch_size
-        while self.batch_in_epoch < self.batches_per_epoch:
-            index = order[self.batch_in_epoch * size:(self.batch_in_epoch + 1) * size]
-            labels = self.labels[index] if self.labels is not None else None
+        for real, labels in self.data.batches(order, size, self.batch_in_epoch):
             self.batch_in_epoch += 1
-            self.step_runner(self.images[index], labels, self.batch_in_epoch)
+            self.step_runner(real, labels, self.batch_in_epoch)
             if self.batch_in_epoch % refresh_every == 0 or self.batch_in_epoch == self.batches_per_epoch:
                 now = time.perf_counter()
                 window = sums.read_window()

@@ -26,6 +26,7 @@ from gankit.registry import DataRequest, VariantSpec
 from gankit.runs import (CONFIG_FILE, checkpoint_path, claim_run_dir, default_run_dir,
                          holding_locks, read_run_config, versions)
 from gankit.train import loop
+from gankit.train.batches import InMemoryBatches
 from gankit.train.events import Callback, CallbackList, TrainingContext
 from gankit.train.optim import build_optimizers
 from gankit.train.outputs import LossPlot, SampleGrid
@@ -200,8 +201,8 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
         options=options, console=console)
     listeners = CallbackList([SampleGrid(seed), LossPlot(), *(callbacks or [])])
     return loop.Trainer(
-        context, loss_spec.build(config), listeners, data.to_signed(device),
-        data.labels.to(device) if variant.conditional else None, seed,
+        context, loss_spec.build(config), listeners,
+        InMemoryBatches(data.to_signed(device), data.labels.to(device) if variant.conditional else None), seed,
         (optimizers.generator_scheduler, optimizers.discriminator_scheduler),
         provenance(host, variant.name), options.refreshes_per_epoch,
         Precision(resolve_precision(options.precision, device), device), options.compile)
