@@ -28,9 +28,10 @@ FILE_MODE = _file_mode()
 TEMP_GLOB = ".*.tmp*"  # the temp files below (".last.x1y2.tmp.pt"): what a kill mid-write leaves
 
 
-def _name_the_path(error: OSError, path: Path) -> None:
-    # A failed write() names no file; a one-line error must say which file could not be written.
-    if error.filename is None:
+def _name_the_path(error: OSError, path: Path, temp_name: str | None = None) -> None:
+    # A failed write() names no file, and a failed mkstemp or open names our temporary file, which
+    # the user never asked for: a one-line error must name the file they wanted written.
+    if error.filename is None or (temp_name is not None and error.filename == temp_name):
         error.filename = str(path)
 
 
@@ -42,8 +43,12 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the suffix: writers such as matplotlib pick the format from the file name.
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
-                                         dir=path.parent)
+    try:
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
+                                             dir=path.parent)
+    except OSError as error:
+        error.filename = str(path)
+        raise
     os.close(handle)
     try:
         yield Path(temp_name)
@@ -52,7 +57,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     except BaseException as error:
         Path(temp_name).unlink(missing_ok=True)
         if isinstance(error, OSError):
-            _name_the_path(error, path)
+            _name_the_path(error, path, temp_name)
         raise
 
 

@@ -23,7 +23,7 @@ from gankit.checkpoint import capture_rng_state, restore_rng_state, save_checkpo
 from gankit.config import config_to_dict
 from gankit.errors import CheckpointError, TrainingError
 from gankit.progress import ProgressBar, format_values
-from gankit.runs import append_metrics, checkpoint_path, versions
+from gankit.runs import append_metrics, checkpoint_path, read_metrics, versions
 from gankit.train.background import BackgroundWriter, detached_copy, spare_core
 from gankit.train.batches import BatchSource
 from gankit.train.events import CallbackList, TrainingContext
@@ -54,6 +54,10 @@ class Trainer:
         self.batches_per_epoch = data.num_images // self.batch_size
         self.batch_in_epoch = 0  # batches done in the current, unfinished epoch
         self.resume_sums: dict[str, Any] = {}  # the epoch's sums so far, kept over a mid-epoch stop
+        # The last finished epoch's record, kept in the checkpoint: a kill after the checkpoint but
+        # before that epoch's outputs (grid, plot, metrics line) lets resume write them again.
+        self.epoch_record: dict[str, Any] | None = None
+        self._replay: dict[str, Any] | None = None
         context._state = self.state_dict
 
     # -- state ---------------------------------------------------------------------------------
@@ -69,6 +73,7 @@ class Trainer:
             "step": c.step, "partial_epoch": dict(self.resume_sums), "versions": versions(),
             "plugin": self.plugin, "callbacks": self.callbacks.state_dict(),
             "precision": self.precision.name, "grad_scalers": self.precision.state_dict(),
+            "epoch_record": dict(self.epoch_record) if self.epoch_record else None,
         }
         for name, scheduler in zip(("g_scheduler", "d_scheduler"), self.schedulers):
             if scheduler is not None:
@@ -92,6 +97,8 @@ class Trainer:
         restore_rng_state(state["rng"])
         c.epoch, self.batch_in_epoch, c.step = state["epoch"], state["batch_in_epoch"], state["step"]
         self.resume_sums = _sums_from_checkpoint(state.get("partial_epoch") or {})
+        self.epoch_record = state.get("epoch_record")
+        self._replay = self.epoch_record if self.batch_in_epoch == 0 else None
         self.callbacks.load_state_dict(state.get("callbacks") or {})
         self.precision.load_state_dict(state.get("grad_scalers") or {})
 
@@ -120,6 +127,8 @@ class Trainer:
         self.callbacks.emit("run_start", context)
         finished = True
         try:
+            if self._replay is not None:
+                self._write_lost_outputs(self._replay)
             with ProgressBar(context.console if context.options.progress else None, context.variant) as bar:
                 while context.epoch < context.config.epochs:
                     if not self._run_epoch(bar, lambda: stop_requested() or context.stop_requested):
@@ -172,20 +181,43 @@ class Trainer:
                 scheduler.step()
         images = self.batches_per_epoch * self.batch_size
         seconds = self._epoch_seconds
-        self.save(background=True)  # right after the epoch's steps: the RNG state is the resume point
-        context.record = {
+        self.epoch_record = {
             "event": "epoch", "epoch": context.epoch, "step": context.step,
             "seconds": round(seconds, 4), "images_per_s": round(images / max(seconds, 1e-9), 1),
             **{key: round(value, 6) for key, value in means.items()},
         }
+        self.save(background=True)  # right after the epoch's steps: the RNG state is the resume point
+        self._emit_epoch_outputs()
+
+    def _write_lost_outputs(self, record: dict[str, Any]) -> None:
+        """Resuming at an epoch's end whose outputs never reached the disk (a kill between the
+        checkpoint and them): write them now, as the unbroken run did, from the same weights."""
+        if any(line.get("event") == "epoch" and line.get("epoch") == record["epoch"]
+               for line in read_metrics(self.context.run_dir)):
+            return
+        if self.context.console is not None:
+            self.context.console.print(f"[yellow]notice:[/] epoch {record['epoch']}'s outputs were "
+                                       "lost by an interruption; writing them again.")
+        rng = capture_rng_state()  # outputs must not move the resumed run's random numbers
+        try:
+            self._emit_epoch_outputs()
+        finally:
+            restore_rng_state(rng)
+
+    def _emit_epoch_outputs(self) -> None:
+        """The epoch_end event, then the epoch's metrics line (after the callbacks' own writes)."""
+        context, record = self.context, self.epoch_record
+        context.record = dict(record)
         try:
             self.callbacks.emit("epoch_end", context)
             lines = [context.record, *context._lines]  # after the checkpoint, in the writer's order
             self.writer.submit(lambda: append_metrics(context.run_dir, lines))
             if context.console is not None:  # a lasting line per epoch, above the live bar
+                values = {key: value for key, value in record.items()
+                          if key not in ("event", "epoch", "step", "seconds", "images_per_s")}
                 context.console.print(f"epoch {context.epoch}/{context.config.epochs}  "
-                                      f"{format_values(means)}  {seconds:.2f}s  "
-                                      f"{context.record['images_per_s']:.0f} img/s")
+                                      f"{format_values(values)}  {record['seconds']:.2f}s  "
+                                      f"{record['images_per_s']:.0f} img/s")
         finally:
             context.record = None
             context._lines = []
