@@ -78,3 +78,20 @@ def test_config_json_records_nothing_new_for_the_lost_outputs(tmp_path):
     run = tmp_path / "run"
     train("vanilla", {"epochs": 1, "batch_size": 50}, run_options(run))
     assert "epoch_record" not in json.loads((run / "config.json").read_text())
+
+
+def test_a_damaged_evaluator_json_is_one_line(tmp_path):
+    import shutil
+
+    import pytest
+
+    from gankit.errors import GankitError
+    from gankit.evaluate.evaluator import load_evaluator, metadata_path, weights_path
+
+    weights = tmp_path / "mnist.pt"
+    shutil.copy(weights_path("mnist"), weights)
+    for damage, words in (("{not json", "not valid JSON"), ("[1, 2, 3]", "a JSON list, not an object")):
+        metadata_path(weights).write_text(damage)
+        with pytest.raises(GankitError, match=words) as caught:
+            load_evaluator("mnist", weights)
+        assert "is damaged" in str(caught.value) and "\n" not in str(caught.value)

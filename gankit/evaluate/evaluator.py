@@ -126,7 +126,7 @@ def load_evaluator(dataset: str, path: Path | None = None,
     meta_file = metadata_path(weights)
     meta: dict[str, Any] = {}
     if meta_file.is_file():
-        meta = json.loads(meta_file.read_text())
+        meta = _read_metadata(meta_file, dataset)
         if meta.get("sha256") != sha:
             raise GankitError(
                 f"Evaluator '{weights}' has sha256 {sha[:12]}..., but {meta_file.name} records "
@@ -156,3 +156,17 @@ def load_evaluator(dataset: str, path: Path | None = None,
         raise GankitError(f"Evaluator '{weights}' was trained on '{saved_meta.get('dataset')}', not "
                           f"'{dataset}'; pass the evaluator of the dataset the runs trained on.")
     return Evaluator(net.to(device).eval(), dataset, sha, weights, {**saved_meta, **meta})
+
+
+def _read_metadata(meta_file: Path, dataset: str) -> dict[str, Any]:
+    """The evaluator's ``.json``; damaged (not JSON, or not an object) is one line, not a traceback."""
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        meta, why = None, f"not valid JSON: {error}"
+    else:
+        why = f"a JSON {type(meta).__name__}, not an object"
+    if not isinstance(meta, dict):
+        raise GankitError(f"Evaluator metadata '{meta_file}' is damaged ({why}); restore it, "
+                          f"reinstall gankit, or retrain with `gankit evaluator train --dataset {dataset}`.")
+    return meta
