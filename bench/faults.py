@@ -62,6 +62,14 @@ def same_weights(a: Path, b: Path) -> bool:
     return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def same_grids(run: Path, reference: Path) -> bool:
+    """Every epoch's sample grid is there and shows what the unbroken run's grid shows."""
+    grids = sorted(p.name for p in (reference / "samples").glob("epoch_*.png"))
+    return all((run / "samples" / name).is_file()
+               and (run / "samples" / name).read_bytes() == (reference / "samples" / name).read_bytes()
+               for name in grids)
+
+
 def leftovers(run: Path) -> list[str]:
     return [str(p.relative_to(run)) for p in run.rglob(".*") if p.is_file()]
 
@@ -91,7 +99,7 @@ def kills(count: int, rng: random.Random, reference: Path) -> None:
     span = time.perf_counter() - started
     assert probe.returncode == 0, probe.stdout + probe.stderr
     phases: dict[str, int] = {}
-    usable = lost_lines = left = 0
+    usable = lost_lines = lost_grids = left = 0
     for trial in range(count):
         run = WORK / f"kill{trial}"
         process = gankit("train", "vanilla", *SMALL, "--out", run, wait=False)
@@ -107,13 +115,15 @@ def kills(count: int, rng: random.Random, reference: Path) -> None:
         ok = (done is None or done.returncode == 0) and same_weights(run, reference)
         usable += ok
         lost_lines += epochs_logged(run) != [1, 2, 3]
+        lost_grids += not same_grids(run, reference)
         left += bool(leftovers(run))
         if not ok:
             print(f"  kill {trial}: unusable ({phase}): {last_line(done.stdout + done.stderr) if done else ''}")
     where = ", ".join(f"{n} {phase}" for phase, n in sorted(phases.items()))
     row(f"kill -9 at a random moment, x{count} ({where})", f"{usable}/{count} resumed bit-exact",
-        f"{left} with leftovers; {lost_lines} missing an epoch line in metrics.jsonl",
-        "ok" if usable == count and not left else "FAIL")
+        f"{left} with leftovers; {lost_lines} missing an epoch line in metrics.jsonl; "
+        f"{lost_grids} missing or differing from the unbroken run's sample grids",
+        "ok" if usable == count and not (left or lost_lines or lost_grids) else "FAIL")
 
 
 # -- a full disk ------------------------------------------------------------------------------------
@@ -264,6 +274,11 @@ def bad_inputs(reference: Path) -> None:
     state["config"] = [1, 2]
     torch.save(state, WORK / "config-not-dict.pt")
     torch.save({"generator": argparse.Namespace()}, WORK / "foreign.pt")
+    from gankit.evaluate.evaluator import weights_path
+
+    (WORK / "evaluator").mkdir()
+    shutil.copy(weights_path("mnist"), WORK / "evaluator/mnist.pt")
+    (WORK / "evaluator/mnist.json").write_text("[1, 2, 3]")
     readonly = WORK / "ro"
     readonly.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1M", "tmpfs", str(readonly)],
@@ -286,6 +301,8 @@ def bad_inputs(reference: Path) -> None:
         ("sample --seed 2^64", ["sample", run, "--seed", 2**64, "--out", WORK / "d.png"], 2),
         ("compare R R (once relative, once absolute)", ["compare", "victim", run, "--n", 100], 2),
         ("compare runs/nope", ["compare", "runs/nope"], 2),
+        ("evaluate with an evaluator whose .json is [1, 2, 3]",
+         ["evaluate", run, "--evaluator", WORK / "evaluator/mnist.pt", "--n", 100], 2),
         ("a plugin calls sys.exit(3) at import; `list`", ["--plugins-dir", plugins, "list", "--json"], 0),
         ("a plugin's build() raises", ["--plugins-dir", plugins, "train", "broken", *SMALL, "--out",
                                        WORK / "x4"], 2),
