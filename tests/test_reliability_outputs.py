@@ -95,3 +95,34 @@ def test_a_damaged_evaluator_json_is_one_line(tmp_path):
         with pytest.raises(GankitError, match=words) as caught:
             load_evaluator("mnist", weights)
         assert "is damaged" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_ctrl_c_while_plugins_load_is_one_line_and_exit_130(monkeypatch, capsys):
+    import pytest
+
+    from gankit.cli import app
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app, "get_host", interrupted)
+    monkeypatch.setattr("sys.argv", ["gankit", "list"])
+    with pytest.raises(SystemExit) as exit:
+        app.main()
+    assert exit.value.code == 130
+    err = capsys.readouterr().err
+    assert "Interrupted while loading plugins" in err and "Traceback" not in err
+
+
+def test_ctrl_c_in_sample_is_one_line_and_exit_130(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train("vanilla", {"epochs": 1, "batch_size": 50}, run_options(run))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("gankit.sample.save_samples", interrupted)
+    result = invoke("sample", run, "--out", tmp_path / "s.png")
+    assert result.exit_code == 130, result.output
+    assert "Interrupted" in result.output and "Aborted" not in result.output
+    assert not (tmp_path / "s.png").exists()

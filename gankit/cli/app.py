@@ -290,4 +290,8 @@ def main() -> None:
     except GankitError as error:
         Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {error}")
         sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:  # Ctrl-C while plugins load: before any command could write
+        Console(stderr=True, highlight=False).print(
+            "[yellow]Interrupted[/] while loading plugins, before the command started; nothing was written.")
+        sys.exit(EXIT_INTERRUPTED)
     build_app(host)(prog_name="gankit")

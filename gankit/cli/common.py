@@ -68,6 +68,10 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
             if env_flag("GANKIT_DEBUG"):
                 traceback.print_exc()
             fail(system_error_line(error), EXIT_SYSTEM)
+        except KeyboardInterrupt:  # click would say "Aborted!" and exit 1; shells expect 130
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                "[yellow]Interrupted[/]: stopped at once; every file gankit writes is written whole or not at all.")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as error:  # a plugin's bug is one line naming it; gankit's own, a traceback
             line = None if env_flag("GANKIT_DEBUG") or env_flag("GANKIT_STRICT_PLUGINS") or isinstance(
                 error, (typer.Exit, typer.Abort, typer.exceptions.TyperException)) \
