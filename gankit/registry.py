@@ -153,9 +153,11 @@ class DatasetSpec:
         """What is known before loading; ``image_shape`` may be ``None`` (see :meth:`info_for`)."""
         return DataInfo(self.name, self.image_shape, self.num_classes)  # type: ignore[arg-type]
 
-    def info_for(self, images_shape: tuple[int, ...]) -> DataInfo:
-        """The info of loaded images of shape (N, C, H, W)."""
-        return DataInfo(self.name, tuple(int(d) for d in images_shape[1:]), self.num_classes)  # type: ignore[arg-type]
+    def info_for(self, images_shape: tuple[int, ...], num_classes: int | None = None) -> DataInfo:
+        """The info of loaded images of shape (N, C, H, W); ``num_classes`` is the loaded data's
+        class count (``ImageData.num_classes``), used when the spec declares none."""
+        classes = self.num_classes if self.num_classes is not None else num_classes
+        return DataInfo(self.name, tuple(int(d) for d in images_shape[1:]), classes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

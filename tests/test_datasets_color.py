@@ -87,15 +87,48 @@ def test_class_sub_folders_train_cgan_through_folder_dataset(tmp_path, monkeypat
     assert result.exit_code == 0, result.output
 
 
-def test_the_plain_imagefolder_is_unlabelled_and_passes_the_kit(tmp_path):
+def test_imagefolder_labels_come_from_class_sub_folders_unless_the_folder_has_images_of_its_own(tmp_path):
     for name in ("a", "b"):
         write_images(tmp_path / "pics" / name, 5, size=(12, 12))
     data = check_dataset("imagefolder", root=tmp_path / "data", options={"path": str(tmp_path / "pics")})
-    assert data.labels is None and tuple(data.images.shape) == (10, 3, 12, 12)
-    assert "2 sub-folders are not used as labels" in data.source
+    assert data.labels.tolist() == [0] * 5 + [1] * 5 and data.num_classes == 2
+    assert tuple(data.images.shape) == (10, 3, 12, 12) and "2 classes from its sub-folders" in data.source
+    plain = check_dataset("imagefolder", root=tmp_path / "data",
+                          options={"path": str(tmp_path / "pics"), "labels": "none"})
+    assert plain.labels is None and plain.num_classes is None
+    assert "unlabelled: its 2 sub-folders are not used as labels" in plain.source
     grey = check_dataset("imagefolder", root=tmp_path / "data",
                          options={"path": str(tmp_path / "pics"), "size": "8", "channels": "1"})
     assert tuple(grey.images.shape) == (10, 1, 8, 8)
+    write_images(tmp_path / "pics", 2, size=(12, 12), seed=5)  # images of its own: not a class layout
+    mixed = check_dataset("imagefolder", root=tmp_path / "data", options={"path": str(tmp_path / "pics")})
+    assert mixed.labels is None and len(mixed) == 12
+    forced = check_dataset("imagefolder", root=tmp_path / "data",
+                           options={"path": str(tmp_path / "pics"), "labels": "folders"})
+    assert forced.labels.tolist() == [0] * 5 + [1] * 5  # the top-level images are not in a class
+    with pytest.raises(DataError, match="labels=maybe: expected auto, folders or none"):
+        check_dataset("imagefolder", root=tmp_path / "data", options={"path": str(tmp_path / "pics"),
+                                                                      "labels": "maybe"})
+
+
+def test_class_sub_folders_train_cgan_through_the_imagefolder_dataset(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path / "data"))
+    for label, name in enumerate(("circles", "squares", "triangles")):
+        write_images(tmp_path / "shapes" / name, 100, size=(20, 20), seed=label)
+    run = tmp_path / "run"
+    result = cli("train", "cgan", "--dataset", "imagefolder", "--data-option", f"path={tmp_path / 'shapes'}",
+                 "--data-option", "size=16", "--epochs", "1", "--batch-size", "50", "--no-progress",
+                 "--set", "g_features=8", "--set", "d_features=8", "--out", str(run))
+    assert result.exit_code == 0, result.output
+    assert "300 images (3x16x16)" in result.output and "3 classes from its sub-folders" in result.output
+    out = tmp_path / "per_class.pt"
+    result = cli("sample", str(run), "--n", "6", "--labels", "0-2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    import torch
+
+    assert tuple(torch.load(out).shape) == (6, 3, 16, 16)
+    result = cli("sample", str(run), "--n", "1", "--labels", "3", "--out", str(tmp_path / "x.png"))
+    assert result.exit_code != 0 and "labels must be in 0-2" in result.output
 
 
 def test_the_cache_is_hit_and_a_changed_folder_is_decoded_again(tmp_path):

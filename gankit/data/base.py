@@ -30,6 +30,10 @@ class ImageData:
     :param source: a short description of where the data came from, for logs and run metadata.
     :param notice: a warning to show the user when a fallback was used (None otherwise).
     :param is_full: whether this is the complete split rather than a subset.
+    :param num_classes: the number of classes when only loading can tell (class sub-folders);
+        None leaves it to the ``DatasetSpec``.
+    :param cache_file: the cache file ``images`` and ``labels`` are memory-mapped from, whole (a
+        streaming reader reopens it in each worker instead of copying the pixels to it).
     """
 
     images: torch.Tensor
@@ -37,6 +41,8 @@ class ImageData:
     source: str
     notice: str | None = None
     is_full: bool = True
+    num_classes: int | None = None
+    cache_file: Path | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -50,7 +56,7 @@ class ImageData:
         import torch
 
         keep = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
-        return dataclasses.replace(self, images=self.images[keep],
+        return dataclasses.replace(self, images=self.images[keep], cache_file=None,
                                    labels=self.labels[keep] if self.labels is not None else None)
 
     def to_signed(self, device: "torch.device | str | None" = None) -> "torch.Tensor":

@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 from gankit.data.base import ImageData, short_reason
-from gankit.data.decode import cache_path, decode_files, file_stamps, load_cache, save_cache, skipped_notice
+from gankit.data.decode import cache_path, decode_files, file_stamps, load_cache, save_and_map, skipped_notice
 from gankit.data.idx import md5_of
 from gankit.errors import DataError
 from gankit.registry import DataRequest
@@ -84,14 +84,14 @@ def _read_split(folder: Path, root: Path, split: str) -> ImageData:
             raise DataError(f"None of the {len(names):,} CelebA {split} images in {images_dir} "
                             f"could be read ({skipped_notice(skipped, len(names))}).")
         contents = {"images": torch.from_numpy(array), "skipped": skipped}
-        save_cache(cache, contents)
+        contents = save_and_map(cache, contents)
         how = f"decoded into the cache {cache}"
     images, skipped = contents["images"], list(contents["skipped"])
     full = not skipped and len(images) == SPLIT_SIZES[split]
     notice = skipped_notice(skipped, len(names))
     if not full and not notice:
         notice = f"{NAME} {split} split has {len(images):,} images, not {SPLIT_SIZES[split]:,}."
-    return ImageData(images, None, notice=notice, is_full=full,
+    return ImageData(images, None, notice=notice, is_full=full, cache_file=cache,
                      source=f"{NAME} {split} split, {len(images):,} faces centre-cropped to "
                             f"{CROP}x{CROP} and resized to {SIZE}x{SIZE}, from {images_dir}; {how}")
 

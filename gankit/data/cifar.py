@@ -22,7 +22,7 @@ import tarfile
 from pathlib import Path
 
 from gankit.data.base import ImageData, download_with_torchvision, short_reason
-from gankit.data.decode import cache_path, file_stamps, load_cache, save_cache
+from gankit.data.decode import cache_path, file_stamps, load_cache, save_and_map
 from gankit.data.idx import md5_of
 from gankit.errors import DataError
 from gankit.registry import DataRequest
@@ -93,14 +93,14 @@ def _read_split(files: list[Path], root: Path, split: str) -> ImageData:
                     "labels": torch.tensor(labels, dtype=torch.int64)}
         if len(contents["labels"]) != len(contents["images"]) or not all(0 <= y < NUM_CLASSES for y in labels):
             raise DataError(f"The CIFAR-10 files in {files[0].parent} hold mismatched images and labels.")
-        save_cache(cache, contents)
+        contents = save_and_map(cache, contents)
         how = f"MD5s checked, decoded into the cache {cache}"
     count = len(contents["images"])
     full = count == SPLIT_SIZES[split]
     return ImageData(contents["images"], contents["labels"],
                      source=f"{NAME} {split} split, {count:,} images, from {files[0].parent}; {how}",
                      notice=None if full else f"{NAME} {split} split has {count:,} images, not {SPLIT_SIZES[split]:,}.",
-                     is_full=full)
+                     is_full=full, cache_file=cache)
 
 
 def check_md5(path: Path) -> None:

@@ -50,15 +50,27 @@ def cache_path(root: Path, kind: str, where: Any, content: Any) -> Path:
 
 
 def load_cache(path: Path) -> dict[str, Any] | None:
-    """A cache file's contents, or None when it is absent or unreadable (then it is decoded anew)."""
+    """A cache file's contents, or None when it is absent or unreadable (then it is decoded anew).
+
+    The tensors are memory-mapped from the file, not read: pages come in as they are touched, so
+    the streaming path (gankit/train/streaming.py) reads only the batches it needs, and a set
+    bigger than the RAM (CelebA's 2 GB) is never held whole by the process.
+    """
     if not path.is_file():
         return None
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # noqa: BLE001 - a damaged cache is only a cache miss
         return None
+
+
+def save_and_map(path: Path, contents: dict[str, Any]) -> dict[str, Any]:
+    """:func:`save_cache`, then the contents memory-mapped back from the file, so the decoded
+    copy in RAM can be freed (the first load of a big set then holds it only while decoding)."""
+    save_cache(path, contents)
+    return load_cache(path) or contents
 
 
 def save_cache(path: Path, contents: dict[str, Any]) -> None:

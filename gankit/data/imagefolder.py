@@ -2,13 +2,13 @@
 
 Two ways in:
 
-* the registered dataset ``imagefolder`` (``--data-option path=DIR [size=N] [channels=1|3]``):
-  every image under DIR, sub-folders included, **unlabelled** (the registry fixes a dataset's class
-  count before anything is loaded, so a folder named on the command line cannot bring labels);
-* :func:`folder_dataset` for a plugin (or a ``--plugins-dir`` file): a dataset of one folder whose
-  class sub-folders give labels as torchvision's ``ImageFolder`` does (classes are the sorted
-  sub-folder names, label ``i`` for the i-th), counted when the plugin registers it; conditional
-  variants (cgan) train on it and ``gankit sample --labels`` works on its runs.
+* the registered dataset ``imagefolder`` (``--data-option path=DIR [size=N] [channels=1|3]
+  [labels=auto|folders|none]``): every image under DIR, sub-folders included. When DIR holds only
+  sub-folders (no images of its own), they are classes as in torchvision's ``ImageFolder`` (the
+  sorted sub-folder names, label ``i`` for the i-th) and the loaded data carries their count
+  (``ImageData.num_classes``), so conditional variants (cgan) train on it directly;
+* :func:`folder_dataset` for a plugin (or a ``--plugins-dir`` file): the same for one fixed folder
+  under a name of its own, its classes counted when the plugin registers it.
 
 Each image is converted to RGB (or greyscale with ``channels=1``); with ``size=N`` it is
 centre-cropped to a square and resized to NxN, else all images must share one size. The result is
@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from gankit.data.base import ImageData
 from gankit.data.decode import (EXTENSIONS, cache_path, decode_files, file_stamps, load_cache,
-                                save_cache, skipped_notice)
+                                save_and_map, skipped_notice)
 from gankit.errors import DataError
 from gankit.registry import DataRequest, DatasetSpec
 
@@ -30,17 +30,38 @@ OPTIONS = {
     "path": "the folder of images (required); png, jpg, jpeg and webp files, sub-folders included",
     "size": "centre-crop and resize every image to SIZExSIZE (needed when the images differ in size)",
     "channels": "3 for RGB (default) or 1 for greyscale",
+    "labels": "auto (default: class sub-folders are labels when DIR holds no images of its own), "
+              "folders (require them) or none (unlabelled)",
 }
 
 
 def load_imagefolder(request: DataRequest) -> ImageData:
-    """The ``imagefolder`` dataset: every image under ``request.options['path']``, unlabelled."""
+    """The ``imagefolder`` dataset: every image under ``request.options['path']``, labelled by
+    class sub-folder as ``labels`` says (see the module docstring)."""
     options = dict(request.options)
     if not options.get("path"):
         raise DataError("Dataset 'imagefolder' needs the folder of images: --data-option path=DIR.")
     size, channels = parse_size(options.get("size")), parse_channels(options.get("channels"))
-    return load_folder(Path(options["path"]), root=request.root, size=size, channels=channels,
-                       labelled=False)
+    folder = Path(options["path"]).expanduser()
+    return load_folder(folder, root=request.root, size=size, channels=channels,
+                       labelled=wants_labels(folder, options.get("labels") or "auto"))
+
+
+def wants_labels(folder: Path, mode: str) -> bool:
+    """Whether the class sub-folders of ``folder`` give labels, for ``--data-option labels=MODE``."""
+    if mode not in ("auto", "folders", "none"):
+        raise DataError(f"--data-option labels={mode}: expected auto, folders or none.")
+    if mode == "none" or not folder.is_dir():
+        return False  # a missing folder is reported by load_folder
+    classes = class_folders(folder)
+    if mode == "folders" and not classes:
+        raise DataError(f"--data-option labels=folders: {folder} has no class sub-folders.")
+    return bool(classes) and (mode == "folders" or not _has_own_images(folder))
+
+
+def _has_own_images(folder: Path) -> bool:
+    return any(entry.is_file() and not entry.name.startswith(".") and entry.name.lower().endswith(EXTENSIONS)
+               for entry in os.scandir(folder))
 
 
 def folder_dataset(name: str, path: str | Path, *, size: int | None = None, channels: int = 3,
@@ -133,7 +154,7 @@ def load_folder(folder: Path, *, root: Path, size: int | None, channels: int, la
         contents = {"images": torch.from_numpy(array),
                     "labels": torch.tensor([labels[i] for i in kept], dtype=torch.int64) if labels else None,
                     "skipped": skipped, "classes": classes}
-        save_cache(cache, contents)
+        contents = save_and_map(cache, contents)
         how = f"decoded into the cache {cache}"
     images, skipped = contents["images"], list(contents["skipped"])
     shape = "x".join(map(str, images.shape[1:]))
@@ -141,10 +162,10 @@ def load_folder(folder: Path, *, root: Path, size: int | None, channels: int, la
     if labelled:
         source += f", {len(classes)} classes from its sub-folders"
     elif classes:
-        source += (f" (its {len(classes)} sub-folders are not used as labels: for a conditional "
-                   "variant register it with gankit.data.folder_dataset)")
+        source += f" (unlabelled: its {len(classes)} sub-folders are not used as labels)"
     return ImageData(images, contents["labels"], source=f"{source}; {how}",
-                     notice=skipped_notice(skipped, len(files)), is_full=not skipped)
+                     notice=skipped_notice(skipped, len(files)), is_full=not skipped,
+                     num_classes=len(classes) if labelled else None, cache_file=cache)
 
 
 def _scan(folder: Path, labelled: bool) -> tuple[list[Path], list[int] | None, list[str]]:
@@ -156,7 +177,8 @@ def _scan(folder: Path, labelled: bool) -> tuple[list[Path], list[int] | None, l
     for label, name in enumerate(classes):
         found = image_files(folder / name)
         if not found:
-            raise DataError(f"Class folder {folder / name} holds no images; remove it or add some.")
+            raise DataError(f"Class folder {folder / name} holds no images; remove it, add some, "
+                            "or pass --data-option labels=none.")
         files.extend(found)
         labels.extend([label] * len(found))
     return files, labels, classes

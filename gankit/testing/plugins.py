@@ -134,13 +134,14 @@ def check_dataset(name: str, *, host: PluginHost | None = None, split: str = "tr
     if spec.image_shape is not None and tuple(images.shape[1:]) != tuple(spec.image_shape):
         fail(subject, f"its images are {tuple(images.shape[1:])}, but it declares {tuple(spec.image_shape)}",
              "Make DatasetSpec.image_shape match the loader, or set it to None")
-    if spec.num_classes:
+    classes = spec.num_classes or getattr(data, "num_classes", None)  # a folder's, counted on loading
+    if classes:
         if labels is None or labels.dtype != torch.int64 or labels.shape != (len(images),):
             fail(subject, "it declares classes but its labels are not int64 of shape (N,)",
                  "Return labels as torch.int64, one per image")
-        if int(labels.min()) < 0 or int(labels.max()) >= spec.num_classes:
+        if int(labels.min()) < 0 or int(labels.max()) >= classes:
             fail(subject, f"its labels span {int(labels.min())}..{int(labels.max())}, outside "
-                 f"0..{spec.num_classes - 1}", "Fix num_classes or the labels")
+                 f"0..{classes - 1}", "Fix num_classes or the labels")
     elif labels is not None:
         fail(subject, "it returns labels but declares num_classes=None", "Declare num_classes")
     if not str(data.source).strip():

@@ -26,7 +26,8 @@ from gankit.registry import DataRequest, VariantSpec
 from gankit.runs import (CONFIG_FILE, checkpoint_path, claim_run_dir, default_run_dir,
                          holding_locks, read_run_config, versions)
 from gankit.train import loop
-from gankit.train.batches import InMemoryBatches
+from gankit.train.streaming import batch_source, parse_memory_budget
+from gankit.train.ema import GeneratorEMA
 from gankit.train.events import Callback, CallbackList, TrainingContext
 from gankit.train.optim import build_optimizers
 from gankit.train.outputs import LossPlot, SampleGrid
@@ -52,6 +53,8 @@ class RunOptions:
     callbacks: list[str] = field(default_factory=list)  # registered callbacks to enable (--callback)
     precision: str = "auto"  # auto, fp32, bf16 or fp16 (gankit.train.precision)
     compile: bool = False  # torch.compile the networks' forward passes
+    tensorboard: bool = False  # also write scalars and grids to RUN/tb (gankit.train.tensorboard)
+    memory_budget: str | None = None  # above it, batches stream from disk (gankit.train.streaming)
 
 
 @dataclass
@@ -119,18 +122,22 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
         config = build_config(variant.config_class, overrides)
         seed = 0 if options.seed is None else options.seed
     host.losses.get(config.loss)  # fail on an unknown loss before touching the disk
+    if options.tensorboard:  # a missing package is one line before the disk is touched
+        from gankit.train.tensorboard import summary_writer_class
+        summary_writer_class()
     plugin_callbacks = [host.callbacks.get(name) for name in options.callbacks]
     dataset = host.datasets.get(options.dataset)
     unknown = sorted(set(options.data_options) - set(dataset.options))
     if unknown:
         valid = ", ".join(dataset.options) or "none"
         raise ConfigError(f"Dataset '{dataset.name}' has no option '{unknown[0]}' (its options: {valid}).")
+    parse_memory_budget(options.memory_budget)  # a bad --memory-budget fails before the disk is touched
     if dataset.image_shape is not None:
         _check_supported(variant, dataset.info)
     data = dataset.load(DataRequest(
         **({"root": Path(options.data_root)} if options.data_root else {}), split="train",
         download=options.download, require_full=options.require_full, options=dict(options.data_options)))
-    info = dataset.info_for(tuple(data.images.shape))
+    info = dataset.info_for(tuple(data.images.shape), data.num_classes)
     if dataset.image_shape is not None and tuple(dataset.image_shape) != info.image_shape:
         raise DataError(f"Dataset '{dataset.name}' declares images of shape {tuple(dataset.image_shape)}, "
                         f"but its loader returned {info.image_shape}; fix the DatasetSpec or the loader.")
@@ -189,7 +196,7 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
     ``seed``; the sample grid and loss plot come first among the callbacks."""
     device = resolve_device(options.device)
     torch.manual_seed(seed)
-    info = dataset.info_for(tuple(data.images.shape))
+    info = dataset.info_for(tuple(data.images.shape), data.num_classes)
     loss_spec = host.losses.get(config.loss)
     networks = networks or variant.build_networks(config, info, loss_spec)
     generator, discriminator = networks.generator.to(device), networks.discriminator.to(device)
@@ -199,10 +206,16 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
         d_optimizer=optimizers.discriminator, config=config, run_dir=Path(run_dir), device=device,
         variant=variant.name, dataset=dataset.name, data_info=info, dataset_spec=dataset,
         options=options, console=console)
-    listeners = CallbackList([SampleGrid(seed), LossPlot(), *(callbacks or [])])
+    ema = [GeneratorEMA(config.ema)] if getattr(config, "ema", 0.0) else []  # --ema: before the grid
+    grid = SampleGrid(seed, *ema)
+    extra = []
+    if options.tensorboard:
+        from gankit.train.tensorboard import TensorBoardLog
+        extra.append(TensorBoardLog(grid))
+    listeners = CallbackList([*ema, grid, LossPlot(), *(callbacks or []), *extra])
     return loop.Trainer(
         context, loss_spec.build(config), listeners,
-        InMemoryBatches(data.to_signed(device), data.labels.to(device) if variant.conditional else None), seed,
+        batch_source(data, device, labelled=variant.conditional, budget=options.memory_budget, console=console), seed,
         (optimizers.generator_scheduler, optimizers.discriminator_scheduler),
         provenance(host, variant.name), options.refreshes_per_epoch,
         Precision(resolve_precision(options.precision, device), device), options.compile)
