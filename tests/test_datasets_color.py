@@ -253,3 +253,52 @@ def test_cifar10_is_extracted_from_the_official_archive_name(tmp_path, monkeypat
     monkeypatch.setattr(cifar, "OFFICIAL_MD5", {**cifar.OFFICIAL_MD5, **sums, cifar.ARCHIVE: md5(archive)})
     assert len(check_dataset("cifar10", root=root)) == 10
     assert (root / cifar.FOLDER / "data_batch_5").is_file()
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def test_an_evaluator_trained_on_a_folder_scores_its_runs_and_an_unlabelled_folders_as_another_set(
+        tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path / "data"))
+    for label, name in enumerate(("circles", "squares", "triangles")):
+        write_images(tmp_path / "shapes" / name, 40, size=(16, 16), seed=label)
+    write_images(tmp_path / "flat", 64, size=(32, 32), seed=9)
+    result = cli("evaluator", "train", "--dataset", "imagefolder", "--data-option", f"path={tmp_path / 'shapes'}",
+                 "--epochs", "1", "--out", str(tmp_path / "ev"))
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "ev" / "imagefolder.json").read_text())
+    assert meta["num_classes"] == 3 and meta["image_shape"] == [3, 16, 16]
+    assert "--data-option path=" in meta["command"] and meta["test_accuracy"] is None  # no held-out split
+    small = ("--epochs", "1", "--batch-size", "20", "--no-progress", "--set", "g_features=8", "--set", "d_features=8")
+    for name, size in (("shapes", "16"), ("flat", "32")):
+        result = cli("train", "dcgan", "--dataset", "imagefolder", "--data-option", f"path={tmp_path / name}",
+                     "--data-option", f"size={size}", *small, "--out", str(tmp_path / f"run-{name}"))
+        assert result.exit_code == 0, result.output
+    evaluate = ("--evaluator", str(tmp_path / "ev" / "imagefolder.pt"), "--n", "20")
+    result = cli("evaluate", str(tmp_path / "run-shapes"), *evaluate, "--json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output[result.output.index("{"):])
+    assert scores["fid"] > 0 and "is" in scores and scores["evaluator"]["other_set"] is False
+    result = cli("evaluate", str(tmp_path / "run-flat"), *evaluate, "--json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output[result.output.index("{"):])
+    assert scores["fid"] > 0 and "recall" in scores and "is" not in scores and "modes_covered" not in scores
+    assert scores["evaluator"]["other_set"] is True and scores["dataset"] == "imagefolder"
+    result = cli("evaluate", str(tmp_path / "run-flat"), *evaluate)
+    assert result.exit_code == 0 and "features of an evaluator trained on another set" in result.output
+    result = cli("evaluator", "train", "--dataset", "imagefolder", "--data-option", f"path={tmp_path / 'flat'}",
+                 "--epochs", "1", "--out", str(tmp_path / "ev2"))
+    assert result.exit_code == 2 and "has no labels; an evaluator is a classifier" in result.output
+
+
+def test_an_evaluator_trains_on_cifar10_from_its_files(tmp_path, monkeypatch):
+    from gankit.evaluate.train_evaluator import train_evaluator
+
+    root = tmp_path / "data"
+    monkeypatch.setattr(cifar, "OFFICIAL_MD5", {**cifar.OFFICIAL_MD5, **fake_cifar(root, per_batch=30)})
+    meta = train_evaluator("cifar10", host=get_host(), out_dir=tmp_path / "ev", data_root=root, epochs=1)
+    assert meta["num_classes"] == 10 and meta["image_shape"] == [3, 32, 32]
+    assert (tmp_path / "ev" / "cifar10.pt").is_file()

@@ -117,6 +117,8 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         seed: Annotated[int, typer.Option(help="Seed for initialisation, order and augmentation.")] = 0,
         max_images: Annotated[Optional[int], typer.Option(
             help="Train on a seeded random subset of this many images (quick trials).")] = None,
+        data_option: Annotated[Optional[list[str]], typer.Option(
+            "--data-option", help="An option of the dataset, KEY=VALUE (e.g. path=DIR for imagefolder).")] = None,
     ) -> None:
         """Train the evaluator classifier for a dataset, reproducibly, and record its accuracy."""
         from gankit.evaluate.evaluator import WEIGHTS_DIR
@@ -126,7 +128,8 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
             raise GankitError(f"--max-images must be at least 1, got {max_images}.")
         train_evaluator(dataset, host=get_host(), out_dir=out or WEIGHTS_DIR,
                         data_root=data_root, download=not offline(), epochs=epochs,
-                        seed=seed, max_images=max_images, console=Console(highlight=False))
+                        seed=seed, max_images=max_images, console=Console(highlight=False),
+                        options=_data_options(data_option))
 
     @evaluator_app.command("show")
     @user_errors
@@ -141,3 +144,14 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         typer.echo(json.dumps({**loaded.meta, "sha256": loaded.sha256, "path": str(loaded.path)}, indent=2))
 
     app.add_typer(evaluator_app, name="evaluator")
+
+
+def _data_options(items: list[str] | None) -> dict[str, str]:
+    """``--data-option KEY=VALUE`` values as a dict."""
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GankitError(f"--data-option expects KEY=VALUE, got '{item}'.")
+        options[key.strip()] = value.strip()
+    return options

@@ -78,6 +78,9 @@ class Evaluator:
     sha256: str
     path: Path
     meta: dict[str, Any]
+    # Trained on another set than the one scored (an unlabelled set has no evaluator of its own):
+    # only its features are used, images are resized to its size, and every score says so.
+    other_set: bool = False
 
     @property
     def device(self) -> torch.device:
@@ -85,9 +88,9 @@ class Evaluator:
 
     def record(self) -> dict[str, Any]:
         """What a score stores about its evaluator."""
-        return {"dataset": self.dataset, "sha256": self.sha256, "file": self.path.name,
-                "test_accuracy": self.meta.get("test_accuracy"),
-                "test_data": self.meta.get("test_data")}
+        return {"dataset": self.meta.get("dataset", self.dataset), "sha256": self.sha256,
+                "file": self.path.name, "test_accuracy": self.meta.get("test_accuracy"),
+                "test_data": self.meta.get("test_data"), "other_set": self.other_set}
 
     @torch.no_grad()
     def features(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> FeatureSet:
@@ -96,7 +99,7 @@ class Evaluator:
         embeddings, logits = [], []
         for batch in images.split(BATCH_SIZE):
             batch = batch.to(self.device)
-            batch = to_signed(batch)
+            batch = self._fit(to_signed(batch))
             embedding, logit = self.net.embed_and_classify(batch)
             embeddings.append(embedding.cpu())
             logits.append(logit.cpu())
@@ -104,10 +107,25 @@ class Evaluator:
                           None if labels is None else labels.cpu(),
                           float(self.meta.get("recognised_confidence", 0.5)))
 
+    def _fit(self, batch: torch.Tensor) -> torch.Tensor:
+        """``batch`` resized (bilinear, antialiased) to the size the evaluator was trained on."""
+        shape = tuple(self.meta.get("image_shape") or batch.shape[1:])
+        if batch.shape[1] != shape[0]:
+            raise GankitError(f"The '{self.meta.get('dataset')}' evaluator takes {shape[0]}-channel images, "
+                              f"these have {batch.shape[1]}; pass an evaluator trained on images like them.")
+        if tuple(batch.shape[2:]) != shape[1:]:
+            import torch.nn.functional as F
+
+            batch = F.interpolate(batch, size=shape[1:], mode="bilinear", antialias=True, align_corners=False)
+        return batch
+
 
 def load_evaluator(dataset: str, path: Path | None = None,
-                   device: str | torch.device = "cpu") -> Evaluator:
+                   device: str | torch.device = "cpu", *, other_set_ok: bool = False) -> Evaluator:
     """The evaluator for ``dataset``: the shipped one, or the ``.pt`` at ``path``.
+
+    ``other_set_ok``: accept one trained on another dataset (for a set without labels); the
+    evaluator is then marked :attr:`Evaluator.other_set`.
 
     A shipped file whose sha256 differs from its metadata is refused (it was damaged or replaced);
     a file given by ``path`` is checked against a ``.json`` beside it when there is one.
@@ -152,10 +170,11 @@ def load_evaluator(dataset: str, path: Path | None = None,
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise GankitError(f"Cannot read evaluator '{weights}' ({first}); retrain it with "
                           f"`gankit evaluator train --dataset {dataset}`.") from None
-    if saved_meta.get("dataset") != dataset:
+    other_set = saved_meta.get("dataset") != dataset
+    if other_set and not (other_set_ok and path is not None):
         raise GankitError(f"Evaluator '{weights}' was trained on '{saved_meta.get('dataset')}', not "
                           f"'{dataset}'; pass the evaluator of the dataset the runs trained on.")
-    return Evaluator(net.to(device).eval(), dataset, sha, weights, {**saved_meta, **meta})
+    return Evaluator(net.to(device).eval(), dataset, sha, weights, {**saved_meta, **meta}, other_set)
 
 
 def _read_metadata(meta_file: Path, dataset: str) -> dict[str, Any]:

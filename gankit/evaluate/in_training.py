@@ -57,7 +57,7 @@ class EvaluationCallback(Callback):
             options = context.options
             self.reference = build_reference(
                 context.dataset_spec, self.evaluator, self.n,
-                data_root=options.data_root, download=options.download)
+                data_root=options.data_root, download=options.download, options=dict(options.data_options))
             show_notices(self.reference, context.console)
         result = score_generator(context.generator, self.evaluator, self.reference)
         line = {"event": "eval", "epoch": context.epoch, "step": context.step,

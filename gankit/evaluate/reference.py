@@ -124,8 +124,8 @@ def _keys(images: torch.Tensor) -> list[bytes]:
 
 
 def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_root: Path | None = None,
-                    download: bool = False, seed: int = 0,
-                    extras: tuple[str, ...] = ()) -> RealReference:
+                    download: bool = False, seed: int = 0, extras: tuple[str, ...] = (),
+                    options: dict[str, str] | None = None) -> RealReference:
     """Draw the reference and floor sets for ``n`` generated images and extract their features.
 
     ``extras`` names opt-in scores (:meth:`RealReference.extra_scores`): "memorisation" loads the
@@ -136,10 +136,12 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
         raise GankitError(f"Unknown extra score(s) {sorted(unknown)}; known: memorisation, parzen.")
     if n < MIN_N:
         raise GankitError(f"n must be at least {MIN_N} to compare sets of images, got {n}.")
-    test = dataset.load(DataRequest(root=data_root, split="test", download=download))
+    options = dict(options or {})  # the run's --data-option values (a folder's path=...)
+    test = dataset.load(DataRequest(root=data_root, split="test", download=download, options=options))
     rng = torch.Generator().manual_seed(seed)
     test_order = torch.randperm(len(test), generator=rng)
-    extra_images, extra_labels, extra_note = _train_images_beyond(dataset, test, n, data_root, download)
+    extra_images, extra_labels, extra_note = _train_images_beyond(dataset, test, n, data_root, download,
+                                                                  options)
 
     usable = min(n, len(test), (len(test) + len(extra_images)) // 2)
     if usable < MIN_N:
@@ -171,7 +173,8 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
                         "from the train split")
     def load_training() -> torch.Tensor | None:
         try:
-            return dataset.load(DataRequest(root=data_root, split="train", download=download)).images
+            return dataset.load(DataRequest(root=data_root, split="train", download=download,
+                                            options=options)).images
         except DataError:
             return None
 
@@ -183,13 +186,15 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
 
 
 def _train_images_beyond(dataset: DatasetSpec, test: Any, n: int, data_root: Path | None,
-                         download: bool) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+                         download: bool, options: dict[str, str] | None = None,
+                         ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """Train-split images not in ``test``, when the test split alone cannot give 2n images."""
     nothing = (test.images[:0], None if test.labels is None else test.labels[:0], "")
     if len(test) >= 2 * n:
         return nothing
     try:
-        train = dataset.load(DataRequest(root=data_root, split="train", download=download))
+        train = dataset.load(DataRequest(root=data_root, split="train", download=download,
+                                         options=dict(options or {})))
     except DataError:
         return nothing
     seen = set(_keys(test.images))

@@ -20,6 +20,9 @@ from gankit.evaluate.reference import RealReference, build_reference
 from gankit.host import PluginHost, get_host
 from gankit.sample import fixed_noise, generate  # generate: re-exported for callers of 0.1
 
+# Scores read from the evaluator's classes, left out when it was trained on another set.
+CLASS_SCORES = ("is", "modes_covered", "kl_to_uniform", "unrecognised", "label_accuracy")
+
 
 
 def fixed_inputs(generator: Any, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -31,13 +34,16 @@ def score_generator(generator: Any, evaluator: Evaluator, reference: RealReferen
                     seed: int = 0) -> dict[str, Any]:
     """Every metric for ``reference.n`` images of ``generator``, next to the real-vs-real floor."""
     expected = tuple(evaluator.meta.get("image_shape", generator.image_shape))
-    if tuple(generator.image_shape) != expected:
+    resized = evaluator.other_set and generator.image_shape[0] == expected[0]  # features only
+    if tuple(generator.image_shape) != expected and not resized:
         raise GankitError(f"The generator makes images of shape {tuple(generator.image_shape)}, but "
                           f"the '{evaluator.dataset}' evaluator expects {expected}.")
     z, labels = fixed_inputs(generator, reference.n, seed)
     images = generate(generator, z, labels)
     fake = evaluator.features(images, labels)
     scores = {**score(reference.reference, fake, seed=seed), **reference.extra_scores(images, fake)}
+    if evaluator.other_set:  # its classes are another set's: only the feature-space scores mean anything
+        scores = {key: value for key, value in scores.items() if key not in CLASS_SCORES}
     floor = reference.floor()
     return {
         **scores,
@@ -64,9 +70,12 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
     target = resolve_device(device)
     loaded = load_run(Path(path), host=host, device=target)
     dataset = host.datasets.get(loaded.dataset)
-    evaluator = load_evaluator(dataset.name, evaluator_path, device=target)
+    recorded = (getattr(loaded, "metadata", None) or {}).get("dataset") or {}
+    unlabelled = "num_classes" in recorded and not recorded["num_classes"]  # the set has no evaluator of its own
+    evaluator = load_evaluator(dataset.name, evaluator_path, device=target, other_set_ok=unlabelled)
+    evaluator.other_set = evaluator.other_set or unlabelled  # e.g. a flat folder scored by a class folder's
     reference = build_reference(dataset, evaluator, n, data_root=data_root, download=download, seed=seed,
-                                extras=extras)
+                                extras=extras, options=recorded.get("options") or {})
     show_notices(reference, console)
     result = score_generator(loaded.generator, evaluator, reference, seed)
     return {"run": str(path), "variant": loaded.variant, "dataset": dataset.name,
@@ -115,3 +124,7 @@ def print_scores(result: dict[str, Any], console: Any) -> None:
     accuracy = evaluator["test_accuracy"]
     console.print(f"evaluator: {evaluator['dataset']} classifier, sha256 {evaluator['sha256'][:16]}..., "
                   f"held-out accuracy {'not measured' if accuracy is None else f'{accuracy:.2%}'}")
+    if evaluator.get("other_set"):
+        console.print(f"[yellow]These are distances in the features of an evaluator trained on another set "
+                      f"('{evaluator['dataset']}', images resized to its size), not of {result['dataset']}'s "
+                      "own: compare them only with scores from the same evaluator; class-based scores are left out.[/]")

@@ -182,19 +182,29 @@ def _held_out(train: Any, test: Any) -> str | None:
 
 def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_root: Path | None = None,
                     download: bool = False, epochs: int | None = None, seed: int = 0,
-                    max_images: int | None = None, console: Any = None) -> dict[str, Any]:
-    """Train, measure and save ``out_dir/<dataset>.pt`` and ``.json``; returns the metadata."""
+                    max_images: int | None = None, console: Any = None,
+                    options: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train, measure and save ``out_dir/<dataset>.pt`` and ``.json``; returns the metadata.
+
+    :param options: the dataset's ``--data-option`` values (a folder's ``path=``, ``size=``...).
+    """
     say = console.print if console is not None else (lambda *a, **k: None)
     spec = host.datasets.get(dataset_name)
-    if not spec.num_classes:
-        raise GankitError(f"Dataset '{dataset_name}' has no classes; an evaluator is a classifier "
-                          "and needs a labelled dataset.")
-    train_request = DataRequest(root=data_root, split="train", download=download)
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise GankitError(f"Dataset '{dataset_name}' has no option '{unknown[0]}' "
+                          f"(its options: {', '.join(spec.options) or 'none'}).")
+    train_request = DataRequest(root=data_root, split="train", download=download, options=options)
     data_root = train_request.root  # resolved: the metadata names files relative to it
     train_data = spec.load(train_request)
     say(f"[bold]train data:[/] {train_data.source}")
-    if train_data.labels is None:
-        raise DataError(f"Dataset '{dataset_name}' gave no labels; cannot train a classifier.")
+    num_classes = spec.num_classes or train_data.num_classes  # a folder's classes are counted on loading
+    if not num_classes or train_data.labels is None:
+        raise DataError(f"Dataset '{dataset_name}' has no labels; an evaluator is a classifier and needs "
+                        "a labelled dataset (a folder with class sub-folders, cifar10, ...). To score runs "
+                        "on an unlabelled set, pass --evaluator with one trained on another set.")
+    image_shape = tuple(int(d) for d in train_data.images.shape[1:])
     images, labels = train_data.images, train_data.labels
     if max_images is not None and max_images < images.shape[0]:
         keep = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:max_images]
@@ -206,7 +216,7 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
 
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
-    net = EvaluatorNet(in_channels=spec.image_shape[0], num_classes=spec.num_classes,
+    net = EvaluatorNet(in_channels=image_shape[0], num_classes=num_classes,
                        pooled_size=recipe.pooled_size)
     steps_per_epoch = max(1, images.shape[0] // BATCH_SIZE)
     optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=5e-4)
@@ -236,17 +246,19 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
     seconds = time.perf_counter() - started
 
     train_accuracy = accuracy(net, images, labels)
-    test_data = spec.load(DataRequest(root=data_root, split="test", download=download))
+    test_data = spec.load(DataRequest(root=data_root, split="test", download=download, options=options))
     why_not = _held_out(train_data, test_data)
     test_accuracy = None if why_not else accuracy(net, test_data.images, test_data.labels)
     if why_not:
         say(f"[yellow]notice:[/] held-out accuracy not measured: {why_not}. Point --data-root at a "
             "folder with the full test split to measure it.")
     command = ["gankit", "evaluator", "train", "--dataset", dataset_name, "--epochs", str(epochs),
-               "--seed", str(seed)] + (["--max-images", str(max_images)] if max_images else [])
+               "--seed", str(seed)] + (["--max-images", str(max_images)] if max_images else []) \
+        + [part for key, value in options.items() for part in ("--data-option", f"{key}={value}")]
     meta = {
         "dataset": dataset_name, "architecture": "gankit.evaluate.network.EvaluatorNet",
-        "image_shape": list(spec.image_shape), "num_classes": spec.num_classes,
+        "image_shape": list(image_shape), "num_classes": num_classes,
+        "data_options": {key: _portable(value, data_root) for key, value in options.items()},
         "pooled_size": recipe.pooled_size,
         "parameters": sum(p.numel() for p in net.parameters()),
         "train_data": _portable(train_data.source, data_root), "train_images": int(images.shape[0]),
@@ -255,7 +267,8 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
         "test_images": int(test_data.images.shape[0]) if not why_not else None,
         "test_accuracy": None if test_accuracy is None else round(test_accuracy, 5),
         "test_not_measured_because": why_not,
-        "command": shlex.join(command), "seed": seed, "epochs": epochs, "batch_size": BATCH_SIZE,
+        "command": _portable(shlex.join(command), data_root), "seed": seed, "epochs": epochs,
+        "batch_size": BATCH_SIZE,
         "recipe": recipe.describe(),
         "train_seconds": round(seconds, 1), "torch_threads": torch.get_num_threads(),
         "versions": runs.versions(), "trained_at": time.strftime("%Y-%m-%d"),
