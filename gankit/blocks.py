@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 Norm = Callable[[int], nn.Module]  # channels -> a norm layer over them
 
-__all__ = ["Norm", "up_stack", "down_stack", "critic_norm", "critic_norm_for_loss", "dcgan_init_", "one_hot"]
+__all__ = ["Norm", "up_stack", "down_stack", "critic_norm", "critic_norm_for_loss", "dcgan_init_", "one_hot",
+           "spectral_norm_"]
 
 
 def up_stack(*, plan: tuple[int, int], latent_dim: int, image_channels: int, features: int,
@@ -84,10 +85,16 @@ def critic_norm(*, per_sample: bool) -> Norm:
     return partial(nn.GroupNorm, 1) if per_sample else nn.BatchNorm2d
 
 
-def critic_norm_for_loss(loss: LossSpec | None, *, variant: str, n_critic: int) -> Norm:
-    """:func:`critic_norm` for the run's loss (the ``loss=`` a variant's ``build`` is handed), with
-    one warning line naming ``variant`` when the norm is swapped."""
+def critic_norm_for_loss(loss: LossSpec | None, *, variant: str, n_critic: int, r1: float = 0.0) -> Norm:
+    """:func:`critic_norm` for the run's loss (the ``loss=`` a variant's ``build`` is handed) and
+    R1 weight (``config.r1``: the core R1 penalty is per sample too), with one warning line naming
+    ``variant`` when the norm is swapped."""
     per_sample = loss is not None and loss.per_sample_penalty
+    if r1 and not per_sample:
+        warnings.warn(f"{variant} with --r1 {r1:g}: the critic uses LayerNorm instead of BatchNorm, "
+                      "because the R1 penalty is per sample (Mescheder et al. 2018)",
+                      GankitWarning, stacklevel=3)
+        return critic_norm(per_sample=True)
     if per_sample:
         # A hint only, not behaviour: WGAN-GP's recipe takes 5 critic steps (R1's does not).
         hint = ("; they also take 5 critic steps per G step: add --set n_critic=5"
@@ -96,6 +103,17 @@ def critic_norm_for_loss(loss: LossSpec | None, *, variant: str, n_critic: int) 
                       f"because the gradient penalty is per sample (Gulrajani et al. 2017){hint}",
                       GankitWarning, stacklevel=3)
     return critic_norm(per_sample=per_sample)
+
+
+def spectral_norm_(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) on every conv and linear weight of ``module``
+    (D's), in place: each layer's largest singular value is held near 1 by one power iteration per
+    forward pass, which bounds D's Lipschitz constant. Call it after the weights are initialised.
+    Returns ``module``."""
+    for layer in list(module.modules()):
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.utils.parametrizations.spectral_norm(layer)
+    return module
 
 
 _WEIGHTS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)

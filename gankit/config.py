@@ -70,6 +70,10 @@ class TrainConfig:
     loss: str = "bce"  # any registered loss: bce, minimax, lsgan, hinge, wgan-gp, ragan, ...
     n_critic: int = param(1, ge=1)  # D steps per G step
     gp_weight: float = param(10.0, ge=0)  # gradient-penalty weight, used by losses that have one
+    # Engine features every variant has (gankit.train.ema / augment / regularisers); off by default.
+    ema: float = param(0.0, ge=0, lt=1)  # G's weight average: decay per G step (0: none)
+    augment: Literal["none", "diffaug"] = "none"  # differentiable augmentation of D's inputs
+    r1: float = param(0.0, ge=0)  # R1 penalty weight gamma on D's gradient at real images (0: none)
 
     def __post_init__(self) -> None:
         check_bounds(self)

@@ -188,9 +188,10 @@ class AdversarialView:
 
 
 def _module(discriminator: Any) -> Any:
-    # DistributedDataParallel keeps the model in ``.module``, torch.compile in ``._orig_mod``.
+    # DistributedDataParallel keeps the model in ``.module``, torch.compile in ``._orig_mod``,
+    # gankit.train.augment's wrapper in ``.unwrapped``.
     while not isinstance(discriminator, Discriminator):
-        inner = getattr(discriminator, "_orig_mod", None)
+        inner = getattr(discriminator, "_orig_mod", None) or getattr(discriminator, "unwrapped", None)
         if inner is None and isinstance(discriminator, torch.nn.parallel.DistributedDataParallel):
             inner = discriminator.module
         if inner is None:

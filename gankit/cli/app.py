@@ -19,7 +19,7 @@ from rich.table import Table
 
 from gankit._version import __version__
 from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_SYSTEM, EXIT_USAGE, Device, Precision, fail,
-                               offline, one_line_warnings, system_error_line, user_errors)
+                               key_value_pairs, offline, one_line_warnings, system_error_line, user_errors)
 from gankit.errors import GankitError
 from gankit.host import PluginHost, get_host
 
@@ -31,17 +31,6 @@ def show_version(value: bool) -> None:
     if value:
         typer.echo(f"gankit {__version__}")
         raise typer.Exit()
-
-
-def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``, for ``--data-option`` and the like."""
-    result = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise GankitError(f"{option} expects KEY=VALUE, got '{item}'.")
-        result[key.strip()] = value.strip()
-    return result
 
 
 def build_app(host: PluginHost | None = None) -> typer.Typer:
@@ -112,6 +101,10 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             "--compile", help="torch.compile the networks (slow to start; see docs/benchmarks.md).")] = False,
         memory_budget: Annotated[Optional[str], typer.Option(
             help="Stream the data from disk above this size (2GB; 0: always; default: half the free memory).")] = None,
+        ema: Annotated[Optional[float], typer.Option(help="Average G's weights: decay per G step, e.g. 0.999; 0: off [default: the variant's].")] = None,
+        augment: Annotated[Optional[str], typer.Option(help="Augment D's real and fake inputs: none or diffaug [default: the variant's].")] = None,
+        r1: Annotated[Optional[float], typer.Option(help="R1 penalty weight on D's gradient at real images; 0: off [default: the variant's].")] = None,
+        tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also log scalars and grids to RUN/tb (pip install 'gankit[tensorboard]').")] = False,
     ) -> None:
         """Train a GAN variant; writes samples, a loss plot, metrics and checkpoints to a run folder."""
         from gankit.config import parse_set_options
@@ -119,7 +112,8 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         from gankit.train import train as run_training
 
         overrides: dict[str, Any] = parse_set_options(set_ or [])
-        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("loss", loss)):
+        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("loss", loss),
+                           ("ema", ema), ("augment", augment), ("r1", r1)):
             if value is not None:
                 overrides[key] = value
         _check_seed(seed)
@@ -134,8 +128,8 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             dataset=dataset or "mnist", data_root=data_root, download=download and not offline(),
             require_full=full, seed=seed, device=device.value, out=out, resume=resume,
             progress=progress, max_images=max_images,
-            data_options=_pairs(data_option, "--data-option"), callbacks=list(callback or []),
-            precision=precision.value, compile=compile, memory_budget=memory_budget,
+            data_options=key_value_pairs(data_option, "--data-option"), callbacks=list(callback or []),
+            precision=precision.value, compile=compile, memory_budget=memory_budget, tensorboard=tensorboard,
         )
         if max_images is not None and max_images < 1:
             raise GankitError(f"--max-images must be at least 1, got {max_images}.")

@@ -24,7 +24,18 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 EXIT_SYSTEM = 74  # the system refused: disk full, permissions, read-only, out of memory (sysexits' EX_IOERR)
 
 __all__ = ["Device", "Precision", "user_errors", "fail", "one_line_warnings", "env_flag", "offline", "EXIT_USAGE", "EXIT_FAILED",
-           "EXIT_INTERRUPTED", "EXIT_SYSTEM", "system_error_line"]
+           "EXIT_INTERRUPTED", "EXIT_SYSTEM", "system_error_line", "key_value_pairs"]
+
+
+def key_value_pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``, for ``--data-option`` and the like."""
+    result = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GankitError(f"{option} expects KEY=VALUE, got '{item}'.")
+        result[key.strip()] = value.strip()
+    return result
 
 
 class Precision(str, Enum):
@@ -48,7 +59,9 @@ def offline() -> bool:
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print ``Error: message`` as one line on stderr and exit with ``code``."""
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]Error:[/] {message}")
+    from rich.markup import escape  # messages are plain text: "gankit[tensorboard]" is not markup
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]Error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 

@@ -18,9 +18,11 @@ class SampleGrid(Callback):
 
     name = "sample_grid"
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, ema: Any = None) -> None:
         self.seed = seed
+        self.ema = ema  # a gankit.train.ema.GeneratorEMA: the grid shows the averaged G
         self.inputs: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self.images: torch.Tensor | None = None  # the last grid's images (TensorBoard shows them)
 
     def on_run_start(self, context: TrainingContext) -> None:
         self.inputs = fixed_noise(context.generator, seed=self.seed, device=context.device)
@@ -28,13 +30,15 @@ class SampleGrid(Callback):
     @torch.no_grad()
     def on_epoch_end(self, context: TrainingContext) -> None:
         z, labels = self.inputs
-        generator = context.generator
+        generator = self.ema.generator(context) if self.ema is not None else context.generator
+        was_training = generator.training
         generator.eval()
         try:
             images = generator(z, labels)
         finally:
-            generator.train()
+            generator.train(was_training)
         images, path = images.float().cpu(), sample_grid_path(context.run_dir, context.epoch)
+        self.images = images
         columns = grid_columns(images.shape[0], labels is not None)
         context.in_background(lambda: save_grid(images, path, columns))
 

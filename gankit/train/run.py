@@ -27,6 +27,7 @@ from gankit.runs import (CONFIG_FILE, checkpoint_path, claim_run_dir, default_ru
                          holding_locks, read_run_config, versions)
 from gankit.train import loop
 from gankit.train.streaming import batch_source, parse_memory_budget
+from gankit.train.ema import GeneratorEMA
 from gankit.train.events import Callback, CallbackList, TrainingContext
 from gankit.train.optim import build_optimizers
 from gankit.train.outputs import LossPlot, SampleGrid
@@ -52,6 +53,7 @@ class RunOptions:
     callbacks: list[str] = field(default_factory=list)  # registered callbacks to enable (--callback)
     precision: str = "auto"  # auto, fp32, bf16 or fp16 (gankit.train.precision)
     compile: bool = False  # torch.compile the networks' forward passes
+    tensorboard: bool = False  # also write scalars and grids to RUN/tb (gankit.train.tensorboard)
     memory_budget: str | None = None  # above it, batches stream from disk (gankit.train.streaming)
 
 
@@ -120,6 +122,9 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
         config = build_config(variant.config_class, overrides)
         seed = 0 if options.seed is None else options.seed
     host.losses.get(config.loss)  # fail on an unknown loss before touching the disk
+    if options.tensorboard:  # a missing package is one line before the disk is touched
+        from gankit.train.tensorboard import summary_writer_class
+        summary_writer_class()
     plugin_callbacks = [host.callbacks.get(name) for name in options.callbacks]
     dataset = host.datasets.get(options.dataset)
     unknown = sorted(set(options.data_options) - set(dataset.options))
@@ -201,7 +206,13 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
         d_optimizer=optimizers.discriminator, config=config, run_dir=Path(run_dir), device=device,
         variant=variant.name, dataset=dataset.name, data_info=info, dataset_spec=dataset,
         options=options, console=console)
-    listeners = CallbackList([SampleGrid(seed), LossPlot(), *(callbacks or [])])
+    ema = [GeneratorEMA(config.ema)] if getattr(config, "ema", 0.0) else []  # --ema: before the grid
+    grid = SampleGrid(seed, *ema)
+    extra = []
+    if options.tensorboard:
+        from gankit.train.tensorboard import TensorBoardLog
+        extra.append(TensorBoardLog(grid))
+    listeners = CallbackList([*ema, grid, LossPlot(), *(callbacks or []), *extra])
     return loop.Trainer(
         context, loss_spec.build(config), listeners,
         batch_source(data, device, labelled=variant.conditional, budget=options.memory_budget, console=console), seed,

@@ -16,8 +16,10 @@ from typing import Any
 import torch
 
 from gankit.losses import discriminator_step_loss, generator_step_loss, may_mix_batches
+from gankit.train.augment import augmented
 from gankit.train.events import Batch, CallbackList, TrainingContext
 from gankit.train.precision import Precision
+from gankit.train.regularisers import r1_penalty
 
 
 class TrainStep:
@@ -35,6 +37,9 @@ class TrainStep:
             mode = "reduce-overhead" if context.device.type == "cuda" else None  # CUDA graphs
             self.generator = torch.compile(context.generator, mode=mode)
             self.discriminator = torch.compile(context.discriminator, mode=mode)
+        # --augment: D scores augmented real and fake images in both steps (gankit.train.augment).
+        self.discriminator = augmented(self.discriminator, getattr(context.config, "augment", "none"))
+        self.r1 = getattr(context.config, "r1", 0.0)
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor | None, batch_number: int) -> None:
         """Train on one batch; ``batch_number`` counts from 1 within the epoch."""
@@ -48,8 +53,13 @@ class TrainStep:
             fake = generator(z, labels)
             d_out = discriminator_step_loss(self.loss, discriminator, real, fake.detach(), labels,
                                             latent=z, mixed_batch=self.mixed_batch)
+            d_loss = d_out.loss
+            if self.r1:
+                penalty = r1_penalty(discriminator, real, labels)
+                d_loss = d_loss + self.r1 / 2 * penalty
+                context.log("r1", penalty.detach())
         context.d_optimizer.zero_grad(set_to_none=True)
-        self.precision.step("d", d_out.loss, context.d_optimizer)
+        self.precision.step("d", d_loss, context.d_optimizer)
         with torch.no_grad():
             context.log("d_loss", d_out.loss.detach())
             context.log("d_real", torch.sigmoid(d_out.real_logits.detach().float()).mean())

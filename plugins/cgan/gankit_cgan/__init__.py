@@ -35,6 +35,7 @@ class CGANConfig(TrainConfig):
     d_features: int = param(64, ge=1)  # channels of D's first conv layer, doubled towards the logit (conv)
     leaky_slope: float = param(0.2, ge=0, lt=1)  # LeakyReLU slope in D (both forms) and in the MLP G
     init_std: float = param(0.02, gt=0)  # std of every weight; norm scales start at N(1, init_std)
+    spectral_norm: bool = False  # spectral normalisation of D's weights (Miyato et al. 2018)
 
 
 def supports(data: DataInfo) -> str | None:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from gankit import DataInfo, Discriminator, Generator, LossSpec, Networks
-from gankit.blocks import Norm, critic_norm_for_loss, dcgan_init_, down_stack, one_hot, up_stack
+from gankit.blocks import Norm, critic_norm_for_loss, dcgan_init_, down_stack, spectral_norm_, one_hot, up_stack
 
 
 def _require(labels: torch.Tensor | None) -> torch.Tensor:
@@ -97,7 +97,8 @@ def build_networks(config, data: DataInfo, *, loss: LossSpec | None = None) -> N
                                                         leaky_slope=config.leaky_slope)
     else:
         plan = data.upsampling_plan()  # build() has checked that there is one
-        norm = critic_norm_for_loss(loss, variant="cgan arch=conv", n_critic=config.n_critic)
+        norm = critic_norm_for_loss(loss, variant="cgan arch=conv", n_critic=config.n_critic,
+                                    r1=config.r1)
         generator = ConvGenerator(latent_dim=config.latent_dim, image_shape=data.image_shape,
                                   num_classes=classes, plan=plan, features=config.g_features)
         discriminator = ConvDiscriminator(image_shape=data.image_shape, num_classes=classes, plan=plan,
@@ -105,4 +106,6 @@ def build_networks(config, data: DataInfo, *, loss: LossSpec | None = None) -> N
                                           norm=norm)
     dcgan_init_(generator, std=config.init_std)
     dcgan_init_(discriminator, std=config.init_std)
+    if config.spectral_norm:
+        spectral_norm_(discriminator)
     return Networks(generator, discriminator)

@@ -31,6 +31,7 @@ class DCGANConfig(TrainConfig):
     d_features: int = param(64, ge=1)  # channels of D's first layer; doubled towards the logit
     leaky_slope: float = param(0.2, ge=0, lt=1)  # D's LeakyReLU slope
     init_std: float = param(0.02, gt=0)  # std of every conv weight, and of BatchNorm scales around 1
+    spectral_norm: bool = False  # spectral normalisation of D's weights (Miyato et al. 2018)
 
 
 def supports(data: DataInfo) -> str | None:

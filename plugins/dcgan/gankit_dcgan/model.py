@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from gankit import DataInfo, Discriminator, Generator, LossSpec, Networks
-from gankit.blocks import Norm, critic_norm_for_loss, dcgan_init_, down_stack, up_stack
+from gankit.blocks import Norm, critic_norm_for_loss, dcgan_init_, down_stack, spectral_norm_, up_stack
 
 
 class DCGANGenerator(Generator):
@@ -46,7 +46,8 @@ def build_networks(config, data: DataInfo, *, loss: LossSpec | None = None) -> N
     plan = data.upsampling_plan()
     if plan is None:  # supports() rejects these before any network is built
         raise ValueError(f"DCGAN cannot size its networks for {data.image_shape} images")
-    norm = critic_norm_for_loss(loss, variant="dcgan", n_critic=config.n_critic)
+    norm = critic_norm_for_loss(loss, variant="dcgan", n_critic=config.n_critic,
+                                r1=config.r1)
     generator = DCGANGenerator(latent_dim=config.latent_dim, image_shape=data.image_shape, plan=plan,
                                features=config.g_features)
     discriminator = DCGANDiscriminator(image_shape=data.image_shape, plan=plan,
@@ -54,4 +55,6 @@ def build_networks(config, data: DataInfo, *, loss: LossSpec | None = None) -> N
                                        norm=norm)
     dcgan_init_(generator, std=config.init_std)
     dcgan_init_(discriminator, std=config.init_std)
+    if config.spectral_norm:
+        spectral_norm_(discriminator)
     return Networks(generator, discriminator)

@@ -1,0 +1,92 @@
+"""``--augment diffaug``: differentiable augmentation of everything D sees (Zhao et al. 2020).
+
+With few training images D memorises them and its feedback to G degrades. DiffAugment ("Differentiable
+Augmentation for Data-Efficient GAN Training", NeurIPS 2020, arXiv:2006.10738) transforms *both*
+the real and the fake images D scores, in D's step *and* in G's, with operations that are
+differentiable in the image, so G's gradient flows back through them; G itself never learns to
+produce augmented images, because the real ones are augmented the same way.
+
+The policy is the paper's ``color,translation,cutout``, in [-1, 1] image space, drawn per image:
+
+- colour: brightness + U(-0.5, 0.5); saturation x U(0, 2) around the channel mean; contrast
+  x U(0.5, 1.5) around the image mean (saturation does nothing on one channel);
+- translation: a shift by up to 1/8 of the side in each direction, zero-padded;
+- cutout: a square of half the side, at a random centre, set to zero.
+
+Everything runs batched on the images' device with the global RNG (which checkpoints keep, so
+resumed runs stay bit for bit). :class:`AugmentedDiscriminator` wraps D for the step only: the run's
+context and checkpoints keep the plain D.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+POLICIES = ("none", "diffaug")
+TRANSLATION = 0.125  # the paper's: shift by up to 1/8 of the side
+CUTOUT = 0.5  # the paper's: a square of half the side
+
+
+def _uniform(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    return torch.rand(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype) * (high - low) + low
+
+
+def colour(x: torch.Tensor) -> torch.Tensor:
+    x = x + _uniform(x, -0.5, 0.5)
+    mean = x.mean(dim=1, keepdim=True)
+    x = (x - mean) * _uniform(x, 0.0, 2.0) + mean
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - mean) * _uniform(x, 0.5, 1.5) + mean
+
+
+def translation(x: torch.Tensor, ratio: float = TRANSLATION) -> torch.Tensor:
+    n, c, h, w = x.shape
+    max_y, max_x = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    shift_y = torch.randint(-max_y, max_y + 1, (n, 1, 1), device=x.device)
+    shift_x = torch.randint(-max_x, max_x + 1, (n, 1, 1), device=x.device)
+    rows = torch.arange(h, device=x.device).view(1, h, 1) - shift_y  # the source pixel of each one
+    cols = torch.arange(w, device=x.device).view(1, 1, w) - shift_x
+    inside = ((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)).unsqueeze(1)
+    index = (rows.clamp(0, h - 1) * w + cols.clamp(0, w - 1)).view(n, 1, h * w).expand(n, c, h * w)
+    moved = x.reshape(n, c, h * w).gather(2, index).view(n, c, h, w)
+    return moved * inside.to(x.dtype)
+
+
+def cutout(x: torch.Tensor, ratio: float = CUTOUT) -> torch.Tensor:
+    n, _, h, w = x.shape
+    size_y, size_x = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    top = torch.randint(0, h + (1 - size_y % 2), (n, 1, 1), device=x.device) - size_y // 2
+    left = torch.randint(0, w + (1 - size_x % 2), (n, 1, 1), device=x.device) - size_x // 2
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    hole = (rows >= top) & (rows < top + size_y) & (cols >= left) & (cols < left + size_x)
+    return x * (~hole).unsqueeze(1).to(x.dtype)
+
+
+def diff_augment(x: torch.Tensor) -> torch.Tensor:
+    """The paper's ``color,translation,cutout`` policy, a fresh draw per image."""
+    return cutout(translation(colour(x)))
+
+
+class AugmentedDiscriminator(nn.Module):
+    """D with its inputs augmented: what the training step scores real and fake images with.
+
+    ``unwrapped`` is the plain D (``gankit.losses`` looks through the wrapper for auxiliary heads)."""
+
+    def __init__(self, discriminator: Any, policy: str = "diffaug") -> None:
+        super().__init__()
+        if policy not in POLICIES[1:]:
+            raise ValueError(f"unknown augmentation policy {policy!r}; known: {', '.join(POLICIES[1:])}")
+        self.unwrapped = discriminator
+        self.policy = policy
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> Any:
+        return self.unwrapped(diff_augment(x), labels)
+
+
+def augmented(discriminator: Any, policy: str) -> Any:
+    """``discriminator`` wrapped for ``policy`` (``"none"``: as it is)."""
+    return discriminator if policy == "none" else AugmentedDiscriminator(discriminator, policy)

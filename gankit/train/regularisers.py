@@ -1,0 +1,29 @@
+"""``--r1 GAMMA``: the R1 penalty (Mescheder, Geiger & Nowozin, ICML 2018), with every loss.
+
+R1 adds ``GAMMA / 2 * E ||grad_x D(x)||^2`` over *real* images to D's loss: D is kept flat on the
+data, which makes training converge locally where the plain objective may circle. It is a
+regulariser of D's step, not a loss of its own, so it combines with ``--loss`` of any kind (the
+``r1`` loss of ``examples/plugins_dir/r1.py`` is the same penalty tied to the non-saturating loss).
+
+The norm is per image, so a D with batch statistics breaks it: dcgan and cgan swap D's BatchNorm
+for a per-sample norm when ``r1 > 0`` (:func:`gankit.blocks.critic_norm_for_loss`), as for WGAN-GP.
+With ``--augment`` the gradient is taken through the augmentation, at the un-augmented image.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from gankit.nn import DiscriminatorOutput
+
+
+def r1_penalty(discriminator: Any, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """``E ||grad_x D(x)||^2`` over the batch ``real`` (a graph that backpropagates into D)."""
+    real = real.detach().requires_grad_(True)
+    logits = discriminator(real, labels)
+    if isinstance(logits, DiscriminatorOutput):
+        logits = logits.logits
+    (gradients,) = torch.autograd.grad(logits.float().sum(), real, create_graph=True)
+    return gradients.flatten(1).pow(2).sum(1).mean()
