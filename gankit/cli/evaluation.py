@@ -37,19 +37,28 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         parzen: Annotated[bool, typer.Option(
             "--parzen", help="Also the Parzen-window log-likelihood of Goodfellow et al. 2014 (a weak metric: "
                  "docs/metrics.md).")] = False,
+        features: Annotated[str, typer.Option(
+            help="evaluator (gankit's classifier) or inception (InceptionV3, as papers report; "
+                 "pip install 'gankit[inception]').")] = "evaluator",
+        inception_weights: Annotated[Optional[Path], typer.Option(
+            help="With --features inception: weights-inception-2015-12-05-6726825d.pth (never downloaded; "
+                 "default: $GANKIT_INCEPTION_WEIGHTS).")] = None,
     ) -> None:
         """Score a trained run in the evaluator's feature space (FID, KID, IS, precision/recall, ...)."""
         from gankit.evaluate.reference import MIN_N
 
         if n < MIN_N:
             raise GankitError(f"--n must be at least {MIN_N}, got {n}.")
+        if features not in ("evaluator", "inception"):
+            raise GankitError(f"--features {features}: expected evaluator or inception.")
         from gankit.evaluate.score import evaluate_run, print_scores
 
         console = Console(stderr=as_json, highlight=False, soft_wrap=True)
         result = evaluate_run(run, n=n, seed=seed, host=get_host(), data_root=data_root,
                               download=not offline(), evaluator_path=evaluator,
                               device=device.value, console=console,
-                              extras=("memorisation", "parzen") if parzen else ("memorisation",))
+                              extras=("memorisation", "parzen") if parzen else ("memorisation",),
+                              features=features, inception_weights=inception_weights)
         if as_json:
             typer.echo(json.dumps(result, indent=2))
         else:

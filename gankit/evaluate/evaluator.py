@@ -23,6 +23,8 @@ from gankit.evaluate.network import EvaluatorNet
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 FORMAT = "gankit-evaluator/1"
 BATCH_SIZE = 500  # images per forward pass: fast on CPU, small enough for any GPU
+# Scores read from the evaluator's classes, left out when it was trained on another set.
+CLASS_SCORES = ("is", "is_std", "modes_covered", "kl_to_uniform", "unrecognised", "label_accuracy")
 
 
 def weights_path(dataset: str) -> Path:
@@ -85,6 +87,10 @@ class Evaluator:
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
+
+    def scores_left_out(self) -> tuple[str, ...]:
+        """The scores that mean nothing with this evaluator: its classes, when they are another set's."""
+        return CLASS_SCORES if self.other_set else ()
 
     def record(self) -> dict[str, Any]:
         """What a score stores about its evaluator."""

@@ -20,9 +20,6 @@ from gankit.evaluate.reference import RealReference, build_reference
 from gankit.host import PluginHost, get_host
 from gankit.sample import fixed_noise, generate  # generate: re-exported for callers of 0.1
 
-# Scores read from the evaluator's classes, left out when it was trained on another set.
-CLASS_SCORES = ("is", "modes_covered", "kl_to_uniform", "unrecognised", "label_accuracy")
-
 
 
 def fixed_inputs(generator: Any, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -42,8 +39,8 @@ def score_generator(generator: Any, evaluator: Evaluator, reference: RealReferen
     images = generate(generator, z, labels)
     fake = evaluator.features(images, labels)
     scores = {**score(reference.reference, fake, seed=seed), **reference.extra_scores(images, fake)}
-    if evaluator.other_set:  # its classes are another set's: only the feature-space scores mean anything
-        scores = {key: value for key, value in scores.items() if key not in CLASS_SCORES}
+    # Another set's classes (or ImageNet's, for Inception): only what their features say is kept.
+    scores = {key: value for key, value in scores.items() if key not in evaluator.scores_left_out()}
     floor = reference.floor()
     return {
         **scores,
@@ -58,10 +55,13 @@ def score_generator(generator: Any, evaluator: Evaluator, reference: RealReferen
 def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost | None = None,
                  data_root: Path | None = None, download: bool = False, evaluator_path: Path | None = None,
                  device: str = "cpu", console: Any = None,
-                 extras: tuple[str, ...] = ("memorisation",)) -> dict[str, Any]:
+                 extras: tuple[str, ...] = ("memorisation",), features: str = "evaluator",
+                 inception_weights: Path | None = None) -> dict[str, Any]:
     """Score the generator of a run folder or checkpoint file (``gankit evaluate``).
 
     ``extras``: the opt-in scores to add (see :meth:`RealReference.extra_scores`).
+    ``features``: "evaluator" (gankit's classifier) or "inception" (gankit/evaluate/inception.py,
+    weights from ``inception_weights``; no extras: the train split's features would take hours).
     """
     from gankit.device import resolve_device
     from gankit.loading import load_run
@@ -72,8 +72,13 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
     dataset = host.datasets.get(loaded.dataset)
     recorded = (getattr(loaded, "metadata", None) or {}).get("dataset") or {}
     unlabelled = "num_classes" in recorded and not recorded["num_classes"]  # the set has no evaluator of its own
-    evaluator = load_evaluator(dataset.name, evaluator_path, device=target, other_set_ok=unlabelled)
-    evaluator.other_set = evaluator.other_set or unlabelled  # e.g. a flat folder scored by a class folder's
+    if features == "inception":
+        from gankit.evaluate.inception import load_inception
+
+        evaluator, extras = load_inception(inception_weights, device=target), ()
+    else:
+        evaluator = load_evaluator(dataset.name, evaluator_path, device=target, other_set_ok=unlabelled)
+        evaluator.other_set = evaluator.other_set or unlabelled  # e.g. a flat folder scored by a class folder's
     reference = build_reference(dataset, evaluator, n, data_root=data_root, download=download, seed=seed,
                                 extras=extras, options=recorded.get("options") or {})
     show_notices(reference, console)
@@ -122,6 +127,12 @@ def print_scores(result: dict[str, Any], console: Any) -> None:
                   f"({result['real_split']}); FID depends on n: compare only at equal n.")
     evaluator = result["evaluator"]
     accuracy = evaluator["test_accuracy"]
+    if evaluator.get("features") == "inception":
+        official = "the official torch-fidelity file" if evaluator["official_weights"] else \
+            "[yellow]not the official file: not comparable with papers' FIDs[/]"
+        console.print(f"features: InceptionV3 pool3 (2,048), weights {evaluator['file']} sha256 "
+                      f"{evaluator['sha256'][:16]}..., {official}")
+        return
     console.print(f"evaluator: {evaluator['dataset']} classifier, sha256 {evaluator['sha256'][:16]}..., "
                   f"held-out accuracy {'not measured' if accuracy is None else f'{accuracy:.2%}'}")
     if evaluator.get("other_set"):
