@@ -302,3 +302,24 @@ def test_an_evaluator_trains_on_cifar10_from_its_files(tmp_path, monkeypatch):
     meta = train_evaluator("cifar10", host=get_host(), out_dir=tmp_path / "ev", data_root=root, epochs=1)
     assert meta["num_classes"] == 10 and meta["image_shape"] == [3, 32, 32]
     assert (tmp_path / "ev" / "cifar10.pt").is_file()
+
+
+def test_celeba_is_extracted_from_its_zip_with_the_md5_checked(tmp_path, monkeypatch):
+    import shutil
+    import zipfile
+
+    folder = tmp_path / "data" / celeba.FOLDER
+    write_images(folder / celeba.IMAGES, 4, size=(178, 218), suffix=".jpg")
+    names = sorted(p.name for p in (folder / celeba.IMAGES).iterdir())
+    (folder / celeba.PARTITION).write_text("".join(f"{name} 0\n" for name in names))
+    archive = folder / celeba.ZIP
+    with zipfile.ZipFile(archive, "w") as opened:
+        for name in names:
+            opened.write(folder / celeba.IMAGES / name, f"{celeba.IMAGES}/{name}")
+    shutil.rmtree(folder / celeba.IMAGES)
+    with pytest.raises(DataError, match="img_align_celeba.zip is not the official CelebA file"):
+        check_dataset("celeba", root=tmp_path / "data")
+    monkeypatch.setattr(celeba, "OFFICIAL_MD5", {celeba.PARTITION: md5(folder / celeba.PARTITION),
+                                                 celeba.ZIP: md5(archive)})
+    data = check_dataset("celeba", root=tmp_path / "data", min_images=4)
+    assert tuple(data.images.shape) == (4, 3, 64, 64) and (folder / celeba.IMAGES / names[0]).is_file()
