@@ -176,6 +176,8 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
                            "Several codes make a grid, the first varying along each row.")] = None,
         ema: Annotated[bool, typer.Option(help="Use the EMA generator when the run kept one.")] = True,
         force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+        precision: Annotated[Precision, typer.Option(
+            help="Autocast of the generator's forward pass (bf16 or fp16 where the device runs it).")] = Precision.fp32,
     ) -> None:
         """Draw images from a trained run."""
         from gankit.sample import MAX_GRID, MAX_SAMPLES, check_out
@@ -203,7 +205,12 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
                                   "--labels needs a conditional variant.")
             chosen = parse_labels(labels, loaded.generator.num_classes)
         codes = parse_codes(list(code or []), loaded.generator)
-        images, _ = draw_samples(loaded, n, seed, chosen, codes)
+        from gankit.train.precision import Precision as Autocast, resolve_precision
+
+        where = next(loaded.generator.parameters()).device
+        with Autocast(resolve_precision(precision.value, where), where).autocast():
+            images, _ = draw_samples(loaded, n, seed, chosen, codes)
+        images = images.float()
         if out is None:
             out = check_out(default_sample_path(run, seed), force)
         columns = None

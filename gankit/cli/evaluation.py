@@ -13,7 +13,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 from rich.console import Console
 
-from gankit.cli.common import EXIT_INTERRUPTED, Device, offline, user_errors
+from gankit.cli.common import EXIT_INTERRUPTED, Device, Precision, offline, one_line_warnings, user_errors
 from gankit.errors import GankitError
 
 DEFAULT_N = 10_000
@@ -43,6 +43,11 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         inception_weights: Annotated[Optional[Path], typer.Option(
             help="With --features inception: weights-inception-2015-12-05-6726825d.pth (never downloaded; "
                  "default: $GANKIT_INCEPTION_WEIGHTS).")] = None,
+        cache: Annotated[bool, typer.Option(
+            help="Reuse the real sets' features and floor from the data root's cache folder "
+                 "(also off with GANKIT_NO_EVAL_CACHE=1).")] = True,
+        precision: Annotated[Precision, typer.Option(
+            help="Autocast of the generator while drawing the images; features stay fp32.")] = Precision.fp32,
     ) -> None:
         """Score a trained run in the evaluator's feature space (FID, KID, IS, precision/recall, ...)."""
         from gankit.evaluate.reference import MIN_N
@@ -54,11 +59,13 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         from gankit.evaluate.score import evaluate_run, print_scores
 
         console = Console(stderr=as_json, highlight=False, soft_wrap=True)
-        result = evaluate_run(run, n=n, seed=seed, host=get_host(), data_root=data_root,
-                              download=not offline(), evaluator_path=evaluator,
-                              device=device.value, console=console,
-                              extras=("memorisation", "parzen") if parzen else ("memorisation",),
-                              features=features, inception_weights=inception_weights)
+        with one_line_warnings(console):  # e.g. a damaged cache file, rebuilt
+            result = evaluate_run(run, n=n, seed=seed, host=get_host(), data_root=data_root,
+                                  download=not offline(), evaluator_path=evaluator,
+                                  device=device.value, console=console,
+                                  extras=("memorisation", "parzen") if parzen else ("memorisation",),
+                                  features=features, inception_weights=inception_weights,
+                                  cache=cache, precision=precision.value)
         if as_json:
             typer.echo(json.dumps(result, indent=2))
         else:
@@ -89,6 +96,8 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         evaluator: Annotated[Optional[Path], typer.Option(
             help="Evaluator weights (.pt) (default: the one gankit ships for the dataset).")] = None,
         progress: Annotated[bool, typer.Option(help="Show training progress bars.")] = True,
+        cache: Annotated[bool, typer.Option(
+            help="Reuse the real sets' features and floor from the data root's cache folder.")] = True,
     ) -> None:
         """Train and/or load variants, sample all from the same noise, and write a side-by-side report."""
         from gankit.compare import CompareOptions, run_comparison
@@ -98,10 +107,12 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
             epochs=epochs, budget_seconds=budget_seconds, seeds=seeds, n=n, dataset=dataset,
             out=out, data_root=data_root, download=not offline(),
             device=device.value, max_images=max_images, evaluator_path=evaluator, progress=progress,
+            cache=cache,
         )
         console = Console(highlight=False, soft_wrap=True)
         try:
-            run_comparison(entries, options, host=get_host(), console=console)
+            with one_line_warnings(console):
+                run_comparison(entries, options, host=get_host(), console=console)
         except Interrupted as stop:
             console.print(f"[yellow]Interrupted.[/] {stop.run_dir} keeps its checkpoint; finish it "
                           f"with `gankit train VARIANT --out {stop.run_dir} --resume`, then pass the "

@@ -44,6 +44,7 @@ class CompareOptions:
     max_images: int | None = None
     evaluator_path: Path | None = None
     progress: bool = True
+    cache: bool = True  # reuse the real sets' features and floor (gankit/evaluate/cache.py)
 
 
 @dataclass
@@ -198,7 +199,8 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
             train_contender(contender, options, dataset_name, out, host, console)
 
     reference = build_reference(dataset, evaluator, options.n, data_root=options.data_root,
-                                download=options.download, seed=NOISE_SEED, extras=("memorisation",))
+                                download=options.download, seed=NOISE_SEED, extras=("memorisation",),
+                                cache=options.cache)
     show_notices(reference, console)
     panels: dict[str, Panel] = {}
     closest: dict[str, Panel] = {}  # memorisation: each variant's samples nearest a training image

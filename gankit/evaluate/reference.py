@@ -15,6 +15,7 @@ score says so: FID falls as n grows, so scores are comparable only at equal n.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +24,8 @@ import torch
 
 from gankit.data.base import to_signed
 from gankit.errors import DataError, GankitError
+from gankit.evaluate import cache as eval_cache
+from gankit.evaluate.cache import EvalCache, features_from, features_record, fingerprint, scores_from
 from gankit.evaluate.evaluator import Evaluator, FeatureSet
 from gankit.registry import DataRequest, DatasetSpec
 
@@ -50,6 +53,8 @@ class RealReference:
     load_training: Callable[[], Any] | None = field(default=None, repr=False)  # the train split
     _floor_scores: dict[str, Any] | None = field(default=None, repr=False)
     _training: Any = field(default=None, repr=False)
+    cache: EvalCache | None = field(default=None, repr=False)  # where the floor is stored (cache.py)
+    training_cache: Callable[[torch.Tensor], EvalCache] | None = field(default=None, repr=False)
 
     def floor(self) -> dict[str, Any]:
         """The floor set scored as if it were generated (computed once)."""
@@ -57,16 +62,18 @@ class RealReference:
             from gankit.evaluate.metrics import score
 
             self._floor_scores = score(self.reference, self.floor_set, seed=self.seed)
+            if self.cache is not None:  # features and floor are stored together, once both exist
+                self.cache.save({"reference": features_record(self.reference),
+                                 "floor_set": features_record(self.floor_set),
+                                 "floor_scores": json.dumps(self._floor_scores)})
         return self._floor_scores
 
     def training_set(self) -> Any:
         """The train split as a memorisation :class:`TrainingSet` (loaded once), or None."""
         if self._training is None and self.load_training is not None and self.evaluator is not None:
-            from gankit.evaluate.memorisation import TrainingSet
-
             images = self.load_training()
             if images is not None and len(images):
-                self._training = TrainingSet(images, self.evaluator.features(images).embeddings)
+                self._training = training_set(images, self.evaluator, self.training_cache)
         return self._training
 
     def extra_scores(self, images: torch.Tensor, fake: FeatureSet) -> dict[str, Any]:
@@ -125,11 +132,13 @@ def _keys(images: torch.Tensor) -> list[bytes]:
 
 def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_root: Path | None = None,
                     download: bool = False, seed: int = 0, extras: tuple[str, ...] = (),
-                    options: dict[str, str] | None = None) -> RealReference:
+                    options: dict[str, str] | None = None, cache: bool = False) -> RealReference:
     """Draw the reference and floor sets for ``n`` generated images and extract their features.
 
     ``extras`` names opt-in scores (:meth:`RealReference.extra_scores`): "memorisation" loads the
     train split when first needed, "parzen" uses the floor set as its validation split.
+    ``cache``: reuse (and store) the features, the floor and the train split's features in the
+    data root's cache folder (gankit/evaluate/cache.py), unless ``GANKIT_NO_EVAL_CACHE`` is set.
     """
     unknown = set(extras) - {"memorisation", "parzen"}
     if unknown:
@@ -162,15 +171,28 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
                   f"n was lowered from {n:,} to {usable:,} (two disjoint real sets of n are needed)."
                   f"{extra_note}")
     labels = None if test.labels is None else test.labels[reference_index]
-    reference = evaluator.features(test.images[reference_index], labels)
-    floor_set = evaluator.features(other_images[:usable],
-                                   None if other_labels is None else other_labels[:usable])
+    floor_labels = None if other_labels is None else other_labels[:usable]
     floor_source = "from the same split"
     if floor_from_test == 0:
         floor_source = "from the train split"
     elif usable > floor_from_test:
         floor_source = (f"{floor_from_test:,} from the same split, {usable - floor_from_test:,} "
                         "from the train split")
+    where = _cache_where(evaluator, dataset, options, data_root) if eval_cache.enabled(cache) else None
+    stored, entry = None, None
+    if where is not None:
+        entry = EvalCache(where[0], "reference", {
+            **where[1], "split": "test", "reference_source": test.source, "floor_source": floor_source,
+            "n": usable, "n_requested": n, "seed": seed,
+            "data": fingerprint(test.images[reference_index], labels, other_images[:usable], floor_labels)})
+        stored = entry.load(lambda contents: _check_reference(contents, usable, evaluator, labels is not None,
+                                                              floor_labels is not None))
+    if stored is not None:
+        reference, floor_set, floor_scores = stored
+    else:
+        reference = evaluator.features(test.images[reference_index], labels)
+        floor_set = evaluator.features(other_images[:usable], floor_labels)
+        floor_scores = None
     def load_training() -> torch.Tensor | None:
         try:
             return dataset.load(DataRequest(root=data_root, split="train", download=download,
@@ -182,7 +204,57 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
                          f"test split: {test.source}", floor_source, seed, notice, test.notice,
                          reference_images=test.images[reference_index],
                          floor_images=other_images[:usable], extras=tuple(extras),
-                         evaluator=evaluator, load_training=load_training)
+                         evaluator=evaluator, load_training=load_training, _floor_scores=floor_scores,
+                         cache=entry if stored is None else None,
+                         training_cache=None if where is None else lambda images: EvalCache(
+                             where[0], "training", {**where[1], "split": "train",
+                                                    "data": fingerprint(images)}))
+
+
+def _cache_where(evaluator: Any, dataset: DatasetSpec, options: dict[str, str],
+                 data_root: Path | None) -> tuple[Path, dict[str, Any]]:
+    """The cache folder (the data root's) and the key fields every entry shares."""
+    from gankit.data.decode import cache_folder
+
+    record = evaluator.record()
+    return cache_folder(DataRequest(root=data_root).root), {
+        "evaluator_sha256": evaluator.sha256, "features": record.get("features", "evaluator"),
+        "other_set": bool(record.get("other_set")), "device": evaluator.device.type,
+        "dataset": dataset.name, "options": options}
+
+
+def _check_reference(contents: dict[str, Any], n: int, evaluator: Any, labelled: bool,
+                     floor_labelled: bool) -> tuple[FeatureSet, FeatureSet, dict[str, Any]]:
+    confidence = float(evaluator.meta.get("recognised_confidence", 0.5))
+    return (features_from(contents.get("reference"), n, confidence, labelled),
+            features_from(contents.get("floor_set"), n, confidence, floor_labelled),
+            scores_from(contents.get("floor_scores")))
+
+
+def training_set(images: torch.Tensor, evaluator: Any, cache: Callable[[torch.Tensor], EvalCache] | None) -> Any:
+    """The memorisation :class:`TrainingSet` of ``images``: their features and near-copy threshold,
+    from the cache when it holds them, else computed (and stored)."""
+    from gankit.evaluate.memorisation import TrainingSet
+
+    entry = None if cache is None else cache(images)
+    if entry is not None:
+        def check(contents: dict[str, Any]) -> tuple[torch.Tensor, float]:
+            embeddings, threshold = contents.get("embeddings"), contents.get("threshold")
+            if not isinstance(embeddings, torch.Tensor) or embeddings.dtype != torch.float32 \
+                    or embeddings.dim() != 2 or embeddings.shape[0] != len(images) \
+                    or not torch.isfinite(embeddings).all():
+                raise ValueError(f"the features are not {len(images)} rows of finite float32")
+            if not isinstance(threshold, float) or not threshold >= 0:
+                raise ValueError("the near-copy threshold is not a distance")
+            return embeddings, threshold
+
+        stored = entry.load(check)
+        if stored is not None:
+            return TrainingSet(images, *stored)
+    training = TrainingSet(images, evaluator.features(images).embeddings)
+    if entry is not None:
+        entry.save({"embeddings": training.embeddings, "threshold": training.threshold()})
+    return training
 
 
 def _train_images_beyond(dataset: DatasetSpec, test: Any, n: int, data_root: Path | None,

@@ -28,15 +28,19 @@ def fixed_inputs(generator: Any, n: int, seed: int = 0) -> tuple[torch.Tensor, t
 
 
 def score_generator(generator: Any, evaluator: Evaluator, reference: RealReference,
-                    seed: int = 0) -> dict[str, Any]:
-    """Every metric for ``reference.n`` images of ``generator``, next to the real-vs-real floor."""
+                    seed: int = 0, precision: str = "fp32") -> dict[str, Any]:
+    """Every metric for ``reference.n`` images of ``generator``, next to the real-vs-real floor.
+
+    ``precision`` (gankit/train/precision.py) is the generator's autocast when drawing the images;
+    the features are always extracted in fp32, so scores stay comparable with the floor and the cache.
+    """
     expected = tuple(evaluator.meta.get("image_shape", generator.image_shape))
     resized = evaluator.other_set and generator.image_shape[0] == expected[0]  # features only
     if tuple(generator.image_shape) != expected and not resized:
         raise GankitError(f"The generator makes images of shape {tuple(generator.image_shape)}, but "
                           f"the '{evaluator.dataset}' evaluator expects {expected}.")
     z, labels = fixed_inputs(generator, reference.n, seed)
-    images = generate(generator, z, labels)
+    images = generate_in(precision, generator, z, labels)
     fake = evaluator.features(images, labels)
     scores = {**score(reference.reference, fake, seed=seed), **reference.extra_scores(images, fake)}
     # Another set's classes (or ImageNet's, for Inception): only what their features say is kept.
@@ -56,12 +60,14 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
                  data_root: Path | None = None, download: bool = False, evaluator_path: Path | None = None,
                  device: str = "cpu", console: Any = None,
                  extras: tuple[str, ...] = ("memorisation",), features: str = "evaluator",
-                 inception_weights: Path | None = None) -> dict[str, Any]:
+                 inception_weights: Path | None = None, cache: bool = True,
+                 precision: str = "fp32") -> dict[str, Any]:
     """Score the generator of a run folder or checkpoint file (``gankit evaluate``).
 
     ``extras``: the opt-in scores to add (see :meth:`RealReference.extra_scores`).
     ``features``: "evaluator" (gankit's classifier) or "inception" (gankit/evaluate/inception.py,
     weights from ``inception_weights``; no extras: the train split's features would take hours).
+    ``cache``: reuse the real sets' features and floor (gankit/evaluate/cache.py).
     """
     from gankit.device import resolve_device
     from gankit.loading import load_run
@@ -80,11 +86,20 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
         evaluator = load_evaluator(dataset.name, evaluator_path, device=target, other_set_ok=unlabelled)
         evaluator.other_set = evaluator.other_set or unlabelled  # e.g. a flat folder scored by a class folder's
     reference = build_reference(dataset, evaluator, n, data_root=data_root, download=download, seed=seed,
-                                extras=extras, options=recorded.get("options") or {})
+                                extras=extras, options=recorded.get("options") or {}, cache=cache)
     show_notices(reference, console)
-    result = score_generator(loaded.generator, evaluator, reference, seed)
+    result = score_generator(loaded.generator, evaluator, reference, seed, precision)
     return {"run": str(path), "variant": loaded.variant, "dataset": dataset.name,
             "epoch": loaded.epoch, **result}
+
+
+def generate_in(precision: str, generator: Any, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """:func:`generate` under the autocast of ``precision`` (fp32, bf16, fp16 or auto)."""
+    from gankit.train.precision import Precision, resolve_precision
+
+    device = next(generator.parameters()).device
+    with Precision(resolve_precision(precision, device), device).autocast():
+        return generate(generator, z, labels)
 
 
 def show_notices(reference: RealReference, console: Any) -> None:

@@ -1,0 +1,132 @@
+"""The evaluation cache: work that is the same for every run scored, kept on disk.
+
+Scoring a run needs the real reference and floor sets' features and the real-vs-real floor, and
+(for the memorisation check) the features of every training image. None of these depend on the
+run, so they are computed once and stored in ``<data root>/cache/``:
+
+- ``eval-reference-<key hash>.pt``: the reference and floor sets' features and the floor scores;
+- ``eval-training-<key hash>.pt``: the train split's features and the near-copy threshold.
+
+The key is everything the stored numbers depend on: the evaluator's sha256, the feature kind, the
+device type the features were computed on, the dataset, its options and source, a sha256 of the
+very images (and labels) used, the split, n and the seed, gankit's :data:`CACHE_FORMAT`, and the
+torch and torchmetrics versions. A changed key is another file name, so it is computed anew. The
+key is also stored inside the file and checked on load, with every tensor's shape and dtype: a
+file that does not match (truncated, damaged, written by other code) is rebuilt with a warning,
+never trusted. Files are written atomically (gankit._io) and read with ``weights_only=True``.
+
+Turn the cache off with ``--no-cache`` (evaluate, compare) or ``GANKIT_NO_EVAL_CACHE=1``; a folder
+that cannot be written is a warning, never a failed evaluation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit._io import atomic_write, env_flag
+from gankit.errors import GankitWarning
+from gankit.evaluate.evaluator import FeatureSet
+
+CACHE_FORMAT = "gankit-eval-cache/1"  # bump when what is stored, or how it is computed, changes
+DISABLE_FLAG = "GANKIT_NO_EVAL_CACHE"
+
+
+def enabled(asked: bool = True) -> bool:
+    """Whether to use the cache: asked for, and not turned off by ``GANKIT_NO_EVAL_CACHE``."""
+    return asked and not env_flag(DISABLE_FLAG)
+
+
+def fingerprint(*tensors: torch.Tensor | None) -> str:
+    """A sha256 of the tensors' bytes, shapes and dtypes (None counts as a marker)."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        if tensor is None:
+            digest.update(b"none;")
+            continue
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{tuple(tensor.shape)}{tensor.dtype};".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"torch": torch.__version__}
+    try:
+        found["torchmetrics"] = version("torchmetrics")
+    except PackageNotFoundError:  # pragma: no cover - a dependency of gankit
+        pass
+    return found
+
+
+class EvalCache:
+    """One kind of cache entry (``kind``) in ``folder``, for one key (a JSON-able dict)."""
+
+    def __init__(self, folder: Path, kind: str, key: dict[str, Any]) -> None:
+        self.key = json.dumps({"format": CACHE_FORMAT, "kind": kind, **_versions(), **key},
+                              sort_keys=True, default=str)
+        name = hashlib.sha256(self.key.encode()).hexdigest()[:24]
+        self.path = Path(folder) / f"eval-{kind}-{name}.pt"
+
+    def load(self, check: Any) -> Any:
+        """``check(contents)``: what ``check`` makes of the stored contents; None when there are
+        none, or when ``check`` raises on contents it does not trust (rebuilt, with a warning)."""
+        if not self.path.is_file():
+            return None
+        try:
+            contents = torch.load(self.path, map_location="cpu", weights_only=True)
+            if not isinstance(contents, dict) or contents.get("key") != self.key:
+                raise ValueError("its stored key does not match")
+            checked = check(contents)
+        except Exception as error:  # noqa: BLE001 - anything unreadable is rebuilt, never trusted
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+            warnings.warn(f"The evaluation cache file '{self.path}' is damaged ({first}); "
+                          "rebuilding it.", GankitWarning, stacklevel=2)
+            return None
+        return checked
+
+    def save(self, contents: dict[str, Any]) -> None:
+        """Store ``contents`` (tensors, str, numbers) with the key; a failed write is a warning."""
+        try:
+            with atomic_write(self.path) as file:
+                torch.save({**contents, "key": self.key}, file)
+        except OSError as error:
+            warnings.warn(f"Cannot write the evaluation cache '{self.path}' ({error.strerror or error}); "
+                          "continuing without it.", GankitWarning, stacklevel=2)
+
+
+def features_record(features: FeatureSet) -> dict[str, Any]:
+    return {"embeddings": features.embeddings, "logits": features.logits, "labels": features.labels}
+
+
+def features_from(record: Any, n: int, confidence: float, labelled: bool) -> FeatureSet:
+    """A stored feature set, checked: n rows of float32 features and logits, integer labels if any."""
+    if not isinstance(record, dict):
+        raise ValueError("a feature set is missing")
+    embeddings, logits, labels = record.get("embeddings"), record.get("logits"), record.get("labels")
+    for name, tensor in (("embeddings", embeddings), ("logits", logits)):
+        if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.float32 \
+                or tensor.dim() != 2 or tensor.shape[0] != n:
+            raise ValueError(f"{name} are not {n} rows of float32")
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{name} hold non-finite values")
+    if labelled != (labels is not None) or (labels is not None and (
+            not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.shape != (n,))):
+        raise ValueError("labels do not match")
+    return FeatureSet(embeddings, logits, labels, confidence)
+
+
+def scores_from(text: Any) -> dict[str, Any]:
+    """Stored scores (a JSON object of numbers and booleans), checked."""
+    scores = json.loads(text) if isinstance(text, str) else None
+    if not isinstance(scores, dict) or not all(
+            isinstance(value, (int, float, bool)) for value in scores.values()):
+        raise ValueError("the stored scores are not a JSON object of numbers")
+    return scores

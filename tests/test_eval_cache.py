@@ -1,0 +1,164 @@
+"""The evaluation cache (gankit/evaluate/cache.py): a hit gives exactly a miss's numbers, a changed
+key recomputes, a damaged file is rebuilt with a warning, and the cache can be turned off."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from gankit import GankitWarning, get_variant
+from gankit.config import build_config
+from gankit.evaluate.evaluator import load_evaluator
+from gankit.evaluate.reference import build_reference
+from gankit.evaluate.score import score_generator
+from gankit.plugins import get_host
+
+N = 60
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    return load_evaluator("mnist")
+
+
+@pytest.fixture(scope="module")
+def generator():
+    spec = get_variant("vanilla")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return spec.build(build_config(spec.config_class), get_host().datasets.get("mnist").info).generator
+
+
+def _reference(evaluator, root, **kwargs):
+    kwargs = {"n": N, "cache": True, "extras": ("memorisation",), **kwargs}
+    return build_reference(get_host().datasets.get("mnist"), evaluator, kwargs.pop("n"),
+                           data_root=root, **kwargs)
+
+
+def _files(root, kind="reference"):
+    return sorted((root / "cache").glob(f"eval-{kind}-*.pt"))
+
+
+def _no_features(monkeypatch, evaluator):
+    def refuse(*args, **kwargs):
+        raise AssertionError("features were computed although the cache holds them")
+    monkeypatch.setattr(evaluator, "features", refuse)
+
+
+def test_a_hit_scores_exactly_what_a_miss_scores(evaluator, generator, tmp_path, monkeypatch):
+    miss = _reference(evaluator, tmp_path)
+    first = score_generator(generator, evaluator, miss)
+    assert len(_files(tmp_path)) == 1 and len(_files(tmp_path, "training")) == 1
+
+    with monkeypatch.context() as patched:
+        _no_features(patched, evaluator)
+        hit = _reference(evaluator, tmp_path)
+        assert torch.equal(hit.reference.embeddings, miss.reference.embeddings)
+        assert torch.equal(hit.floor_set.logits, miss.floor_set.logits)
+        assert hit.floor() == miss.floor()
+        training = hit.training_set()  # the train split's features come from the cache too
+        assert torch.equal(training.embeddings, miss.training_set().embeddings)
+        assert training.threshold() == miss.training_set().threshold()
+    second = score_generator(generator, evaluator, hit)
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+def test_a_changed_key_recomputes(evaluator, tmp_path):
+    _reference(evaluator, tmp_path).floor()
+    _reference(evaluator, tmp_path, seed=1).floor()  # another seed: other real images
+    _reference(evaluator, tmp_path, n=N + 10).floor()
+    assert len(_files(tmp_path)) == 3
+    # A file renamed to another key's name is not trusted: the key stored inside is checked.
+    first, second = _files(tmp_path)[:2]
+    second.write_bytes(first.read_bytes())
+    with pytest.warns(GankitWarning, match="stored key does not match"):
+        for seed in (0, 1):
+            _reference(evaluator, tmp_path, seed=seed).floor()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong shape"])
+def test_a_damaged_file_is_rebuilt_with_a_warning(evaluator, tmp_path, damage):
+    miss = _reference(evaluator, tmp_path)
+    floor = miss.floor()
+    path = _files(tmp_path)[0]
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:2000])
+    elif damage == "garbage":
+        path.write_bytes(b"not a torch file")
+    else:
+        contents = torch.load(path, weights_only=True)
+        contents["reference"]["embeddings"] = contents["reference"]["embeddings"][:-1]
+        torch.save(contents, path)
+    with pytest.warns(GankitWarning, match="damaged.*rebuilding"):
+        rebuilt = _reference(evaluator, tmp_path)
+    assert rebuilt.floor() == floor
+    assert torch.load(path, weights_only=True)["reference"]["embeddings"].shape[0] == N  # written anew
+
+
+def test_the_cache_can_be_turned_off(evaluator, generator, tmp_path, monkeypatch):
+    on = score_generator(generator, evaluator, _reference(evaluator, tmp_path / "on"))
+    off = score_generator(generator, evaluator, _reference(evaluator, tmp_path / "off", cache=False))
+    monkeypatch.setenv("GANKIT_NO_EVAL_CACHE", "1")
+    flag = score_generator(generator, evaluator, _reference(evaluator, tmp_path / "flag"))
+    assert not (tmp_path / "off" / "cache").exists() and not (tmp_path / "flag" / "cache").exists()
+    def numbers(result):  # the notices name each data root
+        return json.dumps({k: v for k, v in result.items() if k not in ("data_notice", "real_split")},
+                          sort_keys=True)
+
+    assert numbers(on) == numbers(off) == numbers(flag)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from gankit.plugins import PluginHost
+    from gankit.train import RunOptions, train
+
+    host = PluginHost()
+    host.load_builtins()
+    host.load_entry_points()
+    run = tmp_path_factory.mktemp("cache-run") / "run"
+    train("vanilla", {"epochs": 1, "batch_size": 50}, RunOptions(
+        out=run, progress=False, max_images=100, device="cpu", data_root=run.parent / "data"), host=host)
+    return run, host
+
+
+def test_evaluate_no_cache_and_a_damaged_file_on_the_command_line(tiny_run, tmp_path):
+    from gankit.cli import build_app
+
+    run, host = tiny_run
+    root = tmp_path / "data"
+    args = ["evaluate", str(run), "--n", str(N), "--json", "--data-root", str(root)]
+    off = CliRunner().invoke(build_app(host), [*args, "--no-cache", "--precision", "bf16"])
+    assert off.exit_code == 0, off.output
+    assert not _files(root)
+    first = CliRunner().invoke(build_app(host), args)
+    assert first.exit_code == 0 and len(_files(root)) == 1
+    _files(root)[0].write_bytes(b"damaged")
+    again = CliRunner().invoke(build_app(host), args)
+    assert again.exit_code == 0, again.output
+    assert "warning: The evaluation cache file" in again.output and "rebuilding it" in again.output
+    scores = [json.loads(result.stdout) for result in (first, again)]
+    assert scores[0] == scores[1]
+    assert json.loads(off.stdout)["floor"] == scores[0]["floor"]
+
+
+def test_sample_precision_draws_the_same_images_within_bf16_rounding(tiny_run, tmp_path):
+    from gankit.cli import build_app
+
+    run, host = tiny_run
+    drawn = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / f"{precision}.pt"
+        result = CliRunner().invoke(build_app(host), ["sample", str(run), "--n", "8", "--out", str(out),
+                                                      "--precision", precision])
+        assert result.exit_code == 0, result.output
+        drawn[precision] = torch.load(out, weights_only=True)
+    assert drawn["bf16"].dtype == torch.float32
+    difference = (drawn["bf16"] - drawn["fp32"]).abs().max()
+    assert 0 < difference < 0.1  # autocast ran (bf16 rounds), and drew the same images
+    refused = CliRunner().invoke(build_app(host), ["sample", str(run), "--precision", "fp16",
+                                                   "--out", str(tmp_path / "x.pt")])
+    assert refused.exit_code != 0 and "fp16 needs a CUDA GPU" in refused.output
