@@ -323,3 +323,24 @@ def test_celeba_is_extracted_from_its_zip_with_the_md5_checked(tmp_path, monkeyp
                                                  celeba.ZIP: md5(archive)})
     data = check_dataset("celeba", root=tmp_path / "data", min_images=4)
     assert tuple(data.images.shape) == (4, 3, 64, 64) and (folder / celeba.IMAGES / names[0]).is_file()
+
+
+def test_a_big_decode_goes_through_a_scratch_file_that_is_removed_after(tmp_path, monkeypatch):
+    from gankit.data import decode
+
+    write_images(tmp_path / "pics", 6, size=(20, 16))
+    in_ram = load_folder(tmp_path / "pics", root=tmp_path / "ram", size=8, channels=3, labelled=False)
+    opened = []
+    real_open = np.lib.format.open_memmap
+    monkeypatch.setattr(np.lib.format, "open_memmap", lambda path, **kw: opened.append(path) or real_open(path, **kw))
+    monkeypatch.setattr(decode, "DECODE_TO_DISK_BYTES", 0)  # every decode counts as big
+    on_disk = load_folder(tmp_path / "pics", root=tmp_path / "disk", size=8, channels=3, labelled=False)
+    assert len(opened) == 1 and str(opened[0]).endswith(".decoding.npy")
+    assert torch_equal(in_ram.images, on_disk.images)
+    assert [p.suffix for p in (tmp_path / "disk" / "cache").iterdir()] == [".pt"]  # the scratch file is gone
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))

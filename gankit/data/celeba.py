@@ -20,7 +20,8 @@ import zipfile
 from pathlib import Path
 
 from gankit.data.base import ImageData, short_reason
-from gankit.data.decode import cache_path, decode_files, file_stamps, load_cache, save_and_map, skipped_notice
+from gankit.data.decode import (cache_path, decode_files, file_stamps, load_cache, save_and_map, scratch_removed,
+                                skipped_notice)
 from gankit.data.idx import md5_of
 from gankit.errors import DataError
 from gankit.registry import DataRequest
@@ -78,13 +79,14 @@ def _read_split(folder: Path, root: Path, split: str) -> ImageData:
     contents = load_cache(cache)
     how = f"read from the cache {cache}"
     if contents is None:
-        array, _, skipped = decode_files([images_dir / name for name in names], size=SIZE, channels=3,
-                                         base=folder, crop=CROP, what="CelebA faces")
-        if len(array) == 0:
-            raise DataError(f"None of the {len(names):,} CelebA {split} images in {images_dir} "
-                            f"could be read ({skipped_notice(skipped, len(names))}).")
-        contents = {"images": torch.from_numpy(array), "skipped": skipped}
-        contents = save_and_map(cache, contents)
+        with scratch_removed(cache.with_suffix(".decoding.npy")) as scratch:  # 2 GB: decoded on disk
+            array, _, skipped = decode_files([images_dir / name for name in names], size=SIZE, channels=3,
+                                             base=folder, crop=CROP, what="CelebA faces", scratch=scratch)
+            if len(array) == 0:
+                raise DataError(f"None of the {len(names):,} CelebA {split} images in {images_dir} "
+                                f"could be read ({skipped_notice(skipped, len(names))}).")
+            contents = save_and_map(cache, {"images": torch.from_numpy(array), "skipped": skipped})
+            del array  # the scratch file's mapping: the cache file's replaces it
         how = f"decoded into the cache {cache}"
     images, skipped = contents["images"], list(contents["skipped"])
     full = not skipped and len(images) == SPLIT_SIZES[split]

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 CACHE_FORMAT = 1  # bump when what a cache file holds, or how images are decoded, changes
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 PROGRESS_FROM = 500  # show a progress bar when decoding at least this many files (on a terminal)
+# Above this many bytes of pixels a decode writes into a scratch file beside the cache instead of
+# RAM (CelebA's train split is 2.0 GB): the process never holds the whole set, even once.
+DECODE_TO_DISK_BYTES = 256 * 2 ** 20
 
 
 def cache_folder(root: Path) -> Path:
@@ -104,8 +107,12 @@ def crop_resize(image: Any, size: int | None, crop: int | None = None) -> Any:
 
 
 def decode_files(paths: Sequence[Path], *, size: int | None, channels: int, base: Path,
-                 crop: int | None = None, what: str = "images") -> tuple["np.ndarray", list[int], list[str]]:
+                 crop: int | None = None, what: str = "images",
+                 scratch: Path | None = None) -> tuple["np.ndarray", list[int], list[str]]:
     """Decode image files into one uint8 array (N, C, H, W).
+
+    ``scratch``: a file to decode into (memory-mapped) when ``size`` is given and the pixels are over
+    :data:`DECODE_TO_DISK_BYTES`; the caller removes it once the cache is written (:func:`scratch_removed`).
 
     :param size: centre-crop and resize each image to ``size`` x ``size``; with None every image
         must already have the first one's size (else one DataError naming two that differ).
@@ -118,7 +125,14 @@ def decode_files(paths: Sequence[Path], *, size: int | None, channels: int, base
 
     mode = "RGB" if channels == 3 else "L"
     # With a size the array is allocated once (CelebA is 2 GB of pixels); without, images are stacked.
-    out = np.empty((len(paths), channels, size, size), dtype=np.uint8) if size else None
+    out = None
+    if size:
+        shape = (len(paths), channels, size, size)
+        if scratch is not None and int(np.prod(shape)) > DECODE_TO_DISK_BYTES:
+            Path(scratch).parent.mkdir(parents=True, exist_ok=True)
+            out = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.uint8, shape=shape)
+        else:
+            out = np.empty(shape, dtype=np.uint8)
     arrays: list[np.ndarray] = []
     kept: list[int] = []
     skipped: list[str] = []
@@ -152,6 +166,23 @@ def decode_files(paths: Sequence[Path], *, size: int | None, channels: int, base
     if not arrays:
         return np.zeros((0, channels, 0, 0), dtype=np.uint8), kept, skipped
     return np.stack(arrays), kept, skipped
+
+
+class scratch_removed:
+    """``with scratch_removed(path):`` the decode's scratch file is deleted on the way out, whatever
+    happens (on Windows a file still mapped cannot be: it is left for the next decode to overwrite)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def skipped_notice(skipped: list[str], total: int) -> str | None:

@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from gankit.data.base import ImageData
 from gankit.data.decode import (EXTENSIONS, cache_path, decode_files, file_stamps, load_cache,
-                                save_and_map, skipped_notice)
+                                save_and_map, scratch_removed, skipped_notice)
 from gankit.errors import DataError
 from gankit.registry import DataRequest, DatasetSpec
 
@@ -147,14 +147,15 @@ def load_folder(folder: Path, *, root: Path, size: int | None, channels: int, la
     contents = load_cache(cache)
     how = f"read from the cache {cache}"
     if contents is None:
-        array, kept, skipped = decode_files(files, size=size, channels=channels, base=folder)
-        if not kept:
-            raise DataError(f"None of the {len(files):,} image files in {folder} could be read "
-                            f"({skipped_notice(skipped, len(files))}).")
-        contents = {"images": torch.from_numpy(array),
-                    "labels": torch.tensor([labels[i] for i in kept], dtype=torch.int64) if labels else None,
-                    "skipped": skipped, "classes": classes}
-        contents = save_and_map(cache, contents)
+        with scratch_removed(cache.with_suffix(".decoding.npy")) as scratch:  # big folders decode on disk
+            array, kept, skipped = decode_files(files, size=size, channels=channels, base=folder, scratch=scratch)
+            if not kept:
+                raise DataError(f"None of the {len(files):,} image files in {folder} could be read "
+                                f"({skipped_notice(skipped, len(files))}).")
+            contents = save_and_map(cache, {
+                "images": torch.from_numpy(array), "skipped": skipped, "classes": classes,
+                "labels": torch.tensor([labels[i] for i in kept], dtype=torch.int64) if labels else None})
+            del array
         how = f"decoded into the cache {cache}"
     images, skipped = contents["images"], list(contents["skipped"])
     shape = "x".join(map(str, images.shape[1:]))
