@@ -96,3 +96,12 @@ def test_without_ema_nothing_is_averaged_and_a_bad_decay_is_one_line(tmp_path):
     assert not load_run(tmp_path / "run").ema
     with pytest.raises(ConfigError, match="ema must be in"):
         train("dcgan", {"ema": 1.0}, options(tmp_path / "bad"))
+
+
+def test_the_average_only_watches_training_the_raw_weights_are_the_plain_runs(tmp_path):
+    # So one --ema run measures both: its raw G is exactly the run without --ema (docs/variants.md).
+    train("dcgan", {**TINY, "ema": 0.0, "epochs": 1}, options(tmp_path / "plain"))
+    train("dcgan", {**TINY, "epochs": 1}, options(tmp_path / "averaged"))
+    plain = load_checkpoint(tmp_path / "plain/checkpoints/last.pt")["generator"]
+    raw = load_checkpoint(tmp_path / "averaged/checkpoints/last.pt")["generator"]
+    assert all(torch.equal(plain[key], raw[key]) for key in plain)
