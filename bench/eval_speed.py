@@ -1,15 +1,25 @@
-"""Seconds to evaluate 10,000 generated images, step by step, on this machine.
+"""Seconds to evaluate 10,000 generated images, step by step, and what the evaluation cache saves.
 
-It runs what ``gankit evaluate RUN --n 10000`` runs, timing each step: drawing the two real sets
-and extracting their features (once per evaluation, shared by all runs in ``gankit compare``),
-generating the images (an untrained vanilla generator: generation cost is the variant's, not the
-evaluator's), extracting their features, each metric, and scoring the real-vs-real floor.
+Three parts, each optional:
+
+- ``steps``: what ``gankit evaluate RUN --n 10000`` runs, timed step by step: drawing the two
+  real sets and extracting their features, generating the images (an untrained vanilla generator:
+  generation cost is the variant's, not the evaluator's), their features, each metric, the
+  real-vs-real floor, and the memorisation check's parts (the train split's features, the
+  near-copy threshold, one run's nearest-training-image search).
+- ``kid``: KID batched over its subsets (gankit) against torchmetrics' loop over them (what
+  gankit used before), alternated, with the largest difference of their values.
+- ``cache``: ``evaluate_run`` (what the command does) of four small trained runs on an empty
+  cache (the first evaluation) and on a filled one (every later evaluation), alternated; then
+  ``run_comparison`` of the four run folders (what ``gankit compare RUN1 .. RUN4`` does; it trains
+  nothing) on an empty and on a filled cache.
+
 Fashion-MNIST is the default because its 70,000 images ship offline (Debian), so n = 10,000 needs
 no lowering; the MNIST evaluator has the same network and costs the same.
 
-    python bench/eval_speed.py [--n 10000] [--dataset fashion-mnist] [--repeats 3]
+    python bench/eval_speed.py [--n 10000] [--parts steps,kid,cache] [--rounds 2]
 
-Prints the median of ``--repeats`` timings per step (the reference set is built once).
+The load average is printed at the start and the end: on a shared machine, read it beside the times.
 """
 
 from __future__ import annotations
@@ -17,15 +27,17 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
 
 from gankit import get_variant
 from gankit.config import build_config
-from gankit.data import default_data_root
 from gankit.evaluate import metrics
 from gankit.evaluate.evaluator import load_evaluator
 from gankit.evaluate.reference import build_reference
@@ -33,7 +45,11 @@ from gankit.evaluate.score import fixed_inputs, generate
 from gankit.plugins import get_host
 
 
-def timed(function, repeats: int) -> tuple[float, object]:
+def load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def timed(function, repeats: int = 1) -> tuple[float, object]:
     times, result = [], None
     for _ in range(repeats):
         started = time.perf_counter()
@@ -42,21 +58,19 @@ def timed(function, repeats: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=10_000)
-    parser.add_argument("--dataset", default="fashion-mnist")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--data-root", type=Path, default=None)
-    args = parser.parse_args()
+def table(rows: list[tuple[str, float]]) -> None:
+    print("| step | seconds |\n| --- | ---: |")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds:.2f} |")
 
+
+def steps(args: argparse.Namespace, root: Path) -> None:
     dataset = get_host().datasets.get(args.dataset)
-    seconds, evaluator = timed(lambda: load_evaluator(args.dataset), 1)
+    seconds, evaluator = timed(lambda: load_evaluator(args.dataset))
     rows = [("load the evaluator (sha256 check)", seconds)]
-    seconds, reference = timed(lambda: build_reference(
-        dataset, evaluator, args.n, data_root=args.data_root or default_data_root()), 1)
+    seconds, reference = timed(lambda: build_reference(dataset, evaluator, args.n, data_root=root,
+                                                       extras=("memorisation",)))
     rows.append((f"real sets: load data, features of 2 x {reference.n:,} images", seconds))
-
     spec = get_variant("vanilla")
     torch.manual_seed(0)
     generator = spec.build(build_config(spec.config_class), dataset.info).generator
@@ -69,7 +83,7 @@ def main() -> None:
     per_run = seconds
     for name, function in (
         ("FID (torchmetrics)", lambda: metrics.frechet_distance(real, fake)),
-        ("KID (torchmetrics, 100 subsets of 1,000)", lambda: metrics.kernel_distance(real, fake)),
+        ("KID (100 subsets of 1,000, batched)", lambda: metrics.kernel_distance(real, fake)),
         ("Inception Score (torchmetrics)", lambda: metrics.inception_score(fake)),
         ("precision, recall, density, coverage", lambda: metrics.manifold_metrics(real, fake)),
         ("modes covered, KL to uniform", lambda: metrics.mode_coverage(fake)),
@@ -77,18 +91,132 @@ def main() -> None:
         seconds, _ = timed(function, args.repeats)
         per_run += seconds
         rows.append((name, seconds))
-    seconds, _ = timed(reference.floor, 1)
+    seconds, _ = timed(reference.floor)
     rows.append(("real-vs-real floor (all metrics, once)", seconds))
+    seconds, training = timed(lambda: reference.load_training())
+    rows.append((f"memorisation: load the train split ({len(training):,} images)", seconds))
+    from gankit.evaluate.memorisation import TrainingSet
 
-    print(f"# {args.dataset}, n = {reference.n:,}; {platform.processor() or platform.machine()}, "
+    seconds, train_set = timed(lambda: TrainingSet(training, evaluator.features(training).embeddings))
+    rows.append((f"memorisation: features of {len(training):,} training images", seconds))
+    seconds, _ = timed(train_set.threshold)
+    rows.append(("memorisation: near-copy threshold (5,000 x train, pixels)", seconds))
+    reference._training = train_set
+    seconds, _ = timed(lambda: reference.extra_scores(images, fake), args.repeats)
+    per_run += seconds
+    rows.append((f"memorisation of one run ({reference.n:,} images vs the train split)", seconds))
+    table(rows)
+    print(f"| **scoring one run, after the real sets (features + metrics + memorisation)** | **{per_run:.2f}** |")
+    print(f"| **everything, as `gankit evaluate` does it without a cache** | **{sum(s for _, s in rows):.2f}** |")
+
+
+def kid(args: argparse.Namespace) -> None:
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    def torchmetrics_loop(real, fake):
+        metric = KernelInceptionDistance(feature=metrics._Precomputed(real.embeddings.shape[1]),
+                                         subsets=metrics.KID_SUBSETS,
+                                         subset_size=min(metrics.KID_SUBSET_SIZE, args.n))
+        metric.update(real.embeddings.double(), real=True)
+        metric.update(fake.embeddings.double(), real=False)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            mean, std = metric.compute()
+        return float(mean), float(std)
+
+    generator = torch.Generator().manual_seed(0)
+    real = metrics.FeatureSet(torch.randn(args.n + 1, 128, generator=generator), torch.zeros(args.n + 1, 10))
+    fake = metrics.FeatureSet(torch.randn(args.n, 128, generator=generator) + 0.1, torch.zeros(args.n, 10))
+    times: dict[str, list[float]] = {"torchmetrics loop": [], "batched": []}
+    difference = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(args.rounds):
+            seconds, old = timed(lambda: torchmetrics_loop(real, fake))
+            times["torchmetrics loop"].append(seconds)
+            seconds, new = timed(lambda: metrics.kernel_distance(real, fake))
+            times["batched"].append(seconds)
+            difference = max(difference, abs(old[0] - new[0]), abs(old[1] - new[1]))
+    print(f"# KID of 2 x {args.n:,} features, {metrics.KID_SUBSETS} subsets of {metrics.KID_SUBSET_SIZE:,}, "
+          f"alternated {args.rounds} rounds; largest difference of mean or std: {difference:.2e}")
+    for name, values in times.items():
+        print(f"| KID, {name} | {' / '.join(f'{v:.2f}' for v in values)} s |")
+
+
+def trained_runs(args: argparse.Namespace, folder: Path) -> list[Path]:
+    from gankit.train import RunOptions, train
+
+    runs = []
+    for seed in range(4):
+        out = folder / f"vanilla-seed{seed}"
+        train("vanilla", {"epochs": 1}, RunOptions(dataset=args.dataset, max_images=2000, seed=seed,
+                                                   out=out, progress=False, device="cpu"))
+        runs.append(out)
+    return runs
+
+
+def cache(args: argparse.Namespace, folder: Path) -> None:
+    from gankit.compare import CompareOptions, run_comparison
+    from gankit.evaluate.score import evaluate_run
+
+    runs = trained_runs(args, folder / "runs")
+    root = folder / "data-root"  # its cache/ folder is the evaluation cache; the images come from Debian's
+
+    def empty() -> None:
+        shutil.rmtree(root / "cache", ignore_errors=True)
+
+    def evaluate(run: Path) -> float:
+        return timed(lambda: evaluate_run(run, n=args.n, data_root=root, device="cpu"))[0]
+
+    def compare(tag: str) -> float:
+        options = CompareOptions(n=args.n, data_root=root, device="cpu", out=folder / f"compare-{tag}")
+        shutil.rmtree(options.out, ignore_errors=True)
+        return timed(lambda: run_comparison([str(run) for run in runs], options))[0]
+
+    first, later, compare_empty, compare_filled = [], [], [], []
+    for round_ in range(args.rounds):  # alternated: empty, filled, empty, filled, ...
+        empty()
+        first.append(evaluate(runs[round_ % 4]))
+        later.append(evaluate(runs[(round_ + 1) % 4]))
+        print(f"# round {round_ + 1}: first evaluate {first[-1]:.1f} s, second (another run) "
+              f"{later[-1]:.1f} s; load {load()}", flush=True)
+    for round_ in range(args.compare_rounds):
+        empty()
+        compare_empty.append(compare(f"empty{round_}"))
+        compare_filled.append(compare(f"filled{round_}"))
+        print(f"# round {round_ + 1}: compare of 4 runs, empty cache {compare_empty[-1]:.1f} s, "
+              f"filled {compare_filled[-1]:.1f} s; load {load()}", flush=True)
+    one = statistics.median(first)
+    print(f"| `evaluate`, empty cache (the first) | {' / '.join(f'{v:.1f}' for v in first)} s |")
+    print(f"| `evaluate` of another run, filled cache | {' / '.join(f'{v:.1f}' for v in later)} s "
+          f"(**{statistics.median(later) / one:.0%}** of the first; target <= 25%) |")
+    for name, values in (("empty", compare_empty), ("filled", compare_filled)):
+        print(f"| `compare` of 4 runs, {name} cache | {' / '.join(f'{v:.1f}' for v in values)} s "
+              f"(**{statistics.median(values) / one:.2f}x** one first evaluation; target <= 1.5x) |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--repeats", type=int, default=1, help="timings per step (the median is shown)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternations of the compared timings")
+    parser.add_argument("--compare-rounds", type=int, default=1)
+    parser.add_argument("--parts", default="steps,kid,cache")
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    print(f"# {args.dataset}, n = {args.n:,}; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads")
-    print(f"# load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("| step | seconds |\n| --- | ---: |")
-    for name, seconds in rows:
-        print(f"| {name} | {seconds:.2f} |")
-    print(f"| **scoring one run, after the real sets (features + metrics)** | **{per_run:.2f}** |")
-    total = sum(seconds for _, seconds in rows)
-    print(f"| **everything, as `gankit evaluate` does it** | **{total:.2f}** |")
+    print(f"# load average at the start: {load()}", flush=True)
+    os.environ["GANKIT_OFFLINE"] = "1"
+    with tempfile.TemporaryDirectory(prefix="gankit-eval-speed-") as folder:
+        if "steps" in parts:
+            steps(args, Path(folder) / "steps-root")
+        if "kid" in parts:
+            kid(args)
+        if "cache" in parts:
+            cache(args, Path(folder))
+    print(f"# load average at the end: {load()}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ training images take seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -67,6 +67,19 @@ class TrainingSet:
     images: torch.Tensor  # (M, C, H, W), uint8 or float in [-1, 1]
     embeddings: torch.Tensor | None = None  # (M, D) evaluator features
     _threshold: float | None = None
+    # The held-out yardsticks, by what they were measured on: the same for every run scored
+    # against one reference set (gankit compare), so computed once (2,000 x M pixel distances).
+    _yardsticks: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict)
+
+    def yardstick(self, kind: str, heldout: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+        """The median nearest-``pool`` distance of (at most ``YARDSTICK``) ``heldout`` rows."""
+        from gankit.evaluate.cache import fingerprint
+
+        key = (kind, fingerprint(heldout))
+        if key not in self._yardsticks:
+            chosen = torch.randperm(heldout.shape[0], generator=torch.Generator().manual_seed(0))[:YARDSTICK]
+            self._yardsticks[key] = nearest(heldout[chosen], pool)[0].median()
+        return self._yardsticks[key]
 
     def threshold(self) -> float:
         """The pixel distance below which a generated image counts as a near-copy."""
@@ -84,11 +97,9 @@ class TrainingSet:
         return self._threshold
 
 
-def _ratio(to_train: torch.Tensor, heldout: torch.Tensor, train: torch.Tensor) -> float:
+def _ratio(to_train: torch.Tensor, yardstick: torch.Tensor) -> float:
     """Median nearest-training distance of the generated images (``to_train``) over that of
-    held-out real images (at most ``YARDSTICK`` of them), against the same training pool."""
-    heldout = heldout[torch.randperm(heldout.shape[0], generator=torch.Generator().manual_seed(0))[:YARDSTICK]]
-    yardstick = nearest(heldout, train)[0].median()
+    held-out real images (:meth:`TrainingSet.yardstick`), against the same training pool."""
     return float(to_train.median() / yardstick) if yardstick > 0 else float("nan")
 
 
@@ -112,9 +123,9 @@ def memorisation(fake_images: torch.Tensor, train: TrainingSet, *,
                     "pixel_distance": distance[order].tolist()},
     }
     if heldout_images is not None:
-        result["copy_ratio_pixel"] = _ratio(distance, _flat(heldout_images), pixels)
+        result["copy_ratio_pixel"] = _ratio(distance, train.yardstick("pixel", _flat(heldout_images), pixels))
     if heldout_embeddings is not None and fake_embeddings is not None and train.embeddings is not None:
         features = train.embeddings.float()
         result["copy_ratio_feature"] = _ratio(nearest(fake_embeddings.float(), features)[0],
-                                              heldout_embeddings.float(), features)
+                                              train.yardstick("feature", heldout_embeddings.float(), features))
     return result

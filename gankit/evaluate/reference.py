@@ -53,6 +53,7 @@ class RealReference:
     load_training: Callable[[], Any] | None = field(default=None, repr=False)  # the train split
     _floor_scores: dict[str, Any] | None = field(default=None, repr=False)
     _training: Any = field(default=None, repr=False)
+    _seen: set[bytes] | None = field(default=None, repr=False)
     cache: EvalCache | None = field(default=None, repr=False)  # where the floor is stored (cache.py)
     training_cache: Callable[[torch.Tensor], EvalCache] | None = field(default=None, repr=False)
 
@@ -88,7 +89,7 @@ class RealReference:
         if "memorisation" in self.extras and (training := self.training_set()) is not None:
             from gankit.evaluate.memorisation import memorisation
 
-            seen = set(_keys(training.images))
+            seen = self._seen_keys(training)
             held_out = torch.tensor([key not in seen for key in _keys(self.reference_images)],
                                     dtype=torch.bool)
             scores.update(memorisation(
@@ -101,12 +102,18 @@ class RealReference:
             # Sigma is chosen on floor images the generator did not train on, when there are any.
             validation = self.floor_images
             if (training := self.training_set()) is not None:
-                seen = set(_keys(training.images))
+                seen = self._seen_keys(training)
                 unseen = torch.tensor([key not in seen for key in _keys(validation)], dtype=torch.bool)
                 validation = validation[unseen] if unseen.any() else validation
             scores.update(parzen(images, validation, self.reference_images))
             scores["parzen_validation_images"] = int(validation.shape[0])
         return scores
+
+    def _seen_keys(self, training: Any) -> set[bytes]:
+        """The training images' bytes, to tell held-out images from training ones (once per set)."""
+        if self._seen is None:
+            self._seen = set(_keys(training.images))
+        return self._seen
 
     def closest_pairs(self, generator: Any, closest: dict[str, list], seed: int = 0) -> torch.Tensor:
         """Memorisation's ``closest`` generated images (redrawn from the same fixed noise), then
