@@ -94,22 +94,22 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             "--data-option", help="An option of the dataset, KEY=VALUE (repeatable; see `gankit list`).")] = None,
         callback: Annotated[Optional[list[str]], typer.Option(
             "--callback", help="Enable a plugin's training callback (repeatable; see `gankit list`).")] = None,
-        precision: Annotated[Precision, typer.Option(
-            help="Forward passes in fp32, bf16 or fp16 (CUDA) with fp32 weights; auto: fp32 until "
-                 "bf16's quality check has run (docs/benchmarks.md).")] = Precision.auto,
-        compile: Annotated[bool, typer.Option(
-            "--compile", help="torch.compile the networks (slow to start; see docs/benchmarks.md).")] = False,
-        memory_budget: Annotated[Optional[str], typer.Option(
-            help="Stream the data from disk above this size (2GB; 0: always; default: half the free memory).")] = None,
+        precision: Annotated[Precision, typer.Option(help="Forward passes in fp32, bf16 or fp16 (CUDA) with fp32 weights; auto: fp32 until bf16's quality check has run (docs/benchmarks.md).")] = Precision.auto,
+        compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks (slow to start; see docs/benchmarks.md).")] = False,
+        memory_budget: Annotated[Optional[str], typer.Option(help="Stream the data from disk above this size (2GB; 0: always; default: half the free memory).")] = None,
         ema: Annotated[Optional[float], typer.Option(help="Average G's weights: decay per G step, e.g. 0.999; 0: off [default: the variant's].")] = None,
         augment: Annotated[Optional[str], typer.Option(help="Augment D's real and fake inputs: none or diffaug [default: the variant's].")] = None,
         r1: Annotated[Optional[float], typer.Option(help="R1 penalty weight on D's gradient at real images; 0: off [default: the variant's].")] = None,
         tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also log scalars and grids to RUN/tb (pip install 'gankit[tensorboard]').")] = False,
+        devices: Annotated[int, typer.Option(min=1, help="Train on N processes of this machine (one per GPU, or gloo on CPU) through torchrun; see docs/distributed.md.")] = 1,
+        sync_bn: Annotated[bool, typer.Option("--sync-bn", help="With several processes on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm).")] = False,
     ) -> None:
         """Train a GAN variant; writes samples, a loss plot, metrics and checkpoints to a run folder."""
         from gankit.config import parse_set_options
-        from gankit.train import Interrupted, RunOptions
-        from gankit.train import train as run_training
+        from gankit.train import Interrupted, RunOptions, train as run_training
+        if devices > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start it
+            from gankit.train.distributed import launch
+            raise typer.Exit(launch(devices, sys.argv[1:]))
 
         overrides: dict[str, Any] = parse_set_options(set_ or [])
         for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr), ("loss", loss),
@@ -129,7 +129,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             require_full=full, seed=seed, device=device.value, out=out, resume=resume,
             progress=progress, max_images=max_images,
             data_options=key_value_pairs(data_option, "--data-option"), callbacks=list(callback or []),
-            precision=precision.value, compile=compile, memory_budget=memory_budget, tensorboard=tensorboard,
+            precision=precision.value, compile=compile, memory_budget=memory_budget, tensorboard=tensorboard, sync_bn=sync_bn,
         )
         if max_images is not None and max_images < 1:
             raise GankitError(f"--max-images must be at least 1, got {max_images}.")
@@ -141,7 +141,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             from gankit.evaluate.in_training import EvaluationCallback
 
             extra_callbacks.append(EvaluationCallback(eval_every, eval_n))
-        console = Console(highlight=False, soft_wrap=True)
+        console = Console(highlight=False, soft_wrap=True, quiet=os.environ.get("RANK", "0") != "0")  # torchrun: rank 0 speaks
         try:
             with one_line_warnings(console):
                 result = run_training(variant, overrides, options, host=get(), console=console,
@@ -208,7 +208,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         from gankit.train.precision import Precision as Autocast, resolve_precision
 
         where = next(loaded.generator.parameters()).device
-        with Autocast(resolve_precision(precision.value, where), where).autocast():
+        with Autocast(resolve_precision(precision.value, where), where, tf32=False).autocast():
             images, _ = draw_samples(loaded, n, seed, chosen, codes)
         images = images.float()
         if out is None:

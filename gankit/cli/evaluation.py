@@ -98,6 +98,8 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         progress: Annotated[bool, typer.Option(help="Show training progress bars.")] = True,
         cache: Annotated[bool, typer.Option(
             help="Reuse the real sets' features and floor from the data root's cache folder.")] = True,
+        jobs: Annotated[int, typer.Option(min=1, help="Train N runs at a time, each in its own process "
+                                          "(one GPU each, or a share of the CPU cores).")] = 1,
     ) -> None:
         """Train and/or load variants, sample all from the same noise, and write a side-by-side report."""
         from gankit.compare import CompareOptions, run_comparison
@@ -107,7 +109,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
             epochs=epochs, budget_seconds=budget_seconds, seeds=seeds, n=n, dataset=dataset,
             out=out, data_root=data_root, download=not offline(),
             device=device.value, max_images=max_images, evaluator_path=evaluator, progress=progress,
-            cache=cache,
+            cache=cache, jobs=jobs,
         )
         console = Console(highlight=False, soft_wrap=True)
         try:

@@ -45,6 +45,7 @@ class CompareOptions:
     evaluator_path: Path | None = None
     progress: bool = True
     cache: bool = True  # reuse the real sets' features and floor (gankit/evaluate/cache.py)
+    jobs: int = 1  # runs trained at once, each in its own process (gankit/compare/parallel.py)
 
 
 @dataclass
@@ -124,12 +125,12 @@ def _default_out(contenders: list[Contender]) -> Path:
 
 
 def train_contender(contender: Contender, options: CompareOptions, dataset: str, out: Path,
-                    host: PluginHost, console: Any) -> None:
-    """Train seeds 0..K-1 of one variant under the shared budget."""
+                    host: PluginHost, console: Any, seeds: list[int] | None = None) -> None:
+    """Train seeds 0..K-1 (or ``seeds``) of one variant under the shared budget."""
     from gankit.train import RunOptions, train
 
     epochs = options.epochs or DEFAULT_EPOCHS
-    for seed in range(options.seeds):
+    for seed in range(options.seeds) if seeds is None else seeds:
         run_dir = out / RUNS_DIR / f"{contender.variant}-seed{seed}"
         if run_dir.exists() and any(run_dir.iterdir()):
             raise GankitError(f"'{run_dir}' already exists. Use another --out, or pass that run "
@@ -194,9 +195,12 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
     out = Path(options.out) if options.out else _default_out(contenders)
     out.mkdir(parents=True, exist_ok=True)
 
-    for contender in contenders:
-        if contender.trained:
-            train_contender(contender, options, dataset_name, out, host, console)
+    trained = [contender for contender in contenders if contender.trained]
+    if options.jobs > 1 and trained:
+        from gankit.compare.parallel import train_in_parallel
+        train_in_parallel(train_contender, trained, options, dataset_name, out, host, console)
+    for contender in trained if options.jobs <= 1 else []:
+        train_contender(contender, options, dataset_name, out, host, console)
 
     reference = build_reference(dataset, evaluator, options.n, data_root=options.data_root,
                                 download=options.download, seed=NOISE_SEED, extras=("memorisation",),

@@ -26,6 +26,7 @@ from gankit.progress import ProgressBar, format_values
 from gankit.runs import append_metrics, checkpoint_path, read_metrics, versions
 from gankit.train.background import BackgroundWriter, detached_copy, spare_core
 from gankit.train.batches import BatchSource
+from gankit.train.distributed import SINGLE, Distributed
 from gankit.train.events import CallbackList, TrainingContext
 from gankit.train.precision import Precision
 from gankit.train.step import LossAccumulator, TrainStep
@@ -40,14 +41,15 @@ class Trainer:
                  data: BatchSource, seed: int,
                  schedulers: tuple[Any, Any] = (None, None), plugin: dict[str, Any] | None = None,
                  refreshes_per_epoch: int = 20, precision: Precision | None = None,
-                 compile: bool = False) -> None:
+                 compile: bool = False, distributed: Distributed = SINGLE) -> None:
         self.context, self.callbacks, self.seed = context, callbacks, seed
+        self.distributed = distributed  # rank 0 writes the run folder; see gankit.train.distributed
         self.data = data
         self.schedulers = schedulers
         self.plugin = plugin or {}
         self.refreshes_per_epoch = refreshes_per_epoch
         self.precision = precision or Precision("fp32", context.device)
-        self.step_runner = TrainStep(context, loss, callbacks, self.precision, compile)
+        self.step_runner = TrainStep(context, loss, callbacks, self.precision, compile, distributed)
         self.writer = BackgroundWriter(threaded=spare_core(context.device))
         context._background = self.writer.submit
         self.batch_size = context.config.batch_size
@@ -103,7 +105,10 @@ class Trainer:
         self.precision.load_state_dict(state.get("grad_scalers") or {})
 
     def save(self, background: bool = False) -> None:
-        """Write ``checkpoints/last.pt``; in the background (from a snapshot) between epochs."""
+        """Write ``checkpoints/last.pt``; in the background (from a snapshot) between epochs. With
+        several processes, rank 0 writes it: weights and RNG state are the same on every rank."""
+        if not self.distributed.is_main:
+            return
         path = checkpoint_path(self.context.run_dir)
         if background:
             state = self.state_dict()
@@ -127,7 +132,7 @@ class Trainer:
         self.callbacks.emit("run_start", context)
         finished = True
         try:
-            if self._replay is not None:
+            if self._replay is not None and self.distributed.is_main:
                 self._write_lost_outputs(self._replay)
             with ProgressBar(context.console if context.options.progress else None, context.variant) as bar:
                 while context.epoch < context.config.epochs:
@@ -144,7 +149,7 @@ class Trainer:
     def _run_epoch(self, bar: ProgressBar, stop_requested: Callable[[], bool]) -> bool:
         context = self.context
         order = self.epoch_order(context.epoch)
-        sums = LossAccumulator.resume(context.device, self.resume_sums)
+        sums = LossAccumulator.resume(context.device, self.resume_sums, self.distributed)
         context._log = sums.add
         refresh_every = max(1, self.batches_per_epoch // max(1, self.refreshes_per_epoch))
         bar.start_epoch(context.epoch + 1, context.config.epochs, self.batches_per_epoch, self.batch_in_epoch)
@@ -152,7 +157,9 @@ class Trainer:
         context.discriminator.train()
         started = last_refresh = time.perf_counter()
         size = self.batch_size
-        for real, labels in self.data.batches(order, size, self.batch_in_epoch):
+        # Several processes: this rank's slice of every global batch (the same order on every rank).
+        order, local_size = self.distributed.shard(order, size), size // self.distributed.world
+        for real, labels in self.data.batches(order, local_size, self.batch_in_epoch):
             self.batch_in_epoch += 1
             self.step_runner(real, labels, self.batch_in_epoch)
             if self.batch_in_epoch % refresh_every == 0 or self.batch_in_epoch == self.batches_per_epoch:
@@ -161,14 +168,19 @@ class Trainer:
                 self._check_finite(window)
                 bar.update(self.batch_in_epoch, window, refresh_every * size / max(now - last_refresh, 1e-9))
                 last_refresh = now
-            if stop_requested():
-                self.resume_sums = {**sums.carry(),
-                                "seconds": time.perf_counter() - started + self.resume_sums.get("seconds", 0.0)}
-                return False
+                if self.distributed.active and self.distributed.any(stop_requested(), context.device):
+                    return self._stopped(sums, started)  # every rank agrees, at the same step
+            if not self.distributed.active and stop_requested():
+                return self._stopped(sums, started)
         self._epoch_means = sums.means()
         self._epoch_seconds = time.perf_counter() - started + self.resume_sums.get("seconds", 0.0)
         self.resume_sums = {}
         return True
+
+    def _stopped(self, sums: LossAccumulator, started: float) -> bool:
+        self.resume_sums = {**sums.carry(),
+                            "seconds": time.perf_counter() - started + self.resume_sums.get("seconds", 0.0)}
+        return False
 
     def _end_epoch(self) -> None:
         context = self.context
@@ -187,7 +199,10 @@ class Trainer:
             **{key: round(value, 6) for key, value in means.items()},
         }
         self.save(background=True)  # right after the epoch's steps: the RNG state is the resume point
-        self._emit_epoch_outputs()
+        if self.distributed.is_main:
+            self._emit_epoch_outputs()
+        # The other ranks wait here while rank 0's callbacks run (--eval-every can take a while).
+        self.distributed.barrier()
 
     def _write_lost_outputs(self, record: dict[str, Any]) -> None:
         """Resuming at an epoch's end whose outputs never reached the disk (a kill between the
@@ -243,12 +258,13 @@ class Trainer:
 class StopOnSigint:
     """Turn the first Ctrl-C (or SIGTERM, what SLURM and Kubernetes send) into a request to stop
     after the current step. A second one stops at once, except during a checkpoint write: that
-    finishes first, then ``KeyboardInterrupt`` is raised."""
+    finishes first, then ``KeyboardInterrupt`` is raised. Under torchrun (``escalate=False``) a
+    repeat only repeats the request: Ctrl-C reaches the agent too, which forwards it to every rank."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
-        self.requested = False
+    def __init__(self, escalate: bool = True) -> None:
+        self.requested, self.escalate = False, escalate
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "StopOnSigint":
@@ -258,7 +274,7 @@ class StopOnSigint:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:  # a second interrupt: the user really wants out now
+        if self.requested and self.escalate:  # a second interrupt: the user really wants out now
             if checkpoint.saving():
                 checkpoint.interrupt_after_save()
                 return

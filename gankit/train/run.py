@@ -25,6 +25,7 @@ from gankit.host import PluginHost, get_host
 from gankit.registry import DataRequest, VariantSpec
 from gankit.runs import (CONFIG_FILE, checkpoint_path, claim_run_dir, default_run_dir,
                          holding_locks, read_run_config, versions)
+from gankit.train import distributed as dist
 from gankit.train import loop
 from gankit.train.streaming import batch_source, parse_memory_budget
 from gankit.train.ema import GeneratorEMA
@@ -55,6 +56,7 @@ class RunOptions:
     compile: bool = False  # torch.compile the networks' forward passes
     tensorboard: bool = False  # also write scalars and grids to RUN/tb (gankit.train.tensorboard)
     memory_budget: str | None = None  # above it, batches stream from disk (gankit.train.streaming)
+    sync_bn: bool = False  # under torchrun on CUDA: BatchNorm statistics over the global batch
 
 
 @dataclass
@@ -94,20 +96,29 @@ def train(variant_name: str, overrides: dict[str, Any] | None = None,
     :param callbacks: extra :class:`gankit.Callback` objects for this run.
     :raises Interrupted: after Ctrl-C or ``request_stop``, once the checkpoint is written.
     """
-    with holding_locks():
-        return _train(variant_name, overrides, options, host=host, console=console, callbacks=callbacks)
-
-
-def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOptions | None, *,
-           host: PluginHost | None, console: Any, callbacks: list[Callback] | None) -> TrainResult:
-    host = host or get_host()
     options = options or RunOptions()
+    # Under torchrun: join the process group; rank 0 alone claims, writes and prints.
+    distributed, options.device = dist.setup(options.device)
+    try:
+        with holding_locks():
+            return _train(variant_name, overrides, options, host=host, callbacks=callbacks,
+                          console=console if distributed.is_main else None, distributed=distributed)
+    finally:
+        dist.teardown(distributed)
+
+
+def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOptions, *,
+           host: PluginHost | None, console: Any, callbacks: list[Callback] | None,
+           distributed: dist.Distributed) -> TrainResult:
+    host = host or get_host()
+    main = distributed.is_main
     variant = host.variants.get(variant_name)
     run_dir = Path(options.out) if options.out else default_run_dir(variant.name, options.dataset)
 
     saved: dict[str, Any] | None = None
     if options.resume:
-        claim_run_dir(run_dir, resume=True)
+        if main:
+            claim_run_dir(run_dir, resume=True)
         saved = read_run_config(run_dir)
         _check_resume_compatible(saved, variant, dict(overrides or {}), options)
         options.dataset = saved["dataset"]["name"]
@@ -122,6 +133,7 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
         config = build_config(variant.config_class, overrides)
         seed = 0 if options.seed is None else options.seed
     host.losses.get(config.loss)  # fail on an unknown loss before touching the disk
+    distributed.check_batch(config.batch_size)
     if options.tensorboard:  # a missing package is one line before the disk is touched
         from gankit.train.tensorboard import summary_writer_class
         summary_writer_class()
@@ -154,8 +166,9 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
         raise CheckpointError(
             f"Cannot resume '{run_dir}': it trained on {saved['dataset']['num_images']} images "
             f"({saved['dataset']['source']}), but {len(data)} were found now ({data.source}).")
-    if not options.resume:  # a default name taken (another run this second) gets a suffix
+    if not options.resume and main:  # a default name taken (another run this second) gets a suffix
         run_dir = claim_run_dir(run_dir, resume=False, unique=options.out is None)
+    run_dir = distributed.broadcast(run_dir)  # rank 0's claim names the folder for every rank
     if console is not None:
         console.print(f"[bold]data:[/] {data.source}")
         if data.notice:
@@ -164,23 +177,25 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
     result = TrainResult(run_dir, 0)
     trainer = build_trainer(variant, config, dataset, data, options, run_dir, seed, host, console,
                             [*(spec.build(config) for spec in plugin_callbacks), *(callbacks or []),
-                             _EpochRecords(result)])
+                             _EpochRecords(result)], distributed=distributed)
     context, info, device = trainer.context, trainer.context.data_info, trainer.context.device
     if saved is not None and checkpoint_path(run_dir).is_file():  # else: a start that never saved
         state = load_checkpoint(checkpoint_path(run_dir), map_location=device)
         _check_checkpoint_matches(state, saved, run_dir)
         trainer.load_state_dict(state)
-    write_json_atomic(run_dir / CONFIG_FILE, {
-        "variant": variant.name, "config": config_to_dict(config),
-        "dataset": {"name": dataset.name, "source": data.source, "is_full": data.is_full,
-                    "num_images": len(data), "max_images": options.max_images,
-                    "image_shape": list(info.image_shape),
-                    "num_classes": info.num_classes, "options": dict(options.data_options)},
-        "seed": seed, "device": str(device), "plugin": trainer.plugin,
-        "loss_plugin": host.losses.owner(config.loss), "callbacks": list(options.callbacks),
-        "precision": trainer.precision.name, "compile": options.compile, "versions": versions(),
-    })
-    with loop.StopOnSigint() as stop:
+    if main:  # the folder and its files are rank 0's
+        write_json_atomic(run_dir / CONFIG_FILE, {
+            "variant": variant.name, "config": config_to_dict(config),
+            "dataset": {"name": dataset.name, "source": data.source, "is_full": data.is_full,
+                        "num_images": len(data), "max_images": options.max_images,
+                        "image_shape": list(info.image_shape),
+                        "num_classes": info.num_classes, "options": dict(options.data_options)},
+            "seed": seed, "device": str(device), "plugin": trainer.plugin,
+            "loss_plugin": host.losses.owner(config.loss), "callbacks": list(options.callbacks),
+            "precision": trainer.precision.name, "compile": options.compile, "versions": versions(),
+            "distributed": distributed.record(config.batch_size),
+        })
+    with loop.StopOnSigint(escalate=not distributed.active) as stop:
         finished = trainer.fit(stop_requested=lambda: stop.requested)
     result.epochs_done = context.epoch
     if not finished:
@@ -191,14 +206,18 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
 
 def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, options: RunOptions,
                   run_dir: Path, seed: int, host: PluginHost, console: Any = None,
-                  callbacks: list[Callback] | None = None, networks: Any = None) -> loop.Trainer:
+                  callbacks: list[Callback] | None = None, networks: Any = None,
+                  distributed: dist.Distributed = dist.SINGLE) -> loop.Trainer:
     """The engine for one run on loaded ``data``, its networks built (or ``networks`` given) with
-    ``seed``; the sample grid and loss plot come first among the callbacks."""
+    ``seed``; the sample grid and loss plot come first among the callbacks. With several processes,
+    callbacks run on rank 0 only, unless they set ``all_ranks = True``."""
     device = resolve_device(options.device)
     torch.manual_seed(seed)
     info = dataset.info_for(tuple(data.images.shape), data.num_classes)
     loss_spec = host.losses.get(config.loss)
     networks = networks or variant.build_networks(config, info, loss_spec)
+    if options.sync_bn:
+        dist.convert_sync_batchnorm(networks, distributed, device)
     generator, discriminator = networks.generator.to(device), networks.discriminator.to(device)
     optimizers = build_optimizers(variant, config, networks)
     context = TrainingContext(
@@ -212,13 +231,14 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
     if options.tensorboard:
         from gankit.train.tensorboard import TensorBoardLog
         extra.append(TensorBoardLog(grid))
-    listeners = CallbackList([*ema, grid, LossPlot(), *(callbacks or []), *extra])
+    listeners = CallbackList([c for c in [*ema, grid, LossPlot(), *(callbacks or []), *extra]
+                              if distributed.is_main or getattr(c, "all_ranks", False)])
     return loop.Trainer(
         context, loss_spec.build(config), listeners,
         batch_source(data, device, labelled=variant.conditional, budget=options.memory_budget, console=console), seed,
         (optimizers.generator_scheduler, optimizers.discriminator_scheduler),
         provenance(host, variant.name), options.refreshes_per_epoch,
-        Precision(resolve_precision(options.precision, device), device), options.compile)
+        Precision(resolve_precision(options.precision, device), device), options.compile, distributed)
 
 
 def _resumed_precision(saved: dict[str, Any], asked: str) -> str:

@@ -17,6 +17,7 @@ import torch
 
 from gankit.losses import discriminator_step_loss, generator_step_loss, may_mix_batches
 from gankit.train.augment import augmented
+from gankit.train.distributed import SINGLE, Distributed
 from gankit.train.events import Batch, CallbackList, TrainingContext
 from gankit.train.precision import Precision
 from gankit.train.regularisers import r1_penalty
@@ -26,8 +27,9 @@ class TrainStep:
     """Runs batches for one run's networks, loss and optimizers."""
 
     def __init__(self, context: TrainingContext, loss: Any, callbacks: CallbackList,
-                 precision: Precision, compile: bool = False) -> None:
+                 precision: Precision, compile: bool = False, distributed: Distributed = SINGLE) -> None:
         self.context, self.loss, self.callbacks, self.precision = context, loss, callbacks, precision
+        self.distributed = distributed
         self.n_critic = context.config.n_critic
         self.mixed_batch = may_mix_batches(context.discriminator)
         # Compiled wrappers run the forward passes; the context keeps the plain modules, so state
@@ -37,8 +39,23 @@ class TrainStep:
             mode = "reduce-overhead" if context.device.type == "cuda" else None  # CUDA graphs
             self.generator = torch.compile(context.generator, mode=mode)
             self.discriminator = torch.compile(context.discriminator, mode=mode)
+        # Several processes: G and D each in their own DDP wrapper, which averages their gradients.
+        # The G step scores its fakes with D's plain module: D's weights need no gradient there, and
+        # a DDP forward whose backward reaches none of its parameters would leave DDP's reducer
+        # waiting ("Expected to have finished reduction in the prior iteration") at the next D
+        # step. StyleGAN2-ADA likewise runs plain modules (and all-reduces gradients itself);
+        # StudioGAN wraps D in DDP for both steps with find_unused_parameters for its extra heads.
+        # For the same reason the D step's fakes come through DDP(G) only when the G step reuses
+        # them (n_critic == 1); otherwise from G's plain module.
+        policy = getattr(context.config, "augment", "none")
+        plain_generator, plain_discriminator = self.generator, self.discriminator
+        self.generator = distributed.wrap(self.generator, context.device)
+        self.discriminator = distributed.wrap(self.discriminator, context.device)
         # --augment: D scores augmented real and fake images in both steps (gankit.train.augment).
-        self.discriminator = augmented(self.discriminator, getattr(context.config, "augment", "none"))
+        self.discriminator = augmented(self.discriminator, policy)
+        self.frozen_discriminator = augmented(plain_discriminator, policy) if distributed.active \
+            else self.discriminator
+        self.fakes_generator = self.generator if self.n_critic == 1 else plain_generator
         self.r1 = getattr(context.config, "r1", 0.0)
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor | None, batch_number: int) -> None:
@@ -48,9 +65,9 @@ class TrainStep:
         size = real.shape[0]
 
         # D step: real batch vs. fresh fakes (detached: no gradient flows into G here).
-        z = context.generator.sample_latent(size, device=context.device)
+        z = self.noise(size)
         with self.precision.autocast():
-            fake = generator(z, labels)
+            fake = self.fakes_generator(z, labels)
             d_out = discriminator_step_loss(self.loss, discriminator, real, fake.detach(), labels,
                                             latent=z, mixed_batch=self.mixed_batch)
             d_loss = d_out.loss
@@ -74,9 +91,10 @@ class TrainStep:
         try:
             with self.precision.autocast():
                 if self.n_critic > 1:
-                    z = context.generator.sample_latent(size, device=context.device)
+                    z = self.noise(size)
                     fake = generator(z, labels)
-                g_loss = generator_step_loss(self.loss, discriminator, fake, labels, real=real, latent=z)
+                g_loss = generator_step_loss(self.loss, self.frozen_discriminator, fake, labels,
+                                             real=real, latent=z)
             context.g_optimizer.zero_grad(set_to_none=True)
             self.precision.step("g", g_loss, context.g_optimizer)
         finally:
@@ -88,22 +106,32 @@ class TrainStep:
             self.callbacks.emit("generator_step", context)
         context.batch = None
 
+    def noise(self, size: int) -> torch.Tensor:
+        """The step's noise: with several processes, drawn for the global batch on every rank (the
+        same numbers everywhere) and sliced, so N processes see the noise one process would."""
+        generator, device = self.context.generator, self.context.device
+        if not self.distributed.active:
+            return generator.sample_latent(size, device=device)
+        return self.distributed.slice(generator.sample_latent(size * self.distributed.world, device=device))
+
 
 class LossAccumulator:
     """Sums of logged values, kept on the device until read: a window (since the last read, for
-    the progress bar) and the epoch's total (for ``metrics.jsonl``)."""
+    the progress bar) and the epoch's total (for ``metrics.jsonl``). With several processes,
+    ``distributed`` averages each window's sums over the ranks as it is read."""
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
+    def __init__(self, device: torch.device, distributed: Distributed = SINGLE) -> None:
+        self.device, self.distributed = device, distributed
         self.window: dict[str, torch.Tensor] = {}
         self.window_counts: dict[str, int] = {}
         self.totals: dict[str, float] = {}
         self.counts: dict[str, int] = {}
 
     @classmethod
-    def resume(cls, device: torch.device, sums: dict[str, Any]) -> "LossAccumulator":
+    def resume(cls, device: torch.device, sums: dict[str, Any],
+               distributed: Distributed = SINGLE) -> "LossAccumulator":
         """Continue an epoch interrupted half-way (``sums`` from :meth:`carry`)."""
-        accumulator = cls(device)
+        accumulator = cls(device, distributed)
         accumulator.totals = dict(sums.get("totals", {}))
         accumulator.counts = {key: int(value) for key, value in sums.get("counts", {}).items()}
         return accumulator
@@ -118,13 +146,16 @@ class LossAccumulator:
 
     def read_window(self) -> dict[str, float]:
         """The window's means, moved into the totals; the only host sync."""
-        if not self.window:
+        if self.distributed.active:  # every rank's sums and counts added up (a rank-0 callback may log)
+            names, values, counts = self.distributed.sum_logged(self.window, self.window_counts, self.device)
+        elif not self.window:
             return {}
-        names = list(self.window)
-        values = torch.stack([self.window[name] for name in names]).tolist()
+        else:
+            names, counts = list(self.window), self.window_counts
+            values = torch.stack([self.window[name] for name in names]).tolist()
         means = {}
         for name, value in zip(names, values):
-            count = self.window_counts[name]
+            count = counts[name]
             self.totals[name] = self.totals.get(name, 0.0) + value
             self.counts[name] = self.counts.get(name, 0) + count
             if count:
