@@ -38,6 +38,7 @@ WORKER = textwrap.dedent("""
     import sys, torch, torch.distributed as dist
     from pathlib import Path
     from gankit import Callback
+    from gankit.evaluate.in_training import EvaluationCallback
     from gankit.train import RunOptions, train
 
     dist.init_process_group("gloo")  # kept across both runs: gankit leaves a caller's group alone
@@ -52,7 +53,9 @@ WORKER = textwrap.dedent("""
 
     options = dict(device="cpu", progress=False, max_images=640)
     settings = {"dropout": 0.0, "batch_size": 32, "epochs": 1}
-    train("vanilla", settings, RunOptions(out=out / "two", **options), callbacks=[LiveWeights()])
+    # --eval-every on rank 0 while rank 1 waits at the epoch's barrier
+    train("vanilla", settings, RunOptions(out=out / "two", **options),
+          callbacks=[LiveWeights(), EvaluationCallback(1, 50)])
     train("vanilla", {**settings, "epochs": 2}, RunOptions(out=out / "b", resume=True, **options))
     dist.destroy_process_group()
 """)
@@ -101,8 +104,8 @@ def test_two_processes_train_the_one_process_run_and_resume_across_world_sizes(t
     # One run folder, written by rank 0 alone: one metrics line per epoch, the world recorded.
     config = json.loads((tmp_path / "two" / "config.json").read_text())
     assert config["distributed"] == {"world_size": 2, "backend": "gloo", "per_rank_batch": 16}
-    lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in lines] == [1]
+    lines = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert [(line["event"], line["epoch"]) for line in lines] == [("epoch", 1), ("eval", 1)]
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
         "checkpoints", "config.json", "losses.png", "metrics.jsonl", "samples"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "rank0.pt", "rank1.pt", "ref", "two", "worker.py"]
@@ -120,10 +123,13 @@ def test_two_processes_train_the_one_process_run_and_resume_across_world_sizes(t
     assert load_checkpoint(checkpoint_path(tmp_path / "b"), map_location="cpu")["step"] == 40
 
 
-def test_ctrl_c_under_torchrun_stops_every_rank_and_rank_0_saves_once(tmp_path):
+def test_ctrl_c_under_devices_2_stops_every_rank_and_rank_0_saves_once(tmp_path):
+    """`--devices 2` runs torchrun's launcher in this command's process; Ctrl-C reaches it and
+    both ranks (one process group), as in a terminal."""
     run_dir = tmp_path / "run"
-    command = [*TORCHRUN, "-m", "gankit", "train", "vanilla", "--epochs", "200", "--max-images",
-               str(IMAGES), "--batch-size", "32", "--out", str(run_dir), "--no-progress", "--device", "cpu"]
+    command = [sys.executable, "-m", "gankit", "train", "vanilla", "--devices", "2", "--epochs", "200",
+               "--max-images", str(IMAGES), "--batch-size", "32", "--out", str(run_dir), "--no-progress",
+               "--device", "cpu"]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 180
@@ -137,6 +143,7 @@ def test_ctrl_c_under_torchrun_stops_every_rank_and_rank_0_saves_once(tmp_path):
     assert 1 <= state["epoch"] < 200
     assert state["step"] == state["epoch"] * 20 + state["batch_in_epoch"]
     assert not list(run_dir.glob("checkpoints/*.tmp*"))
+    assert json.loads((run_dir / "config.json").read_text())["distributed"]["world_size"] == 2
 
 
 def test_compare_with_two_jobs_equals_one_job(tmp_path):

@@ -96,7 +96,9 @@ def frechet_distance(real: FeatureSet, fake: FeatureSet) -> float:
     """FID (Heusel et al., NeurIPS 2017) between the two feature sets."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    metric = FrechetInceptionDistance(feature=_Precomputed(real.embeddings.shape[1]))
+    # sync_on_compute=False: one process scores (rank 0 under torchrun); torchmetrics would
+    # otherwise all-gather over the process group and wait for ranks that are not scoring.
+    metric = FrechetInceptionDistance(feature=_Precomputed(real.embeddings.shape[1]), sync_on_compute=False)
     metric.update(real.embeddings.double(), real=True)
     metric.update(fake.embeddings.double(), real=False)
     return float(metric.compute())
@@ -145,7 +147,7 @@ def inception_score(fake: FeatureSet, seed: int = 0) -> tuple[float, float]:
 
     with _no_buffer_warning():
         metric = InceptionScore(feature=_Precomputed(fake.logits.shape[1]),
-                                splits=min(IS_SPLITS, len(fake)))
+                                splits=min(IS_SPLITS, len(fake)), sync_on_compute=False)
     metric.update(fake.logits.double())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
