@@ -98,7 +98,7 @@ def generate_in(precision: str, generator: Any, z: torch.Tensor, labels: torch.T
     from gankit.train.precision import Precision, resolve_precision
 
     device = next(generator.parameters()).device
-    with Precision(resolve_precision(precision, device), device).autocast():
+    with Precision(resolve_precision(precision, device), device, tf32=False).autocast():
         return generate(generator, z, labels)
 
 
