@@ -57,6 +57,16 @@ WORKER = textwrap.dedent("""
     train("vanilla", settings, RunOptions(out=out / "two", **options),
           callbacks=[LiveWeights(), EvaluationCallback(1, 50)])
     train("vanilla", {**settings, "epochs": 2}, RunOptions(out=out / "b", resume=True, **options))
+
+    class NanOnRank1(Callback):  # a value only rank 1 logs, and it is not a number
+        name, all_ranks = "nan_on_rank1", True
+        def on_discriminator_step(self, context):
+            if rank == 1:
+                context.log("probe_loss", float("nan"))
+    try:
+        train("vanilla", settings, RunOptions(out=out / "nan", **options), callbacks=[NanOnRank1()])
+    except Exception as error:  # every rank stops, with the same message
+        (out / f"nan{rank}.txt").write_text(f"{type(error).__name__}: {error}")
     dist.destroy_process_group()
 """)
 
@@ -108,7 +118,12 @@ def test_two_processes_train_the_one_process_run_and_resume_across_world_sizes(t
     assert [(line["event"], line["epoch"]) for line in lines] == [("epoch", 1), ("eval", 1)]
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
         "checkpoints", "config.json", "losses.png", "metrics.jsonl", "samples"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "rank0.pt", "rank1.pt", "ref", "two", "worker.py"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "b", "nan", "nan0.txt", "nan1.txt", "rank0.pt", "rank1.pt", "ref", "two", "worker.py"]
+    # A NaN on rank 1 alone stops both ranks at the same step with the same message.
+    message = (tmp_path / "nan0.txt").read_text()
+    assert message == (tmp_path / "nan1.txt").read_text()
+    assert message.startswith("TrainingError: Training stopped: non-finite loss") and "probe_loss=nan" in message
 
     # 1 and 2 processes: the same weights up to summation order.
     reference = weights(tmp_path / "ref")
@@ -161,3 +176,17 @@ def test_compare_with_two_jobs_equals_one_job(tmp_path):
     assert [d.name for d in parallel.run_dirs] == ["vanilla-seed0", "vanilla-seed1"]
     for one, two in zip(serial.run_dirs, parallel.run_dirs):  # the same function of the seed
         assert_close(weights(two), weights(one))
+
+
+def test_sync_bn_is_refused_on_cpu_and_devices_leaves_the_command_line():
+    from gankit.errors import ConfigError
+    from gankit.train.distributed import convert_sync_batchnorm, without_devices
+
+    networks = (torch.nn.BatchNorm1d(3), torch.nn.Linear(2, 2))
+    convert_sync_batchnorm(networks, SINGLE, torch.device("cpu"))  # one process: nothing to do
+    with pytest.raises(ConfigError, match="--sync-bn needs CUDA"):
+        convert_sync_batchnorm(networks, Distributed(0, 2), torch.device("cpu"))
+    assert without_devices(["train", "dcgan", "--devices", "4", "--devices=2", "--epochs", "3"]) == [
+        "train", "dcgan", "--epochs", "3"]
+    with pytest.raises(ConfigError, match="does not split evenly"):
+        Distributed(0, 3).check_batch(64)
