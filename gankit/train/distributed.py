@@ -73,14 +73,6 @@ class Distributed:
         per_rank = tensor.shape[0] // self.world
         return tensor[self.rank * per_rank:(self.rank + 1) * per_rank]
 
-    def mean(self, values: torch.Tensor) -> torch.Tensor:
-        """The mean over ranks of ``values`` (one small all-reduce)."""
-        if not self.active:
-            return values
-        reduced = values.clone()
-        torch.distributed.all_reduce(reduced)
-        return reduced / self.world
-
     def sum_logged(self, sums: dict[str, torch.Tensor], counts: dict[str, int],
                    device: torch.device) -> tuple[list[str], list[float], dict[str, int]]:
         """Logged sums and counts added over the ranks: every name any rank logged, in one order.
@@ -163,6 +155,9 @@ def setup(device_name: str) -> tuple[Distributed, str]:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     cuda = device_name.startswith("cuda") or (device_name == "auto" and torch.cuda.is_available())
     if cuda:
+        if local_rank >= torch.cuda.device_count():
+            raise ConfigError(f"Process {local_rank} of this machine has no GPU of its own (torch sees "
+                              f"{torch.cuda.device_count()}); start at most one process per GPU.")
         device_name = f"cuda:{local_rank}"
         torch.cuda.set_device(local_rank)
     owns = not dist.is_initialized()  # a script may have joined it already, and keep it after
