@@ -32,7 +32,7 @@ SETTINGS = {"dropout": 0.0, "batch_size": 32, "epochs": 1}  # 640 images: 20 ste
 IMAGES = 640
 # float32 sums of 2 half-batch means instead of 1 batch mean differ in the last bits (~1e-7
 # relative); 20-40 Adam steps carry that into the weights (largest difference measured: 4e-8
-# after 40 steps), far below this tolerance, which still catches a wrong slice or noise (1e-2).
+# after 40 steps), 250 times below atol; any other batch or noise changes the very first step.
 TOLERANCE = dict(rtol=1e-4, atol=1e-5)
 
 WORKER = textwrap.dedent("""
