@@ -162,3 +162,14 @@ def test_sample_precision_draws_the_same_images_within_bf16_rounding(tiny_run, t
     refused = CliRunner().invoke(build_app(host), ["sample", str(run), "--precision", "fp16",
                                                    "--out", str(tmp_path / "x.pt")])
     assert refused.exit_code != 0 and "fp16 needs a CUDA GPU" in refused.output
+
+
+def test_a_feature_set_round_trips_with_its_recognition_confidence():
+    from gankit.evaluate.cache import features_from, features_record
+    from gankit.evaluate.evaluator import FeatureSet
+
+    stored = FeatureSet(torch.randn(5, 8), torch.randn(5, 3), None, 0.0)  # Inception's: no threshold
+    back = features_from(features_record(stored), 5, labelled=False)
+    assert torch.equal(back.embeddings, stored.embeddings) and back.recognised_confidence == 0.0
+    with pytest.raises(ValueError, match="labels"):
+        features_from(features_record(stored), 5, labelled=True)

@@ -33,7 +33,7 @@ from gankit._io import atomic_write, env_flag
 from gankit.errors import GankitWarning
 from gankit.evaluate.evaluator import FeatureSet
 
-CACHE_FORMAT = "gankit-eval-cache/1"  # bump when what is stored, or how it is computed, changes
+CACHE_FORMAT = "gankit-eval-cache/2"  # bump when what is stored, or how it is computed, changes
 DISABLE_FLAG = "GANKIT_NO_EVAL_CACHE"
 
 
@@ -103,10 +103,11 @@ class EvalCache:
 
 
 def features_record(features: FeatureSet) -> dict[str, Any]:
-    return {"embeddings": features.embeddings, "logits": features.logits, "labels": features.labels}
+    return {"embeddings": features.embeddings, "logits": features.logits, "labels": features.labels,
+            "confidence": float(features.recognised_confidence)}
 
 
-def features_from(record: Any, n: int, confidence: float, labelled: bool) -> FeatureSet:
+def features_from(record: Any, n: int, labelled: bool) -> FeatureSet:
     """A stored feature set, checked: n rows of float32 features and logits, integer labels if any."""
     if not isinstance(record, dict):
         raise ValueError("a feature set is missing")
@@ -120,6 +121,9 @@ def features_from(record: Any, n: int, confidence: float, labelled: bool) -> Fea
     if labelled != (labels is not None) or (labels is not None and (
             not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.shape != (n,))):
         raise ValueError("labels do not match")
+    confidence = record.get("confidence")
+    if not isinstance(confidence, float) or not 0 <= confidence <= 1:
+        raise ValueError("the recognition confidence is not a probability")
     return FeatureSet(embeddings, logits, labels, confidence)
 
 

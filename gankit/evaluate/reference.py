@@ -192,7 +192,7 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
             **where[1], "split": "test", "reference_source": test.source, "floor_source": floor_source,
             "n": usable, "n_requested": n, "seed": seed,
             "data": fingerprint(test.images[reference_index], labels, other_images[:usable], floor_labels)})
-        stored = entry.load(lambda contents: _check_reference(contents, usable, evaluator, labels is not None,
+        stored = entry.load(lambda contents: _check_reference(contents, usable, labels is not None,
                                                               floor_labels is not None))
     if stored is not None:
         reference, floor_set, floor_scores = stored
@@ -230,11 +230,10 @@ def _cache_where(evaluator: Any, dataset: DatasetSpec, options: dict[str, str],
         "dataset": dataset.name, "options": options}
 
 
-def _check_reference(contents: dict[str, Any], n: int, evaluator: Any, labelled: bool,
+def _check_reference(contents: dict[str, Any], n: int, labelled: bool,
                      floor_labelled: bool) -> tuple[FeatureSet, FeatureSet, dict[str, Any]]:
-    confidence = float(evaluator.meta.get("recognised_confidence", 0.5))
-    return (features_from(contents.get("reference"), n, confidence, labelled),
-            features_from(contents.get("floor_set"), n, confidence, floor_labelled),
+    return (features_from(contents.get("reference"), n, labelled),
+            features_from(contents.get("floor_set"), n, floor_labelled),
             scores_from(contents.get("floor_scores")))
 
 
