@@ -162,6 +162,22 @@ def test_ctrl_c_under_devices_2_stops_every_rank_and_rank_0_saves_once(tmp_path)
     assert json.loads((run_dir / "config.json").read_text())["distributed"]["world_size"] == 2
 
 
+def test_the_issue_command_runs_from_a_source_checkout(tmp_path):
+    """`torchrun ... gankit train`, word for word: torchrun runs `python -u gankit`, which from a
+    checkout's root is the package folder run through its __main__.py (elsewhere Python looks for
+    a file called gankit, and `-m gankit` is the form docs/distributed.md gives)."""
+    torchrun = Path(sys.executable).with_name("torchrun")  # torch's console script, beside python
+    done = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "gankit", "train", "vanilla",
+                           "--epochs", "1", "--max-images", "200", "--batch-size", "50", "--no-progress",
+                           "--out", str(tmp_path / "run")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["distributed"] == {"world_size": 2, "backend": "gloo", "per_rank_batch": 25}
+    assert load_checkpoint(checkpoint_path(tmp_path / "run"), map_location="cpu")["epoch"] == 1
+
+
 def test_compare_with_two_jobs_equals_one_job(tmp_path):
     """The training half of `compare --jobs 2` (the scoring half is the serial one, run after)."""
     from gankit.compare.parallel import train_in_parallel
