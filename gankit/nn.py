@@ -159,3 +159,18 @@ def truncated_normal_(module: nn.Module, std: float = 0.02) -> None:
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` with a cheaper mask on the CPU: one uniform draw per element, kept where it
+    falls below the keep probability (as TF1's ``tf.nn.dropout``, the tutorial's, does). torch's
+    CPU kernel draws its mask with ``bernoulli_``, about twice the cost (docs/benchmarks.md, issue
+    10); elsewhere, and in eval mode, it is ``nn.Dropout`` itself. Same parameters (none), same
+    state dict, same expectation; the drawn masks differ from ``nn.Dropout``'s."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or x.device.type != "cpu" or self.inplace or not 0 < self.p < 1:
+            return super().forward(x)
+        keep = 1.0 - self.p
+        mask = torch.rand(x.shape, dtype=torch.float32, device=x.device).lt_(keep).mul_(1.0 / keep)
+        return x * mask.to(x.dtype)

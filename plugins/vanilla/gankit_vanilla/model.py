@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from gankit import DataInfo, Discriminator, Generator, Networks
-from gankit.nn import truncated_normal_
+from gankit.nn import Dropout, truncated_normal_
 
 
 class MLPGenerator(Generator):
@@ -34,9 +34,9 @@ class MLPDiscriminator(Discriminator):
     def __init__(self, *, image_shape: tuple[int, int, int], dropout: float) -> None:
         super().__init__(image_shape=image_shape)
         self.net = nn.Sequential(
-            nn.Linear(math.prod(image_shape), 1024), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(1024, 512), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(512, 256), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(math.prod(image_shape), 1024), nn.ReLU(), Dropout(dropout),
+            nn.Linear(1024, 512), nn.ReLU(), Dropout(dropout),
+            nn.Linear(512, 256), nn.ReLU(), Dropout(dropout),
             nn.Linear(256, 1),
         )
 
