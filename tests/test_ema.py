@@ -105,3 +105,23 @@ def test_the_average_only_watches_training_the_raw_weights_are_the_plain_runs(tm
     plain = load_checkpoint(tmp_path / "plain/checkpoints/last.pt")["generator"]
     raw = load_checkpoint(tmp_path / "averaged/checkpoints/last.pt")["generator"]
     assert all(torch.equal(plain[key], raw[key]) for key in plain)
+
+
+def test_eval_every_scores_the_averaged_generator(tmp_path, monkeypatch):
+    # --eval-every's FID and best.pt must judge the G that the grid shows and `sample` loads.
+    from gankit.evaluate import in_training
+
+    scored = []
+    real_score = in_training.score_generator
+
+    def recording(generator, *args, **kwargs):
+        scored.append({k: v.detach().clone() for k, v in generator.state_dict().items()})
+        return real_score(generator, *args, **kwargs)
+
+    monkeypatch.setattr(in_training, "score_generator", recording)
+    run = tmp_path / "run"
+    train("dcgan", TINY, options(run), callbacks=[in_training.EvaluationCallback(2, 50)])
+    averaged, raw = ema_state(run), load_checkpoint(run / "checkpoints/last.pt")["generator"]
+    assert len(scored) == 1
+    assert all(torch.equal(scored[0][k], averaged[k]) for k in averaged)
+    assert not all(torch.equal(scored[0][k], raw[k]) for k in raw)

@@ -59,7 +59,8 @@ class EvaluationCallback(Callback):
                 context.dataset_spec, self.evaluator, self.n,
                 data_root=options.data_root, download=options.download, options=dict(options.data_options))
             show_notices(self.reference, context.console)
-        result = score_generator(context.generator, self.evaluator, self.reference)
+        # the averaged G under --ema: the one the grid shows and `sample` and `evaluate` load
+        result = score_generator(context.sampling_generator(), self.evaluator, self.reference)
         line = {"event": "eval", "epoch": context.epoch, "step": context.step,
                 **{key: _rounded(value) for key, value in result.items() if key != "floor"
                    and isinstance(value, (int, float)) and not isinstance(value, bool)},

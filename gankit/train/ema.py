@@ -54,6 +54,7 @@ class GeneratorEMA(Callback):
         if self._saved is not None:  # resumed: the average so far, not the raw weights
             self.averaged.load_state_dict(self._saved)
             self._saved = None
+        context.averaged_generator = self.averaged  # what grids and evaluations draw from
 
     @torch.no_grad()
     def on_generator_step(self, context: TrainingContext) -> None:

@@ -47,6 +47,8 @@ class TrainingContext:
     :ivar batch: the current :class:`Batch` (``None`` outside the step events).
     :ivar record: at ``epoch_end``, the epoch's line for ``metrics.jsonl`` (means of every logged
         value, seconds, images/s); a callback may add keys to it.
+    :ivar averaged_generator: under ``--ema``, the averaged copy of G (set at run start by the EMA
+        callback), else ``None``; :meth:`sampling_generator` picks the one to draw outputs from.
     """
 
     generator: Any
@@ -66,6 +68,7 @@ class TrainingContext:
     step: int = 0
     batch: Batch | None = None
     record: dict[str, Any] | None = None
+    averaged_generator: Any = None
     _log: Callable[[str, Any], None] = lambda name, value: None
     _lines: list[dict[str, Any]] = field(default_factory=list)
     _stop: list[bool] = field(default_factory=list)
@@ -91,6 +94,11 @@ class TrainingContext:
         Jobs run one at a time, in order, and all have finished when the run ends; a job must not
         touch the live networks (copy what it needs first)."""
         self._background(job)
+
+    def sampling_generator(self) -> Any:
+        """The G that outputs are drawn from (grids, in-training evaluation, what ``sample`` will
+        load): the averaged one under ``--ema``, else the live one."""
+        return self.averaged_generator if self.averaged_generator is not None else self.generator
 
     def request_stop(self) -> None:
         """Stop after the current step, as Ctrl-C does: a checkpoint is written and the run can be
