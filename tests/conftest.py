@@ -3,6 +3,9 @@ fresh plugin host per test so no test sees another's registrations."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -22,3 +25,18 @@ def _offline_and_isolated(monkeypatch, tmp_path_factory):
     set_host(None)
     yield
     set_host(None)
+
+
+@pytest.fixture
+def forget_modules_from():
+    """``forget(folder, before)``: drop the modules imported since ``before`` (a set of names) from
+    files under ``folder``, so that no other test imports a test's own plugin or snippet. Other new
+    modules stay: torch's C++ registrations (torch._inductor's test operators, say) cannot run twice
+    in one process, and importing them again after a delete fails."""
+    def forget(folder: Path, before: set[str]) -> None:
+        for name in set(sys.modules) - before:
+            module = sys.modules[name]
+            places = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or [])]
+            if any(place and Path(place).is_relative_to(folder) for place in places):
+                del sys.modules[name]
+    return forget

@@ -77,7 +77,7 @@ def test_the_tutorials_pyproject_declares_the_entry_point_of_its_package():
 
 
 @pytest.mark.parametrize("doc", sorted(p.name for p in DOCS.glob("*.md") if python_blocks(p)))
-def test_python_snippets_run(doc, tmp_path, monkeypatch):
+def test_python_snippets_run(doc, tmp_path, monkeypatch, forget_modules_from):
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     modules_before = set(sys.modules)
@@ -95,8 +95,7 @@ def test_python_snippets_run(doc, tmp_path, monkeypatch):
             if path.name.startswith("test_") and path.suffix == ".py":
                 run_test_file(path, tmp_path)
     finally:
-        for name in set(sys.modules) - modules_before:
-            del sys.modules[name]
+        forget_modules_from(tmp_path, modules_before)
 
 
 def run_test_file(path: Path, tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def gankit_register_losses(register):
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
+def site(tmp_path, monkeypatch, forget_modules_from):
     """A fresh folder on sys.path to install fake distributions into; their modules are forgotten
     afterwards so no other test imports them."""
     folder = tmp_path / "site"
@@ -56,8 +56,7 @@ def site(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(folder))
     before = set(sys.modules)
     yield folder
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
+    forget_modules_from(folder, before)
 
 
 def install(site: Path, plugin: str, source: str, *, version: str = "1.0",
