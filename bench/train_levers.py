@@ -1,0 +1,167 @@
+"""A/B of the engine's speed levers on vanilla by CPU time, one thread, alternated round by round.
+
+Each configuration trains `gankit train vanilla` (fp32, defaults, bundled 5,000 digits unless
+--max-images) with one lever turned back, in this process; the order of the configurations is
+reversed every other round so that drifting load hits all alike. Steps are timed by the training
+thread's CPU seconds (``time.thread_time``; with one torch thread every op runs in it), an epoch
+with its outputs by the process's (``time.process_time``, the writer thread included), so load on
+a shared machine barely moves the figures.
+
+    python bench/train_levers.py default,no_fused,no_mixed,native_dropout [--rounds 2] [--epochs 4]
+    python bench/train_levers.py --outputs     # CPU and wall ms of each per-epoch output
+
+Configurations: default (the engine as it is), no_fused (torch's default CPU Adam, a loop over the
+parameters, instead of fused=True), no_mixed (D scores real and fake in two forward passes),
+native_dropout (nn.Dropout's bernoulli_ mask instead of gankit.nn.Dropout's), no_dprobs (D(x) and
+D(G(z)) not logged), sync_writer (outputs in the training thread), no_plot (no loss plot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from gankit import Callback
+from gankit.train import RunOptions, loop, train
+from gankit.train import step as step_module
+from gankit.train import outputs as outputs_module
+from gankit.train.events import TrainingContext
+
+
+def _patch(stack, owner, name, value):
+    stack.callback(setattr, owner, name, getattr(owner, name))
+    setattr(owner, name, value)
+
+
+def _adam_without_fused(stack):
+    adam = torch.optim.Adam
+    _patch(stack, torch.optim, "Adam", lambda *a, fused=None, **k: adam(*a, **k))
+
+
+def _two_d_forwards(stack):
+    init = step_module.TrainStep.__init__
+
+    def without_mixing(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.mixed_batch = False
+    _patch(stack, step_module.TrainStep, "__init__", without_mixing)
+
+
+def _native_dropout(stack):
+    import gankit.nn
+    _patch(stack, gankit.nn.Dropout, "forward", torch.nn.Dropout.forward)
+
+
+def _no_dprobs(stack):
+    log = TrainingContext.log
+    _patch(stack, TrainingContext, "log", lambda self, name, value: None
+           if self.record is None and name in ("d_real", "d_fake") else log(self, name, value))
+
+
+CONFIGS = {
+    "default": lambda stack: None, "no_fused": _adam_without_fused, "no_mixed": _two_d_forwards,
+    "native_dropout": _native_dropout, "no_dprobs": _no_dprobs,
+    "sync_writer": lambda stack: _patch(stack, loop, "spare_core", lambda device: False),
+    "no_plot": lambda stack: _patch(stack, outputs_module.LossPlot, "on_epoch_end", lambda self, c: None),
+}
+
+
+def run_once(config: str, epochs: int, max_images: int | None) -> tuple[list[float], list[float]]:
+    steps, ends = [], []
+
+    class Clock(Callback):
+        def on_epoch_end(self, context):
+            ends.append(time.process_time())
+
+    run_epoch = loop.Trainer._run_epoch
+
+    def timed(trainer, *args):
+        start = time.thread_time()
+        try:
+            return run_epoch(trainer, *args)
+        finally:
+            steps.append(time.thread_time() - start)
+
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as folder:
+        _patch(stack, loop.Trainer, "_run_epoch", timed)
+        CONFIGS[config](stack)
+        train("vanilla", {"epochs": epochs}, RunOptions(out=Path(folder) / "run", progress=False, device="cpu",
+                                                         download=False, max_images=max_images), callbacks=[Clock()])
+    return steps[1:], [b - a for a, b in zip(ends, ends[1:])]
+
+
+def time_outputs() -> None:
+    from gankit.checkpoint import save_checkpoint
+    from gankit.images import save_grid
+    from gankit.plots import plot_losses
+    from gankit.train.background import detached_copy
+
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        train("vanilla", {"epochs": 1}, RunOptions(out=folder / "run", progress=False, device="cpu",
+                                                    download=False, max_images=200))
+        state = torch.load(folder / "run/checkpoints/last.pt", weights_only=True)
+        records = [{"event": "epoch", "epoch": i, "d_loss": 1.3 - i / 1000, "g_loss": 0.7 + i / 100}
+                   for i in range(1, 201)]
+        images = torch.rand(16, 1, 28, 28) * 2 - 1
+        jobs = {"snapshot of the state (threaded writer)": lambda: detached_copy(state),
+                "torch.save into memory": lambda: torch.save(state, io.BytesIO()),
+                "save_checkpoint (write, fsync, rename)": lambda: save_checkpoint(state, folder / "x.pt"),
+                "sample grid PNG (16 images)": lambda: save_grid(images, folder / "g.png", 4),
+                "loss plot, 20 epochs": lambda: plot_losses(records[:20], folder / "l.png", title="vanilla"),
+                "loss plot, 200 epochs": lambda: plot_losses(records, folder / "l.png", title="vanilla")}
+        for name, job in jobs.items():
+            job()
+            cpu, wall = [], []
+            for _ in range(7):
+                c, w = time.process_time(), time.perf_counter()
+                job()
+                cpu.append(time.process_time() - c)
+                wall.append(time.perf_counter() - w)
+            print(f"{name:42s} CPU {statistics.median(cpu) * 1e3:7.1f} ms, wall {statistics.median(wall) * 1e3:7.1f} ms")
+        print(f"checkpoint size {(folder / 'x.pt').stat().st_size / 1e6:.1f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", nargs="?", default="default,no_fused,no_mixed,native_dropout")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=4, help="per run; the first is warm-up")
+    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--outputs", action="store_true", help="time each per-epoch output instead")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    load = lambda: " ".join(f"{x:.2f}" for x in os.getloadavg())  # noqa: E731
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average at start {load()}")
+    if args.outputs:
+        time_outputs()
+        return
+    names = [name.strip() for name in args.configs.split(",")]
+    steps = {name: [] for name in names}
+    epochs = {name: [] for name in names}
+    for round_index in range(args.rounds):
+        for name in names if round_index % 2 == 0 else names[::-1]:
+            s, e = run_once(name, args.epochs, args.max_images)
+            steps[name] += s
+            epochs[name] += e
+        print(f"round {round_index + 1} (load {os.getloadavg()[0]:.2f}): " + ", ".join(
+            f"{name} {statistics.median(steps[name]):.3f}" for name in names))
+    base = statistics.median(steps[names[0]])
+    for name in names:
+        step, epoch = statistics.median(steps[name]), statistics.median(epochs[name])
+        print(f"{name:15s} steps {step:.3f} CPU s/epoch ({base / step:.3f}x of {names[0]}'s throughput), "
+              f"with outputs {epoch:.3f} ({100 * (epoch / step - 1):+.1f}%)")
+    print(f"load average at end {load()}")
+
+
+if __name__ == "__main__":
+    main()
