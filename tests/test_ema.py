@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -125,3 +126,24 @@ def test_eval_every_scores_the_averaged_generator(tmp_path, monkeypatch):
     assert len(scored) == 1
     assert all(torch.equal(scored[0][k], averaged[k]) for k in averaged)
     assert not all(torch.equal(scored[0][k], raw[k]) for k in raw)
+
+
+def test_evaluate_scores_the_averaged_generator_and_no_ema_the_raw_one(tmp_path):
+    from rich.console import Console
+
+    from gankit.evaluate.score import print_scores
+
+    run = tmp_path / "run"
+    train("dcgan", TINY, options(run))
+    app = build_app()
+    scores = {}
+    for flag in ("--ema", "--no-ema"):  # the second reuses the first's cached real features
+        result = CliRunner().invoke(app, ["evaluate", str(run), "--n", "50", "--json", "--device", "cpu", flag])
+        assert result.exit_code == 0, result.output
+        scores[flag] = json.loads(result.stdout[result.stdout.index("{"):])
+    assert scores["--ema"]["ema"] is True and scores["--no-ema"]["ema"] is False
+    assert scores["--ema"]["fid"] != scores["--no-ema"]["fid"]  # the same noise, other weights
+    for flag, title in (("--ema", "epoch 2 (EMA generator)"), ("--no-ema", "epoch 2")):
+        console = Console(record=True, width=200)
+        print_scores(scores[flag], console)
+        assert console.export_text().splitlines()[0].strip().endswith(title)

@@ -48,6 +48,8 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
                  "(also off with GANKIT_NO_EVAL_CACHE=1).")] = True,
         precision: Annotated[Precision, typer.Option(
             help="Autocast of the generator while drawing the images; features stay fp32.")] = Precision.fp32,
+        ema: Annotated[bool, typer.Option(
+            help="Score the EMA generator when the run kept one (--no-ema: the raw weights).")] = True,
     ) -> None:
         """Score a trained run in the evaluator's feature space (FID, KID, IS, precision/recall, ...)."""
         from gankit.evaluate.reference import MIN_N
@@ -65,7 +67,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
                                   device=device.value, console=console,
                                   extras=("memorisation", "parzen") if parzen else ("memorisation",),
                                   features=features, inception_weights=inception_weights,
-                                  cache=cache, precision=precision.value)
+                                  cache=cache, precision=precision.value, ema=ema)
         if as_json:
             typer.echo(json.dumps(result, indent=2))
         else:

@@ -61,20 +61,21 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
                  device: str = "cpu", console: Any = None,
                  extras: tuple[str, ...] = ("memorisation",), features: str = "evaluator",
                  inception_weights: Path | None = None, cache: bool = True,
-                 precision: str = "fp32") -> dict[str, Any]:
+                 precision: str = "fp32", ema: bool = True) -> dict[str, Any]:
     """Score the generator of a run folder or checkpoint file (``gankit evaluate``).
 
     ``extras``: the opt-in scores to add (see :meth:`RealReference.extra_scores`).
     ``features``: "evaluator" (gankit's classifier) or "inception" (gankit/evaluate/inception.py,
     weights from ``inception_weights``; no extras: the train split's features would take hours).
     ``cache``: reuse the real sets' features and floor (gankit/evaluate/cache.py).
+    ``ema``: score the averaged G when the run kept one (``"ema"`` in the result says which was).
     """
     from gankit.device import resolve_device
     from gankit.loading import load_run
 
     host = host or get_host()
     target = resolve_device(device)
-    loaded = load_run(Path(path), host=host, device=target)
+    loaded = load_run(Path(path), host=host, device=target, ema=ema)
     dataset = host.datasets.get(loaded.dataset)
     recorded = (getattr(loaded, "metadata", None) or {}).get("dataset") or {}
     unlabelled = "num_classes" in recorded and not recorded["num_classes"]  # the set has no evaluator of its own
@@ -90,7 +91,7 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
     show_notices(reference, console)
     result = score_generator(loaded.generator, evaluator, reference, seed, precision)
     return {"run": str(path), "variant": loaded.variant, "dataset": dataset.name,
-            "epoch": loaded.epoch, **result}
+            "epoch": loaded.epoch, "ema": bool(loaded.ema), **result}
 
 
 def generate_in(precision: str, generator: Any, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -123,7 +124,8 @@ def print_scores(result: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     classes = result.get("num_classes")
-    title = f"{result['variant']} on {result['dataset']}, epoch {result['epoch']}"
+    weights = " (EMA generator)" if result.get("ema") else ""
+    title = f"{result['variant']} on {result['dataset']}, epoch {result['epoch']}{weights}"
     table = Table(title=title, title_justify="left")
     for column, justify in (("metric", "left"), ("value", "right"), ("real vs real", "right"),
                             ("better", "left")):
