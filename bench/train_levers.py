@@ -11,9 +11,10 @@ a shared machine barely moves the figures.
     python bench/train_levers.py --outputs     # CPU and wall ms of each per-epoch output
 
 Configurations: default (the engine as it is), no_fused (torch's default CPU Adam, a loop over the
-parameters, instead of fused=True), no_mixed (D scores real and fake in two forward passes),
-native_dropout (nn.Dropout's bernoulli_ mask instead of gankit.nn.Dropout's), no_dprobs (D(x) and
-D(G(z)) not logged), sync_writer (outputs in the training thread), no_plot (no loss plot).
+parameters, instead of fused=True), foreach_off (the same, foreach=False stated), no_mixed (D scores
+real and fake in two forward passes), native_dropout (nn.Dropout's bernoulli_ mask instead of
+gankit.nn.Dropout's), no_dprobs (D(x) and D(G(z)) not logged), sync_writer (outputs in the training
+thread), no_plot (no loss plot).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ def _adam_without_fused(stack):
     _patch(stack, torch.optim, "Adam", lambda *a, fused=None, **k: adam(*a, **k))
 
 
+def _adam_foreach_off(stack):
+    adam = torch.optim.Adam
+    _patch(stack, torch.optim, "Adam", lambda *a, fused=None, **k: adam(*a, foreach=False, **k))
+
+
 def _two_d_forwards(stack):
     init = step_module.TrainStep.__init__
 
@@ -67,7 +73,8 @@ def _no_dprobs(stack):
 
 
 CONFIGS = {
-    "default": lambda stack: None, "no_fused": _adam_without_fused, "no_mixed": _two_d_forwards,
+    "default": lambda stack: None, "no_fused": _adam_without_fused, "foreach_off": _adam_foreach_off,
+    "no_mixed": _two_d_forwards,
     "native_dropout": _native_dropout, "no_dprobs": _no_dprobs,
     "sync_writer": lambda stack: _patch(stack, loop, "spare_core", lambda device: False),
     "no_plot": lambda stack: _patch(stack, outputs_module.LossPlot, "on_epoch_end", lambda self, c: None),
