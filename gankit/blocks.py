@@ -85,11 +85,15 @@ def critic_norm(*, per_sample: bool) -> Norm:
     return partial(nn.GroupNorm, 1) if per_sample else nn.BatchNorm2d
 
 
-def critic_norm_for_loss(loss: LossSpec | None, *, variant: str, n_critic: int, r1: float = 0.0) -> Norm:
+def critic_norm_for_loss(loss: LossSpec | None, *, variant: str, n_critic: int, r1: float = 0.0,
+                         r1_by_default: bool = False) -> Norm:
     """:func:`critic_norm` for the run's loss (the ``loss=`` a variant's ``build`` is handed) and
     R1 weight (``config.r1``: the core R1 penalty is per sample too), with one warning line naming
-    ``variant`` when the norm is swapped."""
+    ``variant`` when the norm is swapped. ``r1_by_default``: the variant's own defaults use R1, so
+    its documented critic is the per-sample one and R1 swaps nothing worth a line."""
     per_sample = loss is not None and loss.per_sample_penalty
+    if r1 and not per_sample and r1_by_default:
+        return critic_norm(per_sample=True)
     if r1 and not per_sample:
         warnings.warn(f"{variant} with --r1 {r1:g}: the critic uses LayerNorm instead of BatchNorm, "
                       "because the R1 penalty is per sample (Mescheder et al. 2018)",

@@ -57,7 +57,7 @@ class Recorder(Callback):
 
 def run_recorded(tmp_path, augment):
     recorder = Recorder()
-    train("dcgan", {"batch_size": 50, "epochs": 1, "augment": augment},
+    train("dcgan", {"batch_size": 50, "epochs": 1, "augment": augment, "r1": 0.0},
           RunOptions(out=tmp_path / augment, progress=False, max_images=100, device="cpu"),
           callbacks=[recorder])
     return recorder
@@ -65,7 +65,7 @@ def run_recorded(tmp_path, augment):
 
 def test_training_feeds_d_augmented_images_and_g_plain_ones(tmp_path):
     plain, augmented_run = run_recorded(tmp_path, "none"), run_recorded(tmp_path, "diffaug")
-    # dcgan's D has BatchNorm: real and fake go in separately, in the D step and the G step.
+    # With --r1 0 dcgan's D has BatchNorm: real and fake go in separately, in the D step and the G step.
     for recorder in (plain, augmented_run):
         assert len(recorder.seen) == 3 * len(recorder.batches)
     batch = augmented_run.batches[0]

@@ -46,8 +46,9 @@ def build_networks(config, data: DataInfo, *, loss: LossSpec | None = None) -> N
     plan = data.upsampling_plan()
     if plan is None:  # supports() rejects these before any network is built
         raise ValueError(f"DCGAN cannot size its networks for {data.image_shape} images")
+    # dcgan's defaults use R1 (docs/variants.md), so its default D has the per-sample norm
     norm = critic_norm_for_loss(loss, variant="dcgan", n_critic=config.n_critic,
-                                r1=config.r1)
+                                r1=config.r1, r1_by_default=True)
     generator = DCGANGenerator(latent_dim=config.latent_dim, image_shape=data.image_shape, plan=plan,
                                features=config.g_features)
     discriminator = DCGANDiscriminator(image_shape=data.image_shape, plan=plan,

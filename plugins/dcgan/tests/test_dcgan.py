@@ -55,7 +55,7 @@ def test_networks_are_sized_from_the_image_shape(shape, g_params, d_params):
 
 
 def test_paper_layout_batchnorm_except_at_d_input_and_g_output():
-    generator, discriminator = networks((3, 64, 64))
+    generator, discriminator = networks((3, 64, 64), r1=0.0)  # --r1 0: the paper's BatchNorm D
     g_layers, d_layers = list(generator.net), list(discriminator.net)
     assert isinstance(g_layers[-1], nn.Tanh) and isinstance(g_layers[-2], nn.ConvTranspose2d)
     assert [type(m) for m in d_layers[:2]] == [nn.Conv2d, nn.LeakyReLU]
@@ -135,8 +135,18 @@ def test_every_loss_trains(loss):
 def test_other_losses_keep_batchnorm_and_warn_nothing(loss):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _, discriminator = networks((1, 28, 28), loss=loss)
+        _, discriminator = networks((1, 28, 28), loss=loss, r1=0.0)
     assert any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
+
+
+def test_the_default_d_has_the_per_sample_norm_of_its_default_r1_without_a_warning():
+    assert (DCGANConfig().r1, DCGANConfig().ema) == (0.5, 0.999)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # R1 is dcgan's default: nothing is swapped behind the user's back
+        for r1 in (0.5, 2.0):
+            _, discriminator = networks((1, 28, 28), r1=r1)
+            assert not any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
+            assert sum(isinstance(m, nn.GroupNorm) for m in discriminator.modules()) == 1
 
 
 @pytest.mark.parametrize("n_critic, hint", [(1, True), (5, False)])
@@ -164,7 +174,7 @@ def test_per_sample_penalty_losses_get_group_norm_and_others_batch_norm():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in critic.modules())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for networks_ in (build(DCGANConfig(), info, loss=get_loss("bce")), build(DCGANConfig(), info)):
+        for networks_ in (build(DCGANConfig(r1=0.0), info, loss=get_loss("bce")), build(DCGANConfig(r1=0.0), info)):
             assert any(isinstance(m, nn.BatchNorm2d) for m in networks_.discriminator.modules())
             assert not any(isinstance(m, nn.GroupNorm) for m in networks_.discriminator.modules())
 
