@@ -90,23 +90,26 @@ def critic_norm_for_loss(loss: LossSpec | None, *, variant: str, n_critic: int, 
     """:func:`critic_norm` for the run's loss (the ``loss=`` a variant's ``build`` is handed) and
     R1 weight (``config.r1``: the core R1 penalty is per sample too), with one warning line naming
     ``variant`` when the norm is swapped. ``r1_by_default``: the variant's own defaults use R1, so
-    its documented critic is the per-sample one and R1 swaps nothing worth a line."""
+    its documented critic is the per-sample one: nothing is swapped, and a per-sample loss is told
+    instead that R1 stacks on its penalty."""
     per_sample = loss is not None and loss.per_sample_penalty
-    if r1 and not per_sample and r1_by_default:
-        return critic_norm(per_sample=True)
-    if r1 and not per_sample:
+    designed = bool(r1) and r1_by_default
+    # A hint only, not behaviour: WGAN-GP's recipe takes 5 critic steps (R1's does not).
+    steps = ("5 critic steps per G step: add --set n_critic=5"
+             if per_sample and n_critic == 1 and loss.name == "wgan-gp" else "")
+    if designed and per_sample:
+        warnings.warn(f"{variant} with --loss {loss.name}: its default R1 penalty ({r1:g}) adds to the "
+                      f"loss's own gradient penalty; add --r1 0 for the loss alone"
+                      f"{'; WGAN-GP critics also take ' + steps if steps else ''}", GankitWarning, stacklevel=3)
+    elif r1 and not per_sample and not designed:
         warnings.warn(f"{variant} with --r1 {r1:g}: the critic uses LayerNorm instead of BatchNorm, "
                       "because the R1 penalty is per sample (Mescheder et al. 2018)",
                       GankitWarning, stacklevel=3)
-        return critic_norm(per_sample=True)
-    if per_sample:
-        # A hint only, not behaviour: WGAN-GP's recipe takes 5 critic steps (R1's does not).
-        hint = ("; they also take 5 critic steps per G step: add --set n_critic=5"
-                if n_critic == 1 and loss.name == "wgan-gp" else "")
+    elif per_sample:
         warnings.warn(f"{variant} with --loss {loss.name}: the critic uses LayerNorm instead of BatchNorm, "
-                      f"because the gradient penalty is per sample (Gulrajani et al. 2017){hint}",
-                      GankitWarning, stacklevel=3)
-    return critic_norm(per_sample=per_sample)
+                      f"because the gradient penalty is per sample (Gulrajani et al. 2017)"
+                      f"{'; they also take ' + steps if steps else ''}", GankitWarning, stacklevel=3)
+    return critic_norm(per_sample=per_sample or bool(r1))
 
 
 def spectral_norm_(module: nn.Module) -> nn.Module:

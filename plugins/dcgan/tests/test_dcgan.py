@@ -152,7 +152,7 @@ def test_the_default_d_has_the_per_sample_norm_of_its_default_r1_without_a_warni
 @pytest.mark.parametrize("n_critic, hint", [(1, True), (5, False)])
 def test_wgan_gp_critic_gets_layer_norm_and_a_warning(n_critic, hint):
     with pytest.warns(GankitWarning, match="LayerNorm instead of BatchNorm") as caught:
-        generator, discriminator = networks((1, 28, 28), loss="wgan-gp", n_critic=n_critic)
+        generator, discriminator = networks((1, 28, 28), loss="wgan-gp", n_critic=n_critic, r1=0.0)
     assert ("--set n_critic=5" in str(caught[0].message)) == hint
     assert not any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
     norms = [m for m in discriminator.modules() if isinstance(m, nn.GroupNorm)]
@@ -163,13 +163,23 @@ def test_wgan_gp_critic_gets_layer_norm_and_a_warning(n_critic, hint):
     assert torch.allclose(discriminator(x)[:1], discriminator(x[:1]), atol=1e-5)
 
 
+@pytest.mark.parametrize("n_critic, hint", [(1, True), (5, False)])
+def test_a_per_sample_loss_on_the_defaults_is_told_that_r1_stacks_on_it(n_critic, hint):
+    with pytest.warns(GankitWarning, match="default R1 penalty .0.5. adds to the loss's own gradient "
+                                           "penalty; add --r1 0") as caught:
+        _, discriminator = networks((1, 28, 28), loss="wgan-gp", n_critic=n_critic)
+    assert len(caught) == 1 and ("--set n_critic=5" in str(caught[0].message)) == hint
+    assert "BatchNorm" not in str(caught[0].message)  # the default D has none to swap
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
+
+
 def test_per_sample_penalty_losses_get_group_norm_and_others_batch_norm():
     """The swap follows the loss spec's ``per_sample_penalty``, not the loss's name: a loss of any
     name that declares it (R1, below) gets the per-sample norm; a build without a spec keeps BatchNorm."""
     info = DataInfo("mnist", (1, 28, 28), 10)
     per_sample = LossSpec("my-penalty", "a per-sample gradient penalty", lambda c: None, per_sample_penalty=True)
     with pytest.warns(GankitWarning, match="dcgan with --loss my-penalty: the critic uses LayerNorm"):
-        _, critic = build(DCGANConfig(loss="my-penalty"), info, loss=per_sample)
+        _, critic = build(DCGANConfig(loss="my-penalty", r1=0.0), info, loss=per_sample)
     assert any(isinstance(m, nn.GroupNorm) for m in critic.modules())
     assert not any(isinstance(m, nn.BatchNorm2d) for m in critic.modules())
     with warnings.catch_warnings():
