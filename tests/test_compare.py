@@ -163,3 +163,17 @@ def test_bad_requests_fail_in_one_line(args, message, tmp_path):
     result = invoke(*args, "--out", str(tmp_path))
     assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_runs_are_scored_with_their_ema_generator_unless_no_ema(tmp_path):
+    from gankit.train import RunOptions, train
+
+    run = tmp_path / "run"
+    train("vanilla", {"epochs": 1, "ema": 0.9}, RunOptions(out=run, progress=False, max_images=100, device="cpu"))
+    scored = {}
+    for flag in ("--ema", "--no-ema"):
+        result = invoke(str(run), "--out", str(tmp_path / flag), "--n", "300", "--no-progress", flag)
+        assert result.exit_code == 0, result.output
+        (variant,) = json.loads((tmp_path / flag / "results.json").read_text())["variants"]
+        scored[flag] = variant["mean"]["fid"]
+    assert scored["--ema"] != scored["--no-ema"]  # the same noise and reference, other weights

@@ -102,6 +102,8 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
             help="Reuse the real sets' features and floor from the data root's cache folder.")] = True,
         jobs: Annotated[int, typer.Option(min=1, help="Train N runs at a time, each in its own process "
                                           "(one GPU each, or a share of the CPU cores).")] = 1,
+        ema: Annotated[bool, typer.Option(
+            help="Score each run's EMA generator when it kept one (--no-ema: the raw weights).")] = True,
     ) -> None:
         """Train and/or load variants, sample all from the same noise, and write a side-by-side report."""
         from gankit.compare import CompareOptions, run_comparison
@@ -111,7 +113,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
             epochs=epochs, budget_seconds=budget_seconds, seeds=seeds, n=n, dataset=dataset,
             out=out, data_root=data_root, download=not offline(),
             device=device.value, max_images=max_images, evaluator_path=evaluator, progress=progress,
-            cache=cache, jobs=jobs,
+            cache=cache, jobs=jobs, ema=ema,
         )
         console = Console(highlight=False, soft_wrap=True)
         try:

@@ -46,6 +46,7 @@ class CompareOptions:
     progress: bool = True
     cache: bool = True  # reuse the real sets' features and floor (gankit/evaluate/cache.py)
     jobs: int = 1  # runs trained at once, each in its own process (gankit/compare/parallel.py)
+    ema: bool = True  # score each run's averaged G when it kept one (False: the raw weights)
 
 
 @dataclass
@@ -212,7 +213,7 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
         for run_dir in contender.run_dirs:
             if console is not None:
                 console.print(f"scoring {run_dir} on {reference.n:,} images ...")
-            loaded = load_run(run_dir, host=host, device=device)
+            loaded = load_run(run_dir, host=host, device=device, ema=options.ema)
             if loaded.dataset != dataset_name:
                 raise CheckpointError(f"'{run_dir}' holds a '{loaded.dataset}' model, not '{dataset_name}'.")
             if contender.label not in panels:  # the first seed is pictured
