@@ -5,7 +5,8 @@ Each configuration trains `gankit train vanilla` (fp32, defaults, bundled 5,000 
 reversed every other round so that drifting load hits all alike. Steps are timed by the training
 thread's CPU seconds (``time.thread_time``; with one torch thread every op runs in it), an epoch
 with its outputs by the process's (``time.process_time``, the writer thread included), so load on
-a shared machine barely moves the figures.
+a shared machine barely moves the figures. ``--clock wall --threads 2`` times by the wall clock
+instead, what a user waits for on an idle machine.
 
     python bench/train_levers.py default,no_fused,no_mixed,native_dropout [--rounds 2] [--epochs 4]
     python bench/train_levers.py --outputs     # CPU and wall ms of each per-epoch output
@@ -13,8 +14,9 @@ a shared machine barely moves the figures.
 Configurations: default (the engine as it is), no_fused (torch's default CPU Adam, a loop over the
 parameters, instead of fused=True), foreach_off (the same, foreach=False stated), no_mixed (D scores
 real and fake in two forward passes), native_dropout (nn.Dropout's bernoulli_ mask instead of
-gankit.nn.Dropout's), no_dprobs (D(x) and D(G(z)) not logged), sync_writer (outputs in the training
-thread), no_plot (no loss plot).
+gankit.nn.Dropout's), no_dprobs (D(x) and D(G(z)) not logged), sync_writer (outputs in the training thread,
+as the engine does on a CPU without a spare core), threaded_writer (every output on the writer
+thread, as on a GPU), io_thread (only the checkpoint's write and fsync on the writer thread), no_plot (no loss plot).
 """
 
 from __future__ import annotations
@@ -72,13 +74,49 @@ def _no_dprobs(stack):
            if self.record is None and name in ("d_real", "d_fake") else log(self, name, value))
 
 
+def _checkpoint_io_on_a_thread(stack):
+    """The checkpoint serialised in the training thread, only its write and fsync on the writer
+    thread (the grid and plot stay in the training thread): the I/O wait off the epoch."""
+    from gankit.checkpoint import FORMAT_VERSION
+    from gankit._io import atomic_write
+    from gankit.runs import checkpoint_path
+
+    init, save = loop.Trainer.__init__, loop.Trainer.save
+
+    def init_with_thread(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.writer.threaded = True
+        self.context._background = lambda job: job()
+
+    def write(payload, path):
+        with atomic_write(path) as file:
+            file.write(payload.getbuffer())
+
+    def save_io_in_thread(self, background=False):
+        if not background:
+            return save(self, background)
+        payload = io.BytesIO()
+        torch.save({"format_version": FORMAT_VERSION, **self.state_dict()}, payload)
+        self.writer.submit(lambda: write(payload, checkpoint_path(self.context.run_dir)))
+        self.callbacks.emit("checkpoint", self.context)
+
+    _patch(stack, loop.Trainer, "__init__", init_with_thread)
+    _patch(stack, loop.Trainer, "save", save_io_in_thread)
+
+
 CONFIGS = {
     "default": lambda stack: None, "no_fused": _adam_without_fused, "foreach_off": _adam_foreach_off,
     "no_mixed": _two_d_forwards,
     "native_dropout": _native_dropout, "no_dprobs": _no_dprobs,
     "sync_writer": lambda stack: _patch(stack, loop, "spare_core", lambda device: False),
+    "threaded_writer": lambda stack: _patch(stack, loop, "spare_core", lambda device: True),
+    "io_thread": _checkpoint_io_on_a_thread,
     "no_plot": lambda stack: _patch(stack, outputs_module.LossPlot, "on_epoch_end", lambda self, c: None),
 }
+
+
+CLOCKS = {"cpu": (time.thread_time, time.process_time), "wall": (time.perf_counter, time.perf_counter)}
+step_clock, epoch_clock = CLOCKS["cpu"]  # what the steps and whole epochs are timed by (--clock)
 
 
 def run_once(config: str, epochs: int, max_images: int | None) -> tuple[list[float], list[float]]:
@@ -86,16 +124,16 @@ def run_once(config: str, epochs: int, max_images: int | None) -> tuple[list[flo
 
     class Clock(Callback):
         def on_epoch_end(self, context):
-            ends.append(time.process_time())
+            ends.append(epoch_clock())
 
     run_epoch = loop.Trainer._run_epoch
 
     def timed(trainer, *args):
-        start = time.thread_time()
+        start = step_clock()
         try:
             return run_epoch(trainer, *args)
         finally:
-            steps.append(time.thread_time() - start)
+            steps.append(step_clock() - start)
 
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as folder:
         _patch(stack, loop.Trainer, "_run_epoch", timed)
@@ -144,11 +182,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="per run; the first is warm-up")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                        help="wall: the wall clock, for an idle machine and several threads")
     parser.add_argument("--outputs", action="store_true", help="time each per-epoch output instead")
     args = parser.parse_args()
+    global step_clock, epoch_clock
+    step_clock, epoch_clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     load = lambda: " ".join(f"{x:.2f}" for x in os.getloadavg())  # noqa: E731
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average at start {load()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, clock {args.clock}; load average at start {load()}")
     if args.outputs:
         time_outputs()
         return
@@ -165,7 +207,7 @@ def main() -> None:
     base = statistics.median(steps[names[0]])
     for name in names:
         step, epoch = statistics.median(steps[name]), statistics.median(epochs[name])
-        print(f"{name:15s} steps {step:.3f} CPU s/epoch ({base / step:.3f}x of {names[0]}'s throughput), "
+        print(f"{name:15s} steps {step:.3f} {args.clock} s/epoch ({base / step:.3f}x of {names[0]}'s throughput), "
               f"with outputs {epoch:.3f} ({100 * (epoch / step - 1):+.1f}%)")
     print(f"load average at end {load()}")
 
