@@ -74,6 +74,7 @@ class TrainConfig:
     ema: float = param(0.0, ge=0, lt=1)  # G's weight average: decay per G step (0: none)
     augment: Literal["none", "diffaug"] = "none"  # differentiable augmentation of D's inputs
     r1: float = param(0.0, ge=0)  # R1 penalty weight gamma on D's gradient at real images (0: none)
+    r1_every: int = param(1, ge=1)  # lazy R1: on every N-th D step only, weighted N times (StyleGAN2)
 
     def __post_init__(self) -> None:
         check_bounds(self)

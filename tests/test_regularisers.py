@@ -38,7 +38,7 @@ def test_r1_trains_with_any_loss_and_swaps_batchnorm_for_a_per_sample_norm(tmp_p
     with expect:
         if variant == "dcgan":
             warnings.simplefilter("error", GankitWarning)
-        train(variant, {"batch_size": 50, "epochs": 1, "r1": 10.0, "loss": loss}, options(run))
+        train(variant, {"batch_size": 50, "epochs": 1, "r1": 10.0, "r1_every": 1, "loss": loss}, options(run))
     line = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     assert line["r1"] > 0
     with pytest.warns(match="R1 penalty is per sample") if variant == "cgan" else warnings.catch_warnings():
@@ -66,3 +66,58 @@ def test_spectral_norm_bounds_each_d_layer_and_survives_loading(tmp_path, varian
         sigma = torch.linalg.matrix_norm(layer.weight.flatten(1), ord=2).item()
         assert sigma == pytest.approx(1.0, abs=0.1)
     assert not any(nn.utils.parametrize.is_parametrized(m) for m in loaded.generator.modules())
+
+
+def test_lazy_r1_acts_on_every_nth_d_step_across_epochs_weighted_n_times(tmp_path, monkeypatch):
+    import gankit.train.step as step_module
+    from gankit.train.precision import Precision
+
+    d_steps_done, penalised, d_losses, stepped = [0], [], [], []
+    plain_loss, plain_step = step_module.discriminator_step_loss, Precision.step
+
+    def counting_loss(*args, **kwargs):
+        out = plain_loss(*args, **kwargs)
+        d_losses.append(out.loss.item())
+        return out
+
+    def constant_penalty(discriminator, real, labels):
+        penalised.append(d_steps_done[0] + 1)  # the D step it is taken in, counted from 1
+        return torch.tensor(1.0)
+
+    def recording_step(self, which, loss, optimizer):
+        if which == "d":
+            stepped.append(loss.item())
+            d_steps_done[0] += 1
+        plain_step(self, which, loss, optimizer)
+
+    monkeypatch.setattr(step_module, "discriminator_step_loss", counting_loss)
+    monkeypatch.setattr(step_module, "r1_penalty", constant_penalty)
+    monkeypatch.setattr(Precision, "step", recording_step)
+    # 100 images in batches of 10: 10 D steps an epoch; the count runs on over the epoch's end.
+    train("vanilla", {"batch_size": 10, "epochs": 2, "r1": 0.5, "r1_every": 3}, options(tmp_path / "run"))
+    assert penalised == [3, 6, 9, 12, 15, 18]
+    added = [round(total - plain, 5) for total, plain in zip(stepped, d_losses)]
+    assert added == [0.5 * 3 / 2 if step in penalised else 0.0 for step in range(1, 21)]
+
+
+def test_lazy_r1_resumes_bit_for_bit_mid_epoch(tmp_path):
+    from gankit import Callback
+    from gankit.train.run import Interrupted
+
+    class StopAtStep(Callback):
+        name = "stop"
+
+        def on_generator_step(self, context):
+            if context.step == 7:
+                context.request_stop()
+
+    settings = {"batch_size": 10, "r1": 0.5, "r1_every": 3}
+    train("vanilla", {**settings, "epochs": 2}, options(tmp_path / "whole"))
+    with pytest.raises(Interrupted):  # stopped in epoch 1, after its D step 7 (penalised: 3, 6)
+        train("vanilla", {**settings, "epochs": 2}, options(tmp_path / "parts"), callbacks=[StopAtStep()])
+    train("vanilla", {**settings, "epochs": 2}, RunOptions(out=tmp_path / "parts", resume=True, progress=False,
+                                                           max_images=100, device="cpu"))
+    whole, parts = (torch.load(tmp_path / name / "checkpoints/last.pt", weights_only=True)
+                    for name in ("whole", "parts"))
+    for key, value in whole["discriminator"].items():
+        assert torch.equal(value, parts["discriminator"][key]), key

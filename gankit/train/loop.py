@@ -49,11 +49,12 @@ class Trainer:
         self.plugin = plugin or {}
         self.refreshes_per_epoch = refreshes_per_epoch
         self.precision = precision or Precision("fp32", context.device)
-        self.step_runner = TrainStep(context, loss, callbacks, self.precision, compile, distributed)
-        self.writer = BackgroundWriter(threaded=spare_core(context.device))
-        context._background = self.writer.submit
         self.batch_size = context.config.batch_size
         self.batches_per_epoch = data.num_images // self.batch_size
+        self.step_runner = TrainStep(context, loss, callbacks, self.precision, compile, distributed,
+                                     self.batches_per_epoch)
+        self.writer = BackgroundWriter(threaded=spare_core(context.device))
+        context._background = self.writer.submit
         self.batch_in_epoch = 0  # batches done in the current, unfinished epoch
         self.resume_sums: dict[str, Any] = {}  # the epoch's sums so far, kept over a mid-epoch stop
         # The last finished epoch's record, kept in the checkpoint: a kill after the checkpoint but

@@ -8,6 +8,10 @@ regulariser of D's step, not a loss of its own, so it combines with ``--loss`` o
 The norm is per image, so a D with batch statistics breaks it: dcgan and cgan swap D's BatchNorm
 for a per-sample norm when ``r1 > 0`` (:func:`gankit.blocks.critic_norm_for_loss`), as for WGAN-GP.
 With ``--augment`` the gradient is taken through the augmentation, at the un-augmented image.
+
+``--set r1_every=N`` is lazy R1 (Karras et al. 2020, StyleGAN2, which uses 16): the penalty is
+taken on every N-th D step only, counted across epochs, weighted N times, so D feels the same
+average pull for about 1/N of the penalty's cost (an extra forward and a double backward through D).
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ class TrainStep:
     """Runs batches for one run's networks, loss and optimizers."""
 
     def __init__(self, context: TrainingContext, loss: Any, callbacks: CallbackList,
-                 precision: Precision, compile: bool = False, distributed: Distributed = SINGLE) -> None:
+                 precision: Precision, compile: bool = False, distributed: Distributed = SINGLE,
+                 batches_per_epoch: int = 1) -> None:
         self.context, self.loss, self.callbacks, self.precision = context, loss, callbacks, precision
         self.distributed = distributed
         self.n_critic = context.config.n_critic
@@ -57,6 +58,10 @@ class TrainStep:
             else self.discriminator
         self.fakes_generator = self.generator if self.n_critic == 1 else plain_generator
         self.r1 = getattr(context.config, "r1", 0.0)
+        # Lazy R1 (Karras et al. 2020, StyleGAN2): the penalty, a double backward through D, on
+        # every r1_every-th D step, weighted r1_every times: the same pull on D for less compute.
+        self.r1_every = getattr(context.config, "r1_every", 1)
+        self.batches_per_epoch = batches_per_epoch  # to count D steps across epochs
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor | None, batch_number: int) -> None:
         """Train on one batch; ``batch_number`` counts from 1 within the epoch."""
@@ -71,9 +76,10 @@ class TrainStep:
             d_out = discriminator_step_loss(self.loss, discriminator, real, fake.detach(), labels,
                                             latent=z, mixed_batch=self.mixed_batch)
             d_loss = d_out.loss
-            if self.r1:
+            d_steps = context.epoch * self.batches_per_epoch + batch_number  # this one included
+            if self.r1 and d_steps % self.r1_every == 0:
                 penalty = r1_penalty(discriminator, real, labels)
-                d_loss = d_loss + self.r1 / 2 * penalty
+                d_loss = d_loss + self.r1 * self.r1_every / 2 * penalty
                 context.log("r1", penalty.detach())
         context.d_optimizer.zero_grad(set_to_none=True)
         self.precision.step("d", d_loss, context.d_optimizer)
