@@ -19,11 +19,14 @@ class DCGANConfig(TrainConfig):
     """The paper's networks and Adam, with what measured better on the 5,000-digit subset
     (docs/variants.md): batches of 32 (the paper's are 128: four times the steps per epoch for a
     little more time), G's weights averaged (EMA 0.999) and the R1 penalty on D (gamma 0.5, so D's
-    norm is the per-sample LayerNorm, not BatchNorm), 60 epochs. ``--r1 0 --ema 0`` is the paper."""
+    norm is the per-sample LayerNorm, not BatchNorm; lazy, on every 16th D step, which made an
+    epoch 1.7x faster), 80 epochs: 14.8 minutes on an idle 2-core CPU. ``--r1 0 --ema 0`` is the
+    paper."""
 
-    epochs: int = 60
+    epochs: int = 80
     ema: float = param(0.999, ge=0, lt=1)
     r1: float = param(0.5, ge=0)
+    r1_every: int = param(16, ge=1)
     batch_size: int = 32
     lr: float = 2e-4
     beta1: float = 0.5

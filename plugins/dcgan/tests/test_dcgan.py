@@ -140,7 +140,7 @@ def test_other_losses_keep_batchnorm_and_warn_nothing(loss):
 
 
 def test_the_default_d_has_the_per_sample_norm_of_its_default_r1_without_a_warning():
-    assert (DCGANConfig().r1, DCGANConfig().ema) == (0.5, 0.999)
+    assert (DCGANConfig().r1, DCGANConfig().r1_every, DCGANConfig().ema) == (0.5, 16, 0.999)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # R1 is dcgan's default: nothing is swapped behind the user's back
         for r1 in (0.5, 2.0):
