@@ -82,9 +82,9 @@ def steps(args: argparse.Namespace, root: Path) -> None:
     real = reference.reference
     per_run = seconds
     for name, function in (
-        ("FID (torchmetrics)", lambda: metrics.frechet_distance(real, fake)),
+        ("FID", lambda: metrics.frechet_distance(real, fake)),
         ("KID (100 subsets of 1,000, batched)", lambda: metrics.kernel_distance(real, fake)),
-        ("Inception Score (torchmetrics)", lambda: metrics.inception_score(fake)),
+        ("Inception Score", lambda: metrics.inception_score(fake)),
         ("precision, recall, density, coverage", lambda: metrics.manifold_metrics(real, fake)),
         ("modes covered, KL to uniform", lambda: metrics.mode_coverage(fake)),
     ):

@@ -17,8 +17,8 @@ evaluator's feature space, and compares it with what genuinely new real images g
   when they are further from any real image than real images are. Needs held-out real images.
 - ``closest``: the generated images nearest to a training image, with that image, for a report.
 
-Distances are computed in blocks with ``torch.cdist``; 10,000 generated images against 60,000
-training images take seconds.
+Distances are computed in blocks, one matrix product each; 10,000 generated images against 60,000
+training images took 9 s on an idle 2-core CPU (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -49,15 +49,26 @@ def nearest(queries: torch.Tensor, pool: torch.Tensor, *,
     With ``exclude_self`` the queries are the pool itself and each row's own entry is skipped.
     """
     distances, indices = [], []
+    pool_norms = pool.pow(2).sum(dim=1)
     for start in range(0, queries.shape[0], BLOCK):
-        block = torch.cdist(queries[start:start + BLOCK], pool)
-        if exclude_self:
-            rows = torch.arange(block.shape[0])
-            block[rows, rows + start] = float("inf")
-        value, index = block.min(dim=1)
+        rows = queries[start:start + BLOCK]
+        skip = torch.arange(start, start + rows.shape[0]) if exclude_self else None
+        value, index = _nearest_of_block(rows, pool, pool_norms, skip)
         distances.append(value)
         indices.append(index)
     return torch.cat(distances), torch.cat(indices)
+
+
+def _nearest_of_block(rows: torch.Tensor, pool: torch.Tensor, pool_norms: torch.Tensor,
+                      skip: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, minimised over b before ||a||^2 is added and the root
+    taken: one matrix product and one pass over the block, where ``torch.cdist`` (the same
+    formula) also takes every entry's root (1.2x faster for 10,000 x 60,000 MNIST-sized rows)."""
+    partial = torch.addmm(pool_norms, rows, pool.T, alpha=-2)  # ||b||^2 - 2 a.b
+    if skip is not None:
+        partial[torch.arange(rows.shape[0]), skip] = float("inf")
+    value, index = partial.min(dim=1)
+    return (value + rows.pow(2).sum(dim=1)).clamp_min(0).sqrt(), index
 
 
 @dataclass
@@ -87,12 +98,10 @@ class TrainingSet:
             pixels = _flat(self.images)
             # A seeded sample of 5,000 training images is plenty for a 1st percentile.
             sample = torch.randperm(pixels.shape[0], generator=torch.Generator().manual_seed(0))[:5000]
-            distances = []
+            distances, norms = [], pixels.pow(2).sum(dim=1)
             for start in range(0, len(sample), BLOCK):
                 rows = sample[start:start + BLOCK]
-                block = torch.cdist(pixels[rows], pixels)
-                block[torch.arange(len(rows)), rows] = float("inf")
-                distances.append(block.min(dim=1).values)
+                distances.append(_nearest_of_block(pixels[rows], pixels, norms, skip=rows)[0])
             self._threshold = float(torch.quantile(torch.cat(distances), NEAR_COPY_QUANTILE))
         return self._threshold
 

@@ -3,10 +3,9 @@
 Each function takes :class:`~gankit.evaluate.evaluator.FeatureSet` objects (features extracted
 once per image set) and returns plain floats:
 
-- FID and the classifier Inception Score come from torchmetrics; KID is torchmetrics' formula,
-  batched over its subsets (:func:`kernel_distance`). FID and IS are handed the features
-  through torchmetrics' custom feature-module hook, as a pass-through module: each image set goes
-  through the evaluator once and its features serve every metric.
+- FID, KID and the classifier Inception Score are torchmetrics' formulas, computed here in float64
+  (KID batched over its subsets, :func:`kernel_distance`); tests hold them to torchmetrics' own
+  numbers. Each image set goes through the evaluator once and its features serve every metric.
 - Precision and recall (k-NN manifolds, k = 3; Kynkäänniemi et al., NeurIPS 2019) and density and
   coverage (k = 5; Naeem et al., ICML 2020) are computed here on ``torch.cdist``, in blocks.
 - Mode coverage, the unrecognised share and label accuracy come from the evaluator's predicted
@@ -18,11 +17,9 @@ evaluating during training cannot change what training does next.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -73,7 +70,8 @@ METRICS = {
 
 
 class _Precomputed(nn.Module):
-    """A torchmetrics feature module whose 'images' are already features."""
+    """A torchmetrics feature module whose 'images' are already features: lets tests and bench/
+    run torchmetrics' own metrics on the evaluator's features, the reference these are held to."""
 
     def __init__(self, num_features: int) -> None:
         super().__init__()
@@ -83,25 +81,29 @@ class _Precomputed(nn.Module):
         return features
 
 
-@contextlib.contextmanager
-def _no_buffer_warning() -> Iterator[None]:
-    # KID and IS warn on construction that they keep all features in memory; here they are
-    # already in memory (N x 128 floats), so the warning tells the user nothing.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        yield
-
-
 def frechet_distance(real: FeatureSet, fake: FeatureSet) -> float:
-    """FID (Heusel et al., NeurIPS 2017) between the two feature sets."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
+    """FID (Heusel et al., NeurIPS 2017) between the two feature sets.
 
-    # sync_on_compute=False: one process scores (rank 0 under torchrun); torchmetrics would
-    # otherwise all-gather over the process group and wait for ranks that are not scoring.
-    metric = FrechetInceptionDistance(feature=_Precomputed(real.embeddings.shape[1]), sync_on_compute=False)
-    metric.update(real.embeddings.double(), real=True)
-    metric.update(fake.embeddings.double(), real=False)
-    return float(metric.compute())
+    torchmetrics' ``FrechetInceptionDistance`` formula, in float64 (tests/test_metric_fid_is.py
+    holds the two within 1e-9), written out here because importing torchmetrics costs ~3.8 s, which
+    every ``gankit evaluate`` paid (docs/benchmarks.md).
+    """
+    if len(real) < 2 or len(fake) < 2:
+        raise ValueError("FID needs at least 2 images in each set.")
+    (mean_real, cov_real), (mean_fake, cov_fake) = _mean_and_covariance(real), _mean_and_covariance(fake)
+    distance = (mean_real - mean_fake).square().sum()
+    traces = cov_real.trace() + cov_fake.trace()
+    # Tr(sqrt(S1 S2)): the eigenvalues of S1 S2 are those of sqrt(S1) S2 sqrt(S1), real and >= 0 up
+    # to rounding; a negative one's complex root has real part 0, as in torchmetrics.
+    root_trace = torch.linalg.eigvals(cov_real @ cov_fake).sqrt().real.sum()
+    return float(distance + traces - 2 * root_trace)
+
+
+def _mean_and_covariance(features: FeatureSet) -> tuple[torch.Tensor, torch.Tensor]:
+    points = features.embeddings.double()
+    count, mean = points.shape[0], points.mean(dim=0)
+    covariance = (points.T @ points - count * torch.outer(mean, mean)) / (count - 1)
+    return mean, covariance
 
 
 def kernel_distance(real: FeatureSet, fake: FeatureSet, seed: int = 0) -> tuple[float, float]:
@@ -142,17 +144,21 @@ def _polynomial_mmd(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def inception_score(fake: FeatureSet, seed: int = 0) -> tuple[float, float]:
-    """The Inception Score (Salimans et al., NeurIPS 2016) with the evaluator as classifier."""
-    from torchmetrics.image.inception import InceptionScore
-
-    with _no_buffer_warning():
-        metric = InceptionScore(feature=_Precomputed(fake.logits.shape[1]),
-                                splits=min(IS_SPLITS, len(fake)), sync_on_compute=False)
-    metric.update(fake.logits.double())
+    """The Inception Score (Salimans et al., NeurIPS 2016) with the evaluator as classifier:
+    torchmetrics' ``InceptionScore`` computation (the logits shuffled, then ``IS_SPLITS`` splits),
+    in float64, from a seeded shuffle that leaves the global RNG alone."""
+    logits = fake.logits.double()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        mean, std = metric.compute()
-    return float(mean), 0.0 if math.isnan(float(std)) else float(std)
+        logits = logits[torch.randperm(logits.shape[0])]
+    splits = min(IS_SPLITS, len(fake))
+    scores = []
+    for probs, log_probs in zip(logits.softmax(dim=1).chunk(splits), logits.log_softmax(dim=1).chunk(splits)):
+        marginal = probs.mean(dim=0, keepdim=True)
+        scores.append((probs * (log_probs - marginal.log())).sum(dim=1).mean().exp())
+    score = torch.stack(scores)
+    std = float(score.std()) if len(scores) > 1 else 0.0
+    return float(score.mean()), 0.0 if math.isnan(std) else std
 
 
 def _kth_neighbour_radii(points: torch.Tensor, ks: tuple[int, ...]) -> torch.Tensor:
