@@ -19,7 +19,7 @@ import torch
 from gankit._io import write_json_atomic
 from gankit.checkpoint import load_checkpoint
 from gankit.config import build_config, config_to_dict
-from gankit.device import resolve_device
+from gankit.device import place_network, resolve_device
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.host import PluginHost, get_host
 from gankit.registry import DataRequest, VariantSpec
@@ -218,7 +218,7 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
     networks = networks or variant.build_networks(config, info, loss_spec)
     if options.sync_bn:
         dist.convert_sync_batchnorm(networks, distributed, device)
-    generator, discriminator = networks.generator.to(device), networks.discriminator.to(device)
+    generator, discriminator = place_network(networks.generator, device), place_network(networks.discriminator, device)
     optimizers = build_optimizers(variant, config, networks)
     context = TrainingContext(
         generator=generator, discriminator=discriminator, g_optimizer=optimizers.generator,
