@@ -20,7 +20,7 @@ class DCGANConfig(TrainConfig):
     (docs/variants.md): batches of 32 (the paper's are 128: four times the steps per epoch for a
     little more time), G's weights averaged (EMA 0.999) and the R1 penalty on D (gamma 0.5, so D's
     norm is the per-sample LayerNorm, not BatchNorm; lazy, on every 16th D step, which made an
-    epoch 1.7x faster), 80 epochs: 14.8 minutes on an idle 2-core CPU. ``--r1 0 --ema 0`` is the
+    epoch 1.7x faster), 80 epochs: 14.4 minutes on an idle 2-core CPU. ``--r1 0 --ema 0`` is the
     paper."""
 
     epochs: int = 80
