@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -32,21 +33,11 @@ def epoch_seconds(variant: str, layout: str, epochs: int, max_images: int | None
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as folder:
         if layout == "contiguous":
             plain = lambda module, device: module.to(device)  # noqa: E731
-            stack.enter_context(_patched(run_module, "place_network", plain))
+            stack.enter_context(mock.patch.object(run_module, "place_network", plain))
         train(variant, {"epochs": epochs}, RunOptions(out=Path(folder) / "run", progress=False, device="cpu",
                                                       download=False, max_images=max_images))
         lines = (json.loads(line) for line in (Path(folder) / "run/metrics.jsonl").read_text().splitlines())
         return [line["seconds"] for line in lines if line.get("event") == "epoch"][1:]
-
-
-@contextlib.contextmanager
-def _patched(owner, name, value):
-    old = getattr(owner, name)
-    setattr(owner, name, value)
-    try:
-        yield
-    finally:
-        setattr(owner, name, old)
 
 
 def main() -> None:

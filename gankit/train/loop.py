@@ -52,7 +52,7 @@ class Trainer:
         self.batch_size = context.config.batch_size
         self.batches_per_epoch = data.num_images // self.batch_size
         self.step_runner = TrainStep(context, loss, callbacks, self.precision, compile, distributed,
-                                     self.batches_per_epoch)
+                                     batches_per_epoch=self.batches_per_epoch)
         self.writer = BackgroundWriter(threaded=spare_core(context.device))
         context._background = self.writer.submit
         self.batch_in_epoch = 0  # batches done in the current, unfinished epoch

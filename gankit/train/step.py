@@ -27,8 +27,8 @@ class TrainStep:
     """Runs batches for one run's networks, loss and optimizers."""
 
     def __init__(self, context: TrainingContext, loss: Any, callbacks: CallbackList,
-                 precision: Precision, compile: bool = False, distributed: Distributed = SINGLE,
-                 batches_per_epoch: int = 1) -> None:
+                 precision: Precision, compile: bool = False, distributed: Distributed = SINGLE, *,
+                 batches_per_epoch: int) -> None:
         self.context, self.loss, self.callbacks, self.precision = context, loss, callbacks, precision
         self.distributed = distributed
         self.n_critic = context.config.n_critic
