@@ -22,7 +22,7 @@ try:
 except ImportError:  # Windows: no advisory locks; one writer per folder is then up to the user
     fcntl = None  # type: ignore[assignment]
 
-from gankit._io import TEMP_GLOB
+from gankit._io import TEMP_GLOB, write_text_atomic
 from gankit._version import __version__
 from gankit.errors import CheckpointError, GankitError, GankitWarning
 
@@ -242,6 +242,16 @@ def append_metrics(run_dir: Path, records: list[dict[str, Any]]) -> None:
             if torn:
                 file.write(b"\n")
         file.write("".join(json.dumps(record) + "\n" for record in records).encode())
+
+
+def drop_metrics_after(run_dir: Path, epoch: int) -> int:
+    """Remove the ``metrics.jsonl`` lines of epochs after ``epoch`` (a resume trains them again),
+    rewriting the file atomically if any goes; returns how many went."""
+    records = read_metrics(run_dir)
+    kept = [r for r in records if not (isinstance(r.get("epoch"), int) and r["epoch"] > epoch)]
+    if len(kept) < len(records):
+        write_text_atomic(Path(run_dir) / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in kept))
+    return len(records) - len(kept)
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -37,3 +37,24 @@ def test_missing_tensorboard_is_one_line_before_anything_is_written(tmp_path, mo
     assert result.exit_code == 2
     assert "pip install 'gankit[tensorboard]'" in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_a_resume_purges_the_events_of_the_epochs_it_trains_again(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gankit.train import Callback
+
+    class Kill(Callback):  # a kill -9 in epoch 4: epochs 1-3 logged, the checkpoint is epoch 2's
+        def on_discriminator_step(self, context):
+            if context.epoch == 3:
+                raise KeyError("killed")
+
+    run = tmp_path / "run"
+    options = dict(out=run, progress=False, max_images=100, device="cpu", tensorboard=True, checkpoint_every=2)
+    with pytest.raises(KeyError):
+        train("vanilla", {"batch_size": 50, "epochs": 4}, RunOptions(**options), callbacks=[Kill()])
+    train("vanilla", {}, RunOptions(**options, resume=True))
+    events = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    assert [e.step for e in events.Scalars("d_loss")] == [1, 2, 3, 4]

@@ -18,13 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from gankit._version import __version__
-from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_SYSTEM, EXIT_USAGE, Device, Precision, fail,
-                               key_value_pairs, offline, one_line_warnings, system_error_line, user_errors)
+from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_SYSTEM, EXIT_USAGE, Device, Precision, check_seed, fail,
+                               key_value_pairs, offline, one_line_warnings, parse_checkpoint_every,
+                               system_error_line, user_errors)
 from gankit.errors import GankitError
 from gankit.host import PluginHost, get_host
 
 
-MAX_SEED = 2**32 - 1  # seeds beyond overflow the engine's per-epoch shuffle seed
 
 
 def show_version(value: bool) -> None:
@@ -103,6 +103,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also log scalars and grids to RUN/tb (pip install 'gankit[tensorboard]').")] = False,
         devices: Annotated[int, typer.Option(min=1, help="Train on N processes of this machine (one per GPU, or gloo on CPU) through torchrun; see docs/distributed.md.")] = 1,
         sync_bn: Annotated[bool, typer.Option("--sync-bn", help="With several processes on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm).")] = False,
+        checkpoint_every: Annotated[str, typer.Option(help="Write the checkpoint every N epochs, or auto: as often as keeps its writing within 1% of the training time (the first and last epoch and any stop always write one).")] = "auto",
     ) -> None:
         """Train a GAN variant; writes samples, a loss plot, metrics and checkpoints to a run folder."""
         from gankit.config import parse_set_options
@@ -116,7 +117,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
                            ("ema", ema), ("augment", augment), ("r1", r1)):
             if value is not None:
                 overrides[key] = value
-        _check_seed(seed)
+        check_seed(seed)
         if resume and dataset is not None and out is not None and (out / "config.json").is_file():
             from gankit.runs import read_run_config
 
@@ -130,6 +131,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             progress=progress, max_images=max_images,
             data_options=key_value_pairs(data_option, "--data-option"), callbacks=list(callback or []),
             precision=precision.value, compile=compile, memory_budget=memory_budget, tensorboard=tensorboard, sync_bn=sync_bn,
+            checkpoint_every=parse_checkpoint_every(checkpoint_every),
         )
         if max_images is not None and max_images < 1:
             raise GankitError(f"--max-images must be at least 1, got {max_images}.")
@@ -188,7 +190,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         if n > limit:
             raise GankitError(f"--n {n} is too many: a .png grid holds at most {MAX_GRID} images, a "
                               f".npy or .pt tensor {MAX_SAMPLES}; call sample again with other --seed values.")
-        _check_seed(seed)
+        check_seed(seed)
         if out is not None:
             check_out(out, force)
             if out.suffix.lower() not in (".png", ".npy", ".pt"):
@@ -269,11 +271,6 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
     add_scaffold_commands(app)
     get().register_commands(app)
     return app
-
-
-def _check_seed(seed: int | None) -> None:
-    if seed is not None and not 0 <= seed <= MAX_SEED:
-        raise GankitError(f"--seed must be in 0-{MAX_SEED}, got {seed}.")
 
 
 def _plugins_dir_from_argv(argv: list[str]) -> Path | None:

@@ -138,3 +138,25 @@ def one_line_warnings(console: Console) -> Iterator[None]:
 
         warnings.showwarning = show
         yield
+
+
+MAX_SEED = 2**32 - 1  # seeds beyond overflow the engine's per-epoch shuffle seed
+
+
+def check_seed(seed: int | None) -> None:
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise GankitError(f"--seed must be in 0-{MAX_SEED}, got {seed}.")
+
+
+def parse_checkpoint_every(value: str) -> int | None:
+    """``--checkpoint-every``: ``auto`` (None) or a whole number of epochs, at least 1."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        every = int(value)
+    except ValueError:
+        every = 0
+    if every < 1:
+        raise GankitError(f"--checkpoint-every must be auto or a whole number of epochs (1 or more), "
+                          f"got '{value}'.")
+    return every

@@ -2,10 +2,9 @@
 
 Each epoch's shuffle comes from a generator seeded by (seed, epoch), so a resumed run sees exactly
 the batches an unbroken one would; a :class:`~gankit.train.batches.BatchSource` fetches them (one
-tensor on the device by default). Logged values
-are read back ``refreshes_per_epoch`` times an epoch, never per step. The checkpoint is written
-right after an epoch's last step, so its RNG state is the resume point; a mid-epoch stop (Ctrl-C or
-a callback's ``request_stop``) writes one too, with the epoch's sums so far.
+tensor on the device by default). Logged values are read back ``refreshes_per_epoch`` times an
+epoch, never per step. The checkpoint is written right after the last step of the epochs
+``checkpoint_schedule`` picks (its RNG state is the resume point), and by a mid-epoch stop.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from gankit.progress import ProgressBar, format_values
 from gankit.runs import append_metrics, checkpoint_path, read_metrics, versions
 from gankit.train.background import BackgroundWriter, detached_copy, spare_core
 from gankit.train.batches import BatchSource
+from gankit.train.checkpoint_schedule import CheckpointSchedule
 from gankit.train.distributed import SINGLE, Distributed
 from gankit.train.events import CallbackList, TrainingContext
 from gankit.train.precision import Precision
@@ -41,13 +41,14 @@ class Trainer:
                  data: BatchSource, seed: int,
                  schedulers: tuple[Any, Any] = (None, None), plugin: dict[str, Any] | None = None,
                  refreshes_per_epoch: int = 20, precision: Precision | None = None,
-                 compile: bool = False, distributed: Distributed = SINGLE) -> None:
+                 compile: bool = False, distributed: Distributed = SINGLE,
+                 checkpoints: CheckpointSchedule | None = None) -> None:
         self.context, self.callbacks, self.seed = context, callbacks, seed
         self.distributed = distributed  # rank 0 writes the run folder; see gankit.train.distributed
         self.data = data
         self.schedulers = schedulers
         self.plugin = plugin or {}
-        self.refreshes_per_epoch = refreshes_per_epoch
+        self.refreshes_per_epoch, self.checkpoints = refreshes_per_epoch, checkpoints or CheckpointSchedule()
         self.precision = precision or Precision("fp32", context.device)
         self.batch_size = context.config.batch_size
         self.batches_per_epoch = data.num_images // self.batch_size
@@ -199,7 +200,8 @@ class Trainer:
             "seconds": round(seconds, 4), "images_per_s": round(images / max(seconds, 1e-9), 1),
             **{key: round(value, 6) for key, value in means.items()},
         }
-        self.save(background=True)  # right after the epoch's steps: the RNG state is the resume point
+        if self.checkpoints.due(context.epoch, seconds, last=context.epoch >= context.config.epochs):
+            self.checkpoints.timed(lambda: self.save(background=True))  # the RNG state is the resume point
         if self.distributed.is_main:
             self._emit_epoch_outputs()
         # The other ranks wait here while rank 0's callbacks run (--eval-every can take a while).

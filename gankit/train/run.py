@@ -24,9 +24,10 @@ from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.host import PluginHost, get_host
 from gankit.registry import DataRequest, VariantSpec
 from gankit.runs import (CONFIG_FILE, checkpoint_path, claim_run_dir, default_run_dir,
-                         holding_locks, read_run_config, versions)
+                         drop_metrics_after, holding_locks, read_run_config, versions)
 from gankit.train import distributed as dist
 from gankit.train import loop
+from gankit.train.checkpoint_schedule import CheckpointSchedule
 from gankit.train.streaming import batch_source, parse_memory_budget
 from gankit.train.ema import GeneratorEMA
 from gankit.train.events import Callback, CallbackList, TrainingContext
@@ -57,6 +58,7 @@ class RunOptions:
     tensorboard: bool = False  # also write scalars and grids to RUN/tb (gankit.train.tensorboard)
     memory_budget: str | None = None  # above it, batches stream from disk (gankit.train.streaming)
     sync_bn: bool = False  # under torchrun on CUDA: BatchNorm statistics over the global batch
+    checkpoint_every: int | None = None  # write last.pt every N epochs; None: within a time budget
 
 
 @dataclass
@@ -183,6 +185,9 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
         state = load_checkpoint(checkpoint_path(run_dir), map_location=device)
         _check_checkpoint_matches(state, saved, run_dir)
         trainer.load_state_dict(state)
+    if saved is not None and main:
+        # Epochs past the checkpoint (a kill cut them off) are trained again: one line per epoch.
+        drop_metrics_after(run_dir, context.epoch)
     if main:  # the folder and its files are rank 0's
         write_json_atomic(run_dir / CONFIG_FILE, {
             "variant": variant.name, "config": config_to_dict(config),
@@ -238,7 +243,8 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
         batch_source(data, device, labelled=variant.conditional, budget=options.memory_budget, console=console), seed,
         (optimizers.generator_scheduler, optimizers.discriminator_scheduler),
         provenance(host, variant.name), options.refreshes_per_epoch,
-        Precision(resolve_precision(options.precision, device), device), options.compile, distributed)
+        Precision(resolve_precision(options.precision, device), device), options.compile, distributed,
+        CheckpointSchedule(options.checkpoint_every))
 
 
 def _resumed_precision(saved: dict[str, Any], asked: str) -> str:

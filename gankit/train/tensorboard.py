@@ -44,7 +44,9 @@ class TensorBoardLog(Callback):
         self.writer: Any = None
 
     def on_run_start(self, context: TrainingContext) -> None:
-        self.writer = self.writer_class(log_dir=str(context.run_dir / TB_DIR))
+        # A resume trains again the epochs after its checkpoint: their old events are purged.
+        purge = {"purge_step": context.epoch + 1} if context.epoch else {}
+        self.writer = self.writer_class(log_dir=str(context.run_dir / TB_DIR), **purge)
 
     def on_epoch_end(self, context: TrainingContext) -> None:
         import torchvision.utils as vutils
