@@ -89,9 +89,11 @@ def stderr_lines(capsys) -> list[str]:
 
 
 def panel(help_text: str, title: str) -> str:
-    """The lines of one boxed help panel of Rich's ``--help`` output."""
-    start = help_text.index(f"─ {title} ")
-    return help_text[start:help_text.index("╰", start)]
+    """The lines of one section of ``--help`` ("Title:" then its indented lines)."""
+    lines = help_text.splitlines()
+    start = lines.index(f"{title}:")
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
+    return "\n".join(lines[start:end])
 
 
 def module_with(**hooks) -> types.ModuleType:

@@ -15,12 +15,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from gankit._version import __version__
-from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_SYSTEM, EXIT_USAGE, Device, Precision, check_seed, fail,
-                               key_value_pairs, offline, one_line_warnings, parse_checkpoint_every,
-                               system_error_line, user_errors)
+from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_SYSTEM, EXIT_USAGE, Device, PlainHelpGroup, Precision,
+                               check_seed, fail, key_value_pairs, offline, one_line_warnings,
+                               parse_checkpoint_every, system_error_line, user_errors)
 from gankit.errors import GankitError
 from gankit.host import PluginHost, get_host
 
@@ -36,7 +35,7 @@ def show_version(value: bool) -> None:
 def build_app(host: PluginHost | None = None) -> typer.Typer:
     """A fresh Typer app over ``host``'s registries (the process-wide host by default)."""
     app = typer.Typer(
-        name="gankit", no_args_is_help=True, add_completion=False,
+        name="gankit", no_args_is_help=True, add_completion=False, cls=PlainHelpGroup, rich_markup_mode=None,
         help="Train, sample and compare GAN variants. Every variant is a plugin.",
         context_settings={"help_option_names": ["-h", "--help"]},
     )
@@ -245,6 +244,8 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         if as_json:
             typer.echo(json.dumps(listing, indent=2))
             return
+        from rich.table import Table  # here: importing it cost every `gankit --help` ~8 ms
+
         console = Console(highlight=False)
         for kind, rows in listing.items():
             if not rows:

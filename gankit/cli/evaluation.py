@@ -13,7 +13,8 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 from rich.console import Console
 
-from gankit.cli.common import EXIT_INTERRUPTED, Device, Precision, offline, one_line_warnings, user_errors
+from gankit.cli.common import (EXIT_INTERRUPTED, Device, PlainHelpGroup, Precision, offline, one_line_warnings,
+                               user_errors)
 from gankit.errors import GankitError
 
 DEFAULT_N = 10_000
@@ -125,7 +126,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
                           "run folders to `gankit compare`.")
             raise typer.Exit(EXIT_INTERRUPTED)
 
-    evaluator_app = typer.Typer(no_args_is_help=True,
+    evaluator_app = typer.Typer(no_args_is_help=True, cls=PlainHelpGroup, rich_markup_mode=None,
                                 help="The classifiers that gankit evaluates samples with.")
 
     @evaluator_app.command("train")

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gankit.cli.common import user_errors
+from gankit.cli.common import PlainHelpGroup, user_errors
 from gankit.errors import GankitError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -194,7 +194,8 @@ def write_plugin(name: str, out: Path) -> Path:
 
 def add_commands(app: typer.Typer) -> None:
     """Add the ``plugin`` group (``gankit plugin new NAME``) to ``app``."""
-    plugin_app = typer.Typer(no_args_is_help=True, help="Write and check plugins.")
+    plugin_app = typer.Typer(no_args_is_help=True, cls=PlainHelpGroup, rich_markup_mode=None,
+                             help="Write and check plugins.")
 
     @plugin_app.command("new")
     @user_errors
