@@ -16,7 +16,8 @@ parameters, instead of fused=True), foreach_off (the same, foreach=False stated)
 real and fake in two forward passes), native_dropout (nn.Dropout's bernoulli_ mask instead of
 gankit.nn.Dropout's), no_dprobs (D(x) and D(G(z)) not logged), sync_writer (outputs in the training thread,
 as the engine does on a CPU without a spare core), threaded_writer (every output on the writer
-thread, as on a GPU), io_thread (only the checkpoint's write and fsync on the writer thread), no_plot (no loss plot).
+thread, as on a GPU), io_thread (only the checkpoint's write and fsync on the writer thread), no_plot (no loss plot),
+compile (``--compile``: torch.compile's inductor; its compile time is in the first epoch, printed apart).
 """
 
 from __future__ import annotations
@@ -52,6 +53,15 @@ def _adam_without_fused(stack):
 def _adam_foreach_off(stack):
     adam = torch.optim.Adam
     _patch(stack, torch.optim, "Adam", lambda *a, fused=None, **k: adam(*a, foreach=False, **k))
+
+
+def _compiled(stack):
+    """``gankit train --compile``: the step's forward passes through torch.compile."""
+    original = step_module.TrainStep.__init__
+
+    def init(self, context, loss, callbacks, precision, compile=False, *args, **kwargs):
+        original(self, context, loss, callbacks, precision, True, *args, **kwargs)
+    _patch(stack, step_module.TrainStep, "__init__", init)
 
 
 def _two_d_forwards(stack):
@@ -110,11 +120,12 @@ CONFIGS = {
     "native_dropout": _native_dropout, "no_dprobs": _no_dprobs,
     "sync_writer": lambda stack: _patch(stack, loop, "spare_core", lambda device: False),
     "threaded_writer": lambda stack: _patch(stack, loop, "spare_core", lambda device: True),
-    "io_thread": _checkpoint_io_on_a_thread,
+    "io_thread": _checkpoint_io_on_a_thread, "compile": _compiled,
     "no_plot": lambda stack: _patch(stack, outputs_module.LossPlot, "on_epoch_end", lambda self, c: None),
 }
 
 
+FIRST: dict[str, list[float]] = {}  # each run's first epoch, by configuration
 CLOCKS = {"cpu": (time.thread_time, time.process_time), "wall": (time.perf_counter, time.perf_counter)}
 step_clock, epoch_clock = CLOCKS["cpu"]  # what the steps and whole epochs are timed by (--clock)
 
@@ -140,6 +151,7 @@ def run_once(config: str, epochs: int, max_images: int | None) -> tuple[list[flo
         CONFIGS[config](stack)
         train("vanilla", {"epochs": epochs}, RunOptions(out=Path(folder) / "run", progress=False, device="cpu",
                                                          download=False, max_images=max_images), callbacks=[Clock()])
+    FIRST.setdefault(config, []).append(steps[0])  # warm-up: with compile, the compile time is here
     return steps[1:], [b - a for a, b in zip(ends, ends[1:])]
 
 
@@ -208,7 +220,8 @@ def main() -> None:
     for name in names:
         step, epoch = statistics.median(steps[name]), statistics.median(epochs[name])
         print(f"{name:15s} steps {step:.3f} {args.clock} s/epoch ({base / step:.3f}x of {names[0]}'s throughput), "
-              f"with outputs {epoch:.3f} ({100 * (epoch / step - 1):+.1f}%)")
+              f"with outputs {epoch:.3f} ({100 * (epoch / step - 1):+.1f}%); first epoch of each run "
+              + ", ".join(f"{first:.2f}" for first in FIRST[name]))
     print(f"load average at end {load()}")
 
 
