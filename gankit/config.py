@@ -72,7 +72,7 @@ class TrainConfig:
     gp_weight: float = param(10.0, ge=0)  # gradient-penalty weight, used by losses that have one
     # Engine features every variant has (gankit.train.ema / augment / regularisers); off by default.
     ema: float = param(0.0, ge=0, lt=1)  # G's weight average: decay per G step (0: none)
-    augment: Literal["none", "diffaug"] = "none"  # differentiable augmentation of D's inputs
+    augment: Literal["none", "diffaug", "ada"] = "none"  # differentiable augmentation of D's inputs
     r1: float = param(0.0, ge=0)  # R1 penalty weight gamma on D's gradient at real images (0: none)
     r1_every: int = param(1, ge=1)  # lazy R1: on every N-th D step only, weighted N times (StyleGAN2)
 

@@ -1,5 +1,6 @@
-"""--augment diffaug: D's inputs are augmented (real and fake, D and G steps), G's outputs are not,
-and G's gradient flows through the augmentation."""
+"""--augment diffaug|ada: D's inputs are augmented (real and fake, D and G steps), G's outputs are not,
+and G's gradient flows through the augmentation; ada's probability follows D's real logits, is
+logged and checkpointed, and a resumed run goes on bit for bit."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import torch
 
 from gankit.losses import may_mix_batches, _module
 from gankit.train import RunOptions, train
-from gankit.train.augment import AugmentedDiscriminator, augmented, colour, cutout, diff_augment, translation
+from gankit.checkpoint import load_checkpoint
+from gankit.runs import checkpoint_path, read_metrics
+from gankit.train.augment import (ADA_INTERVAL, ADA_SPEED, AdaptiveProbability, AugmentedDiscriminator,
+                                  augmented, colour, cutout, diff_augment, translation)
 from gankit.train.events import Callback
 
 
@@ -91,3 +95,62 @@ def test_g_gets_gradient_through_the_augmentation():
     logits.sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in networks.generator.parameters()
                if p.requires_grad)
+
+
+def test_ada_raises_p_while_d_is_sure_of_the_real_images_and_lowers_it_after():
+    ada = AdaptiveProbability()
+    sure, unsure = torch.full((50,), 3.0), torch.cat([torch.full((25,), 3.0), torch.full((25,), -3.0)])
+    for _ in range(ADA_INTERVAL - 1):
+        ada.observe(sure)
+    assert float(ada.p) == 0.0  # p moves every ADA_INTERVAL D steps, not before
+    ada.observe(sure)
+    step = ADA_INTERVAL * 50 / ADA_SPEED
+    assert float(ada.p) == step
+    for _ in range(3 * ADA_INTERVAL):
+        ada.observe(sure)
+    assert abs(float(ada.p) - 4 * step) < 1e-12
+    for _ in range(2 * ADA_INTERVAL):  # r = 0 < 0.6: D is not overfitting; p comes down
+        ada.observe(unsure)
+    assert abs(float(ada.p) - 2 * step) < 1e-12
+    for _ in range(10 * ADA_INTERVAL):
+        ada.observe(unsure)
+    assert float(ada.p) == 0.0  # and never below 0
+    again = AdaptiveProbability()
+    again.load_state_dict(ada.state_dict())
+    assert again.state_dict() == ada.state_dict()
+
+
+def test_ada_augments_nothing_at_p_0_and_each_operation_at_p_1():
+    class Seen(torch.nn.Module):
+        def forward(self, x, labels=None):
+            self.x = x
+            return x.flatten(1).sum(1)
+
+    x = torch.rand(16, 1, 28, 28) * 2 - 1
+    seen, ada = Seen(), AdaptiveProbability()
+    wrapper = AugmentedDiscriminator(seen, "ada", ada)
+    wrapper(x)
+    assert torch.equal(seen.x, x)
+    ada.p = torch.tensor(1.0, dtype=torch.float64)
+    torch.manual_seed(0)
+    wrapper(x)
+    torch.manual_seed(0)  # the same draws as DiffAugment's pipeline, each op applied to every image
+    expected = x
+    for operation in (colour, translation, cutout):
+        torch.rand(x.shape[0], 1, 1, 1)
+        expected = operation(expected)
+    assert torch.equal(seen.x, expected) and not torch.equal(seen.x, x)
+
+
+def test_a_run_with_ada_logs_p_keeps_it_in_the_checkpoint_and_resumes_bit_for_bit(tmp_path):
+    settings = {"batch_size": 50, "augment": "ada", "epochs": 2}
+    options = dict(progress=False, max_images=400, device="cpu", seed=4)
+    train("dcgan", settings, RunOptions(out=tmp_path / "whole", **options))
+    train("dcgan", {**settings, "epochs": 1}, RunOptions(out=tmp_path / "split", **options))
+    train("dcgan", settings, RunOptions(out=tmp_path / "split", resume=True, **options))
+    p = [line["ada_p"] for line in read_metrics(tmp_path / "whole")]
+    assert 0 < p[0] < p[1]  # a young D is sure of the real digits: p rises from 0
+    whole, split = (load_checkpoint(checkpoint_path(tmp_path / name)) for name in ("whole", "split"))
+    assert whole["callbacks"]["ada"]["p"] == split["callbacks"]["ada"]["p"] and round(whole["callbacks"]["ada"]["p"], 6) == p[1]
+    for key, value in whole["discriminator"].items():
+        assert torch.equal(split["discriminator"][key], value), key

@@ -97,7 +97,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks (slow to start; see docs/benchmarks.md).")] = False,
         memory_budget: Annotated[Optional[str], typer.Option(help="Stream the data from disk above this size (2GB; 0: always; default: half the free memory).")] = None,
         ema: Annotated[Optional[float], typer.Option(help="Average G's weights: decay per G step, e.g. 0.999; 0: off [default: the variant's].")] = None,
-        augment: Annotated[Optional[str], typer.Option(help="Augment D's real and fake inputs: none or diffaug [default: the variant's].")] = None,
+        augment: Annotated[Optional[str], typer.Option(help="Augment D's real and fake inputs: none, diffaug, or ada (at a probability tuned to D's overfitting) [default: the variant's].")] = None,
         r1: Annotated[Optional[float], typer.Option(help="R1 penalty weight on D's gradient at real images; 0: off [default: the variant's].")] = None,
         tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also log scalars and grids to RUN/tb (pip install 'gankit[tensorboard]').")] = False,
         devices: Annotated[int, typer.Option(min=1, help="Train on N processes of this machine (one per GPU, or gloo on CPU) through torchrun; see docs/distributed.md.")] = 1,

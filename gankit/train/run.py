@@ -27,6 +27,7 @@ from gankit.runs import (CONFIG_FILE, checkpoint_path, claim_run_dir, default_ru
                          drop_metrics_after, holding_locks, read_run_config, versions)
 from gankit.train import distributed as dist
 from gankit.train import loop
+from gankit.train.augment import adaptive_augment
 from gankit.train.checkpoint_schedule import CheckpointSchedule
 from gankit.train.streaming import batch_source, parse_memory_budget
 from gankit.train.ema import GeneratorEMA
@@ -185,8 +186,7 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
         state = load_checkpoint(checkpoint_path(run_dir), map_location=device)
         _check_checkpoint_matches(state, saved, run_dir)
         trainer.load_state_dict(state)
-    if saved is not None and main:
-        # Epochs past the checkpoint (a kill cut them off) are trained again: one line per epoch.
+    if saved is not None and main:  # epochs past the checkpoint (cut off by a kill) are trained again
         drop_metrics_after(run_dir, context.epoch)
     if main:  # the folder and its files are rank 0's
         write_json_atomic(run_dir / CONFIG_FILE, {
@@ -232,7 +232,7 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
         options=options, console=console)
     ema = [GeneratorEMA(config.ema)] if getattr(config, "ema", 0.0) else []  # --ema: before the grid
     grid = SampleGrid(seed, *ema)
-    extra = []
+    extra = adaptive_augment(config)  # --augment ada's p (logged before TensorBoard reads the record)
     if options.tensorboard:
         from gankit.train.tensorboard import TensorBoardLog
         extra.append(TensorBoardLog(grid))

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from gankit.losses import discriminator_step_loss, generator_step_loss, may_mix_batches
-from gankit.train.augment import augmented
+from gankit.train.augment import AdaptiveProbability, augmented
 from gankit.train.distributed import SINGLE, Distributed
 from gankit.train.events import Batch, CallbackList, TrainingContext
 from gankit.train.precision import Precision
@@ -52,10 +52,12 @@ class TrainStep:
         plain_generator, plain_discriminator = self.generator, self.discriminator
         self.generator = distributed.wrap(self.generator, context.device)
         self.discriminator = distributed.wrap(self.discriminator, context.device)
-        # --augment: D scores augmented real and fake images in both steps (gankit.train.augment).
-        self.discriminator = augmented(self.discriminator, policy)
-        self.frozen_discriminator = augmented(plain_discriminator, policy) if distributed.active \
-            else self.discriminator
+        # --augment: D scores augmented real and fake images in both steps (gankit.train.augment);
+        # with ada, at a probability the run's "ada" callback tunes from D's real logits.
+        self.adaptive = next((c for c in callbacks.callbacks if isinstance(c, AdaptiveProbability)), None)
+        self.discriminator = augmented(self.discriminator, policy, self.adaptive)
+        self.frozen_discriminator = augmented(plain_discriminator, policy, self.adaptive) \
+            if distributed.active else self.discriminator
         self.fakes_generator = self.generator if self.n_critic == 1 else plain_generator
         self.r1 = getattr(context.config, "r1", 0.0)
         # Lazy R1 (Karras et al. 2020, StyleGAN2): the penalty, a double backward through D, on
@@ -83,6 +85,8 @@ class TrainStep:
                 context.log("r1", penalty.detach())
         context.d_optimizer.zero_grad(set_to_none=True)
         self.precision.step("d", d_loss, context.d_optimizer)
+        if self.adaptive is not None:
+            self.adaptive.observe(d_out.real_logits)
         with torch.no_grad():
             context.log("d_loss", d_out.loss.detach())
             context.log("d_real", torch.sigmoid(d_out.real_logits.detach().float()).mean())
