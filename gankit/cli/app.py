@@ -24,8 +24,6 @@ from gankit.errors import GankitError
 from gankit.host import PluginHost, get_host
 
 
-
-
 def show_version(value: bool) -> None:
     if value:
         typer.echo(f"gankit {__version__}")

@@ -25,8 +25,9 @@ Under torchrun each rank tunes p from its own real images. The operations are Di
 ADA's 18 (no rotations, scalings or flips, which would be wrong for digits anyway).
 
 Everything runs batched on the images' device with the global RNG (which checkpoints keep, so
-resumed runs stay bit for bit); the random numbers drawn do not depend on p. :class:`AugmentedDiscriminator` wraps D for the step only: the run's
-context and checkpoints keep the plain D.
+resumed runs stay bit for bit); the random numbers drawn do not depend on p.
+:class:`AugmentedDiscriminator` wraps D for the step only: the run's context and checkpoints keep
+the plain D.
 """
 
 from __future__ import annotations
