@@ -127,14 +127,19 @@ class AdaptiveProbability(Callback):
         self.signs = torch.zeros((), dtype=torch.float64)  # sum of sign(D(x)) since the last look
         self.seen = self.steps = 0
 
+    def _move_to(self, device: torch.device) -> None:
+        # Created (or loaded from a checkpoint) on the CPU; kept beside the images from then on.
+        if self.p.device != device:
+            self.p, self.signs = self.p.to(device), self.signs.to(device)
+
     def probability(self, x: torch.Tensor) -> torch.Tensor:
-        if self.p.device != x.device:
-            self.p, self.signs = self.p.to(x.device), self.signs.to(x.device)
+        """p, on ``x``'s device."""
+        self._move_to(x.device)
         return self.p
 
     def observe(self, real_logits: torch.Tensor) -> None:
         logits = real_logits.detach().reshape(-1)
-        self.probability(logits)
+        self._move_to(logits.device)
         self.signs = self.signs + logits.sign().sum(dtype=torch.float64)
         self.seen += logits.numel()
         self.steps += 1
