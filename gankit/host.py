@@ -244,8 +244,12 @@ class PluginHost:
                 spec = importlib.util.spec_from_file_location(f"gankit_local_{path.stem}", path)
                 assert spec and spec.loader
                 module = importlib.util.module_from_spec(spec)
+                # In sys.modules while it runs, as an import would be: @dataclass (a variant's
+                # config) looks its module up there, and fails without it.
+                sys.modules[spec.name] = module
                 spec.loader.exec_module(module)
             except PLUGIN_FAILURES as error:
+                sys.modules.pop(f"gankit_local_{path.stem}", None)
                 self.fail(info, error)
                 continue
             version = getattr(module, "__version__", None)

@@ -195,6 +195,21 @@ def test_plugins_dir_loads_each_file_reports_broken_ones_and_honours_disable(tmp
         host.load_plugins_dir(folder / "myloss.py")
 
 
+def test_a_plugins_dir_file_may_define_its_config_as_a_dataclass_with_postponed_annotations(tmp_path):
+    # @dataclass looks the class's module up in sys.modules; a one-off file must be there while it
+    # runs, as an imported module is, and a failed one must not be left behind.
+    folder = tmp_path / "one-off"
+    folder.mkdir()
+    (folder / "lazy.py").write_text("from __future__ import annotations\n"
+                                    + VARIANT_PLUGIN.format(variant="lazy").replace("    pass", "    width: int = 3"))
+    (folder / "raising.py").write_text("raise RuntimeError('nope')\n")
+    host = PluginHost()
+    host.load_plugins_dir(folder)
+    assert host.plugins["lazy"].state == "loaded", host.plugins["lazy"].error
+    assert host.variants.get("lazy").config_class().width == 3
+    assert host.plugins["raising"].state == "failed" and "gankit_local_raising" not in sys.modules
+
+
 def test_plugins_dir_option_of_the_cli(tmp_path):
     folder = tmp_path / "one-off"
     folder.mkdir()
