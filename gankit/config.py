@@ -154,10 +154,15 @@ def build_config(config_class: type, overrides: dict[str, Any] | None = None,
     """Create a config from ``base`` (e.g. a saved run's values) with ``overrides`` applied.
 
     Override values may be strings (from ``--set``) or already-typed values (from typed options).
-    Unknown keys are rejected with the list of valid ones.
+    Unknown keys are rejected with the list of valid ones. A saved ``base`` that lacks a field the
+    class lists in ``added_fields`` (a ``ClassVar``: field -> the value runs saved before it had)
+    gets that value, not the new default: older runs rebuild the networks they trained.
     """
     fields = config_fields(config_class)
     values: dict[str, Any] = {}
+    if base is not None:
+        values.update({key: value for key, value in getattr(config_class, "added_fields", {}).items()
+                       if key not in base})
     for source in (base or {}, overrides or {}):
         for key, value in source.items():
             if key not in fields:

@@ -76,11 +76,17 @@ class LossSpec:
 
 @dataclass(frozen=True)
 class DataInfo:
-    """What a variant needs to know about a dataset to size its networks."""
+    """What a variant needs to know about a dataset to size its networks.
+
+    ``label_shares``: the share of each label the training batches carry (cluster ids when the
+    config asks for ``clusters``: gankit/data/clusters.py), for a generator that draws its own
+    labels; ``None`` when the batches carry none, or a run is rebuilt from its folder.
+    """
 
     name: str
     image_shape: tuple[int, int, int]
     num_classes: int | None
+    label_shares: tuple[float, ...] | None = None
 
     def upsampling_plan(self, start_sides: tuple[int, ...] = (4, 7),
                         max_doublings: int = 5) -> tuple[int, int] | None:
@@ -153,11 +159,13 @@ class DatasetSpec:
         """What is known before loading; ``image_shape`` may be ``None`` (see :meth:`info_for`)."""
         return DataInfo(self.name, self.image_shape, self.num_classes)  # type: ignore[arg-type]
 
-    def info_for(self, images_shape: tuple[int, ...], num_classes: int | None = None) -> DataInfo:
+    def info_for(self, images_shape: tuple[int, ...], num_classes: int | None = None,
+                 label_shares: tuple[float, ...] | None = None) -> DataInfo:
         """The info of loaded images of shape (N, C, H, W); ``num_classes`` is the loaded data's
         class count (``ImageData.num_classes``), used when the spec declares none."""
         classes = self.num_classes if self.num_classes is not None else num_classes
-        return DataInfo(self.name, tuple(int(d) for d in images_shape[1:]), classes)  # type: ignore[arg-type]
+        return DataInfo(self.name, tuple(int(d) for d in images_shape[1:]), classes,  # type: ignore[arg-type]
+                        label_shares)
 
 
 @dataclass(frozen=True)

@@ -89,8 +89,7 @@ def test_g_gets_gradient_through_the_augmentation():
     from gankit import DataInfo
 
     networks = build(DCGANConfig(), DataInfo("mnist", (1, 28, 28), None))
-    z = torch.randn(8, 100)
-    fake = networks.generator(z)
+    fake = networks.generator(networks.generator.sample_latent(8))
     logits = augmented(networks.discriminator, "diffaug")(fake)
     logits.sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in networks.generator.parameters()

@@ -91,6 +91,19 @@ def test_critic_norm_for_loss_follows_the_spec_and_warns_in_one_line():
         assert critic_norm_for_loss(None, variant="mine", n_critic=1) is nn.BatchNorm2d
 
 
+@pytest.mark.parametrize("n_critic, hint", [(1, True), (5, False)])
+def test_a_variant_whose_defaults_use_r1_tells_a_per_sample_loss_that_r1_stacks_on_it(n_critic, hint):
+    wgan_gp = LossSpec("wgan-gp", "WGAN-GP", lambda config: None, per_sample_penalty=True)
+    with pytest.warns(GankitWarning, match="mine with --loss wgan-gp: its default R1 penalty .0.5. adds "
+                                           "to the loss's own gradient penalty; add --r1 0") as caught:
+        norm = critic_norm_for_loss(wgan_gp, variant="mine", n_critic=n_critic, r1=0.5, r1_by_default=True)
+    assert len(caught) == 1 and ("--set n_critic=5" in str(caught[0].message)) == hint
+    assert "BatchNorm" not in str(caught[0].message) and norm(8).num_groups == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its own default: nothing swapped, nothing said
+        assert critic_norm_for_loss(None, variant="mine", n_critic=1, r1=0.5, r1_by_default=True)(8).num_groups == 1
+
+
 def test_dcgan_init_covers_every_layer_kind():
     torch.manual_seed(0)
     weighted = [nn.Conv2d(16, 64, 4), nn.ConvTranspose2d(64, 16, 4), nn.Linear(256, 256), nn.Embedding(512, 64)]

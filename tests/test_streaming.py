@@ -82,6 +82,21 @@ def test_a_worker_reopens_the_cache_file_instead_of_receiving_the_pixels(folder,
     assert labels is None and torch.equal(images, data.images[[5, 1]])
 
 
+def test_a_worker_gets_the_labels_it_was_given_not_the_cache_files(folder, tmp_path):
+    import pickle
+
+    from gankit.data.clusters import with_cluster_labels
+
+    data = load_folder(folder, root=tmp_path, size=None, channels=3, labelled=True)
+    relabelled = with_cluster_labels(data, 5, seed=0)  # what a run with `clusters` trains on
+    assert relabelled.cache_file == data.cache_file and not torch.equal(relabelled.labels, data.labels)
+    dataset = StreamingBatches(relabelled, torch.device("cpu"), labelled=True, workers=0).dataset
+    sent = pickle.loads(pickle.dumps(dataset))
+    assert sent.images is None
+    _, labels = sent.__getitems__([5, 1, 60])
+    assert torch.equal(labels, relabelled.labels[[5, 1, 60]])
+
+
 def test_the_cache_is_memory_mapped_not_read_whole(folder, tmp_path):
     maps = Path("/proc/self/maps")
     if not maps.is_file():

@@ -44,8 +44,9 @@ class CachedImages(Dataset):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        if self.cache_file is not None:  # a spawned worker maps the file itself
-            state["images"] = state["labels"] = None
+        if self.cache_file is not None:  # a spawned worker maps the pixels itself
+            # The labels travel (8 bytes an image): they may not be the file's (cluster ids).
+            state["images"] = None
         return state
 
     def _reopen(self) -> None:
@@ -57,7 +58,6 @@ class CachedImages(Dataset):
             raise DataError(f"The cache file {self.cache_file} changed or vanished while training read "
                             "from it; start the run again (--resume continues it).")
         self.images = contents["images"]
-        self.labels = contents.get("labels") if self.labelled else None
 
 
 def as_batch(batch: tuple[torch.Tensor, torch.Tensor | None]) -> tuple[torch.Tensor, torch.Tensor | None]:

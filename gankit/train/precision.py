@@ -86,3 +86,12 @@ class Precision:
         for key, scaler in self.scalers.items():
             if key in state:
                 scaler.load_state_dict(state[key])
+
+
+def resumed_precision(saved: dict[str, Any], asked: str) -> str:
+    """A run resumes in the precision it trained in (bit for bit); asking for another is an error."""
+    trained = saved.get("precision", "fp32")  # runs of gankit 0.1 trained in fp32
+    if asked not in ("auto", trained):
+        raise ConfigError(f"Cannot change --precision when resuming (the run trains in {trained}); "
+                          "start a new run with another --out instead.")
+    return trained

@@ -19,6 +19,7 @@ import torch
 from gankit._io import write_json_atomic
 from gankit.checkpoint import load_checkpoint
 from gankit.config import build_config, config_to_dict
+from gankit.data.clusters import clustered
 from gankit.device import place_network, resolve_device
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.host import PluginHost, get_host
@@ -34,7 +35,7 @@ from gankit.train.ema import GeneratorEMA
 from gankit.train.events import Callback, CallbackList, TrainingContext
 from gankit.train.optim import build_optimizers
 from gankit.train.outputs import LossPlot, SampleGrid
-from gankit.train.precision import Precision, resolve_precision
+from gankit.train.precision import Precision, resolve_precision, resumed_precision
 
 
 @dataclass
@@ -129,7 +130,7 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
             else saved["dataset"].get("max_images")
         options.data_options = options.data_options or saved["dataset"].get("options") or {}
         options.callbacks = options.callbacks or saved.get("callbacks") or []
-        options.precision = _resumed_precision(saved, options.precision)
+        options.precision = resumed_precision(saved, options.precision)
         config = build_config(variant.config_class, overrides, base=saved["config"])
         seed = saved["seed"]
     else:
@@ -218,7 +219,8 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
     callbacks run on rank 0 only, unless they set ``all_ranks = True``."""
     device = resolve_device(options.device)
     torch.manual_seed(seed)
-    info = dataset.info_for(tuple(data.images.shape), data.num_classes)
+    data, shares = clustered(config, data, seed)  # labels from k-means clusters, if config asks
+    info = dataset.info_for(tuple(data.images.shape), data.num_classes, shares)
     loss_spec = host.losses.get(config.loss)
     networks = networks or variant.build_networks(config, info, loss_spec)
     if options.sync_bn:
@@ -240,20 +242,12 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
                               if distributed.is_main or getattr(c, "all_ranks", False)])
     return loop.Trainer(
         context, loss_spec.build(config), listeners,
-        batch_source(data, device, labelled=variant.conditional, budget=options.memory_budget, console=console), seed,
+        batch_source(data, device, labelled=variant.conditional or shares is not None,
+                     budget=options.memory_budget, console=console), seed,
         (optimizers.generator_scheduler, optimizers.discriminator_scheduler),
         provenance(host, variant.name), options.refreshes_per_epoch,
         Precision(resolve_precision(options.precision, device), device), options.compile, distributed,
         CheckpointSchedule(options.checkpoint_every))
-
-
-def _resumed_precision(saved: dict[str, Any], asked: str) -> str:
-    """A run resumes in the precision it trained in (bit for bit); asking for another is an error."""
-    trained = saved.get("precision", "fp32")  # runs of gankit 0.1 trained in fp32
-    if asked not in ("auto", trained):
-        raise ConfigError(f"Cannot change --precision when resuming (the run trains in {trained}); "
-                          "start a new run with another --out instead.")
-    return trained
 
 
 def _check_supported(variant: VariantSpec, info: Any) -> None:

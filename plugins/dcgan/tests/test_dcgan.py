@@ -44,7 +44,7 @@ def networks(shape, **config):
     ((3, 64, 64), 3_576_707, 2_765_633),
 ])
 def test_networks_are_sized_from_the_image_shape(shape, g_params, d_params):
-    generator, discriminator = networks(shape)
+    generator, discriminator = networks(shape, clusters=0, latent_dim=100)  # the paper's nets
     assert (count_parameters(generator), count_parameters(discriminator)) == (g_params, d_params)
     z = generator.sample_latent(3)
     images = generator(z)
@@ -128,7 +128,31 @@ def test_every_loss_trains(loss):
         warnings.simplefilter("ignore", GankitWarning)
         generator, discriminator = build_networks(config, DataInfo("mnist", (1, 28, 28), 10),
                                                   loss=get_loss(loss))
-    two_training_steps(generator, discriminator, loss, config)
+    # The engine hands G and D the real batch's clusters as labels; every weight then learns.
+    two_training_steps(generator, discriminator, loss, config, labels=torch.arange(8) * 7)
+
+
+def test_the_default_conditions_on_clusters_without_labels_at_sampling():
+    shares = (0.7, 0.3) + (0.0,) * 98
+    generator, discriminator = build_networks(DCGANConfig(), DataInfo("mnist", (1, 28, 28), 10, shares))
+    assert (count_parameters(generator), count_parameters(discriminator)) == (1_386_881, 145_089)
+    assert generator.num_classes is None and generator.latent_dim == 200  # unconditional to the user
+    [code] = generator.latent_codes
+    assert (code.name, code.index, code.categories) == ("cluster", 100, 100)
+    z = generator.sample_latent(4000, generator=torch.Generator().manual_seed(0))
+    clusters = z[:, 100:].argmax(1)
+    assert torch.equal(z[:, 100:].sum(1), torch.ones(4000))  # one-hot
+    assert set(clusters.tolist()) == {0, 1} and abs((clusters == 0).float().mean().item() - 0.7) < 0.03
+    assert torch.equal(z, generator.sample_latent(4000, generator=torch.Generator().manual_seed(0)))
+    generator.eval()
+    with torch.no_grad():  # in training the batch's clusters replace the drawn code
+        assert torch.equal(generator(z[:3], torch.tensor([5, 6, 7])),
+                           generator(generator.set_latent_codes(z[:3], {"cluster": torch.tensor([5, 6, 7])})))
+        images = generator(z[:3])
+        by_cluster = [discriminator(images, torch.full((3,), c)) for c in (0, 1)]
+    assert not torch.equal(*by_cluster)  # D's per-cluster bias
+    assert discriminator(images).shape == (3,)  # scored without clusters: the plain D
+    assert discriminator.cluster_bias.weight.std().item() == pytest.approx(0.02, rel=0.1)
 
 
 @pytest.mark.parametrize("loss", [name for name in LOSSES if name != "wgan-gp"])
@@ -139,14 +163,18 @@ def test_other_losses_keep_batchnorm_and_warn_nothing(loss):
     assert any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
 
 
-def test_the_default_d_has_the_per_sample_norm_of_its_default_r1_without_a_warning():
-    assert (DCGANConfig().r1, DCGANConfig().r1_every, DCGANConfig().ema) == (0.5, 16, 0.999)
+def test_the_default_d_is_the_papers_batchnorm_d_and_r1_swaps_its_norm_saying_so():
+    defaults = DCGANConfig()
+    assert (defaults.r1, defaults.ema, defaults.clusters, defaults.epochs) == (0.0, 0.999, 100, 50)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # R1 is dcgan's default: nothing is swapped behind the user's back
-        for r1 in (0.5, 2.0):
+        warnings.simplefilter("error")  # nothing is swapped behind the user's back
+        _, discriminator = networks((1, 28, 28))
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules()) == 1
+    for r1 in (0.5, 2.0):
+        with pytest.warns(GankitWarning, match=f"dcgan with --r1 {r1:g}: the critic uses LayerNorm"):
             _, discriminator = networks((1, 28, 28), r1=r1)
-            assert not any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
-            assert sum(isinstance(m, nn.GroupNorm) for m in discriminator.modules()) == 1
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
+        assert sum(isinstance(m, nn.GroupNorm) for m in discriminator.modules()) == 1
 
 
 @pytest.mark.parametrize("n_critic, hint", [(1, True), (5, False)])
@@ -161,16 +189,6 @@ def test_wgan_gp_critic_gets_layer_norm_and_a_warning(n_critic, hint):
     # Per sample: a critic's logit no longer depends on the other images in the batch.
     x = torch.rand(4, 1, 28, 28) * 2 - 1
     assert torch.allclose(discriminator(x)[:1], discriminator(x[:1]), atol=1e-5)
-
-
-@pytest.mark.parametrize("n_critic, hint", [(1, True), (5, False)])
-def test_a_per_sample_loss_on_the_defaults_is_told_that_r1_stacks_on_it(n_critic, hint):
-    with pytest.warns(GankitWarning, match="default R1 penalty .0.5. adds to the loss's own gradient "
-                                           "penalty; add --r1 0") as caught:
-        _, discriminator = networks((1, 28, 28), loss="wgan-gp", n_critic=n_critic)
-    assert len(caught) == 1 and ("--set n_critic=5" in str(caught[0].message)) == hint
-    assert "BatchNorm" not in str(caught[0].message)  # the default D has none to swap
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
 
 
 def test_per_sample_penalty_losses_get_group_norm_and_others_batch_norm():
@@ -204,6 +222,7 @@ def test_r1_from_the_plugins_dir_declares_a_per_sample_penalty():
     ({"g_features": 0}, "g_features must be"),
     ({"leaky_slope": 1.0}, "leaky_slope must be"),
     ({"init_std": 0.0}, "init_std must be"),
+    ({"clusters": 200}, r"latent_dim \(200\) must exceed clusters \(200\)"),
 ])
 def test_config_rejects_bad_values_in_one_line(bad, message):
     with pytest.raises(ConfigError, match=message) as caught:
