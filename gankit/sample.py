@@ -66,28 +66,30 @@ def generate(generator: Any, z: torch.Tensor, labels: torch.Tensor | None) -> to
     return torch.cat(images).clamp_(-1, 1)
 
 
-def parse_labels(text: str, num_classes: int) -> list[int]:
-    """``"7"``, ``"0-9"`` or ``"1,4,4"`` -> a list of class indices."""
+def parse_labels(text: str, num_classes: int, option: str = "--labels") -> list[int]:
+    """``"7"``, ``"0-9"`` or ``"1,4,4"`` -> a list of class indices. ``option`` names what the user
+    typed in the messages (``--code cluster`` for a categorical code)."""
     labels: list[int] = []
+    noun = "labels" if option == "--labels" else "values"
     try:
         for part in text.split(","):
             part = part.strip()
             if "-" in part[1:]:
                 low, high = (int(p) for p in part.split("-", 1))
                 if low > high:
-                    raise GankitError(f"--labels '{text}': the range {part} runs backwards; "
+                    raise GankitError(f"{option} '{text}': the range {part} runs backwards; "
                                       f"write it low-high, e.g. {high}-{low}.")
                 ends = [low, high]  # checked before the range is built: 0-99999999 stays cheap
             else:
                 low = high = int(part)
                 ends = [low]
             if any(not 0 <= label < num_classes for label in ends):
-                raise GankitError(f"--labels '{text}': labels must be in 0-{num_classes - 1}.")
+                raise GankitError(f"{option} '{text}': {noun} must be in 0-{num_classes - 1}.")
             labels.extend(range(low, high + 1))
     except ValueError:
-        raise GankitError(f"--labels must look like 7, 0-9 or 1,4,4; got '{text}'.") from None
+        raise GankitError(f"{option} must look like 7, 0-9 or 1,4,4; got '{text}'.") from None
     if not labels:
-        raise GankitError(f"--labels '{text}': labels must be in 0-{num_classes - 1}.")
+        raise GankitError(f"{option} '{text}': {noun} must be in 0-{num_classes - 1}.")
     return labels
 
 
@@ -105,7 +107,7 @@ def parse_codes(items: list[str], generator: Any) -> dict[str, list[float]]:
             raise GankitError(f"--code expects NAME=VALUES with NAME one of {', '.join(codes)}; got '{item}'.")
         code = codes[name]
         if code.categories:
-            parsed[name] = [float(v) for v in parse_labels(text, code.categories)]
+            parsed[name] = [float(v) for v in parse_labels(text, code.categories, f"--code {name}")]
             continue
         try:
             if text.count(":") == 2:

@@ -261,3 +261,11 @@ def test_a_real_cli_run_then_sample(tmp_path):
     assert images.shape == (4, 1, 28, 28) and images.abs().max() <= 1
     result = runner.invoke(build_app(), ["sample", str(run), "--labels", "7"])
     assert result.exit_code == 2 and "unconditional" in result.output
+    # The cluster code of the default: one cluster on request, the same noise otherwise.
+    picked = tmp_path / "picked.pt"
+    result = runner.invoke(build_app(), ["sample", str(run), "--n", "4", "--code", "cluster=3",
+                                         "--out", str(picked)])
+    assert result.exit_code == 0, result.output
+    assert not torch.equal(torch.load(picked), images)
+    result = runner.invoke(build_app(), ["sample", str(run), "--code", "cluster=100"])
+    assert result.exit_code == 2 and "--code cluster '100': values must be in 0-99" in result.output
