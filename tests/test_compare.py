@@ -177,3 +177,55 @@ def test_runs_are_scored_with_their_ema_generator_unless_no_ema(tmp_path):
         (variant,) = json.loads((tmp_path / flag / "results.json").read_text())["variants"]
         scored[flag] = variant["mean"]["fid"]
     assert scored["--ema"] != scored["--no-ema"]  # the same noise and reference, other weights
+
+
+class DigitsWithAnOption:
+    """The bundled digits under another name, with a dataset option (``keep``: the first N), and a
+    record of the options each load was asked for."""
+
+    def __init__(self):
+        self.asked = []
+
+    @hookimpl
+    def gankit_register_datasets(self, register):
+        from gankit import DatasetSpec, ImageData
+        from gankit.registry import DataRequest
+
+        def load(request):
+            self.asked.append((request.split, dict(request.options)))
+            base = make_host().datasets.get("mnist").load(
+                DataRequest(root=request.root, split=request.split, download=False))
+            keep = int(request.options.get("keep", len(base)))
+            return ImageData(base.images[:keep], base.labels[:keep], source=f"first {keep} digits")
+
+        register(DatasetSpec("digits", "the first digits", (1, 28, 28), 10, load,
+                             options={"keep": "how many of the digits"}))
+
+
+def test_data_options_reach_every_run_and_the_real_images_and_must_match_loaded_runs(tmp_path):
+    # An evaluator for 'digits': the shipped MNIST one, under that name.
+    state = torch.load(weights_path("mnist"), weights_only=True)
+    state["meta"]["dataset"] = "digits"
+    torch.save(state, tmp_path / "digits.pt")
+    plugin = DigitsWithAnOption()
+    host = make_host()
+    host.add_plugin(plugin, PluginInfo("digits", "loaded"))
+
+    def compare(*args):
+        return CliRunner().invoke(build_app(host), ["compare", *args, "--evaluator",
+                                                    str(tmp_path / "digits.pt"), *TINY])
+
+    result = compare("vanilla", "--dataset", "digits", "--data-option", "keep=1000", "--out", str(tmp_path / "a"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "a/results.json").read_text())["data_options"] == {"keep": "1000"}
+    run = tmp_path / "a/runs/vanilla-seed0"
+    assert json.loads((run / "config.json").read_text())["dataset"]["options"] == {"keep": "1000"}
+    assert {split for split, options in plugin.asked if options == {"keep": "1000"}} == {"train", "test"}
+    # A loaded run brings its options; others are refused in one line.
+    result = compare(str(run), "--out", str(tmp_path / "b"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "b/results.json").read_text())["data_options"] == {"keep": "1000"}
+    result = compare(str(run), "--data-option", "keep=900", "--out", str(tmp_path / "c"))
+    assert result.exit_code == 2 and "trained with the dataset options {'keep': '1000'}" in result.output
+    result = compare("vanilla", "--dataset", "digits", "--data-option", "size=3", "--out", str(tmp_path / "d"))
+    assert result.exit_code == 2 and "Dataset 'digits' has no option 'size' (its options: keep)" in result.output

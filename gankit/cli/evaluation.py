@@ -89,6 +89,9 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
         n: Annotated[int, typer.Option(help="Images scored per run (and per real set).")] = DEFAULT_N,
         dataset: Annotated[Optional[str], typer.Option(
             help="Dataset to train on (default: the loaded runs' dataset, else mnist).")] = None,
+        data_option: Annotated[Optional[list[str]], typer.Option(
+            "--data-option", help="An option of the dataset, KEY=VALUE, for every run and the real "
+                                  "images (e.g. path=DIR for imagefolder; default: the loaded runs').")] = None,
         out: Annotated[Optional[Path], typer.Option(
             help="Folder for the report and the trained runs (default: comparisons/NAMES-TIME).")] = None,
         data_root: Annotated[Optional[Path], typer.Option(
@@ -114,7 +117,7 @@ def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
             epochs=epochs, budget_seconds=budget_seconds, seeds=seeds, n=n, dataset=dataset,
             out=out, data_root=data_root, download=not offline(),
             device=device.value, max_images=max_images, evaluator_path=evaluator, progress=progress,
-            cache=cache, jobs=jobs, ema=ema,
+            cache=cache, jobs=jobs, ema=ema, data_options=_data_options(data_option),
         )
         console = Console(highlight=False, soft_wrap=True)
         try:

@@ -12,117 +12,20 @@ same n, next to the real-vs-real floor. The outputs go to one folder: ``side_by_
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gankit.runs as runs
+from gankit.compare.entries import (DEFAULT_EPOCHS, CompareOptions, Contender, check_options,
+                                    default_out, resolve_entries)
 from gankit.compare.figures import PANEL_COLUMNS, UNCONDITIONAL_ROWS, Panel
-from gankit.errors import CheckpointError, ConfigError, GankitError, RegistryError
+from gankit.errors import CheckpointError, GankitError
 from gankit.host import PluginHost, get_host
 
-DEFAULT_EPOCHS = 5
-DEFAULT_DATASET = "mnist"
 NOISE_SEED = 0
 RUNS_DIR = "runs"
-
-
-@dataclass
-class CompareOptions:
-    epochs: int | None = None  # None: DEFAULT_EPOCHS, unless budget_seconds is set
-    budget_seconds: float | None = None
-    seeds: int = 1
-    n: int = 10_000
-    dataset: str | None = None  # None: the loaded runs' dataset, else DEFAULT_DATASET
-    out: Path | None = None
-    data_root: Path | None = None
-    download: bool = False
-    device: str = "auto"
-    max_images: int | None = None
-    evaluator_path: Path | None = None
-    progress: bool = True
-    cache: bool = True  # reuse the real sets' features and floor (gankit/evaluate/cache.py)
-    jobs: int = 1  # runs trained at once, each in its own process (gankit/compare/parallel.py)
-    ema: bool = True  # score each run's averaged G when it kept one (False: the raw weights)
-
-
-@dataclass
-class Contender:
-    """One column of the comparison: a variant trained now, or a loaded run."""
-
-    label: str
-    variant: str
-    trained: bool
-    run_dirs: list[Path] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=list)
-    epochs: int | None = None  # per run, when trained now
-    results: list[dict[str, Any]] = field(default_factory=list)  # one per run
-
-
-def resolve_entries(entries: list[str], host: PluginHost) -> list[Contender]:
-    """Each entry: an existing run folder (loaded) or a registered variant (trained)."""
-    if not entries:
-        raise GankitError("Name at least one variant or run folder to compare.")
-    contenders: list[Contender] = []
-    for entry in entries:
-        path = Path(entry)
-        if path.is_dir() and ((path / runs.CONFIG_FILE).is_file() or entry not in host.variants):
-            config = runs.read_run_config(path)  # a folder that is not a run: a one-line error
-            host.variants.get(config["variant"])  # its plugin must be installed to rebuild it
-            label = path.name
-            contenders.append(Contender(label, config["variant"], False, [path], [config["seed"]]))
-        elif entry in host.variants:
-            contenders.append(Contender(entry, entry, True))
-        elif path.exists() or "/" in entry or os.sep in entry:  # meant as a path, not a variant
-            raise GankitError(f"'{entry}' is not a run folder{' (it does not exist)' if not path.exists() else ''}"
-                              "; pass a run folder gankit trained, or a variant name.")
-        else:
-            raise RegistryError(f"{host.variants.unknown_message(entry)}. Or pass an existing run folder.")
-    folders = [c.run_dirs[0].resolve() for c in contenders if not c.trained]
-    same = next((f for f in folders if folders.count(f) > 1), None)
-    if same is not None:  # 'runs/base1' and './runs/base1' are one run, not two contenders
-        raise GankitError(f"Run folder '{same}' is named twice; name each variant or run folder once.")
-    for contender in contenders:  # two run folders of the same name: tell them apart by path
-        if not contender.trained and [c.label for c in contenders].count(contender.label) > 1:
-            contender.label = str(contender.run_dirs[0])
-    labels = [c.label for c in contenders]
-    repeated = sorted({label for label in labels if labels.count(label) > 1})
-    if repeated:
-        raise GankitError(f"'{repeated[0]}' is named twice; name each variant or run folder once.")
-    return contenders
-
-
-def _check_options(options: CompareOptions, contenders: list[Contender], host: PluginHost) -> str:
-    """Validate the options; returns the dataset everything is compared on."""
-    if options.epochs is not None and options.budget_seconds is not None:
-        raise ConfigError("Give --epochs or --budget-seconds, not both: the budget is one or the other.")
-    if options.epochs is not None and options.epochs < 1:
-        raise ConfigError(f"--epochs must be at least 1, got {options.epochs}.")
-    if options.budget_seconds is not None and not options.budget_seconds > 0:
-        raise ConfigError(f"--budget-seconds must be positive, got {options.budget_seconds}.")
-    if options.seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {options.seeds}.")
-    from gankit.evaluate.reference import MIN_N
-
-    if options.n < MIN_N:
-        raise ConfigError(f"--n must be at least {MIN_N}, got {options.n}.")
-    loaded = {str(c.run_dirs[0]): runs.read_run_config(c.run_dirs[0])["dataset"]["name"]
-              for c in contenders if not c.trained}
-    dataset = options.dataset or next(iter(loaded.values()), DEFAULT_DATASET)
-    host.datasets.get(dataset)
-    for run_dir, name in loaded.items():
-        if name != dataset:
-            raise GankitError(f"Run '{run_dir}' was trained on '{name}', not '{dataset}'; compare "
-                              "runs of one dataset (or set --dataset to theirs).")
-    return dataset
-
-
-def _default_out(contenders: list[Contender]) -> Path:
-    names = "-".join(c.label for c in contenders)[:60]
-    return Path("comparisons") / f"{names}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def train_contender(contender: Contender, options: CompareOptions, dataset: str, out: Path,
@@ -138,7 +41,8 @@ def train_contender(contender: Contender, options: CompareOptions, dataset: str,
                               "folder to compare it without retraining.")
         run_options = RunOptions(dataset=dataset, data_root=options.data_root,
                                  download=options.download, seed=seed, device=options.device,
-                                 out=run_dir, progress=options.progress, max_images=options.max_images)
+                                 out=run_dir, progress=options.progress, max_images=options.max_images,
+                                 data_options=dict(options.data_options))
         if console is not None:
             console.rule(f"{contender.variant}, seed {seed}")
         if options.budget_seconds is not None and contender.epochs is None:
@@ -189,11 +93,11 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
 
     host = host or get_host()
     contenders = resolve_entries(entries, host)
-    dataset_name = _check_options(options, contenders, host)
+    dataset_name, options = check_options(options, contenders, host)
     dataset = host.datasets.get(dataset_name)
     device = resolve_device(options.device)
     evaluator = load_evaluator(dataset_name, options.evaluator_path, device=device)  # fail early
-    out = Path(options.out) if options.out else _default_out(contenders)
+    out = Path(options.out) if options.out else default_out(contenders)
     out.mkdir(parents=True, exist_ok=True)
 
     trained = [contender for contender in contenders if contender.trained]
@@ -205,7 +109,7 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
 
     reference = build_reference(dataset, evaluator, options.n, data_root=options.data_root,
                                 download=options.download, seed=NOISE_SEED, extras=("memorisation",),
-                                cache=options.cache)
+                                options=options.data_options, cache=options.cache)
     show_notices(reference, console)
     panels: dict[str, Panel] = {}
     closest: dict[str, Panel] = {}  # memorisation: each variant's samples nearest a training image
@@ -233,7 +137,7 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
     floor = reference.floor()
     results = {
         "gankit_version": runs.versions()["gankit"], "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "dataset": dataset_name, "n": reference.n, "noise_seed": NOISE_SEED, "seeds": options.seeds,
+        "dataset": dataset_name, "data_options": options.data_options, "n": reference.n, "noise_seed": NOISE_SEED, "seeds": options.seeds,
         "budget": ({"budget_seconds": options.budget_seconds} if options.budget_seconds is not None
                    else {"epochs": options.epochs or DEFAULT_EPOCHS}),
         "real": reference.record(), "evaluator": evaluator.record(),
