@@ -130,5 +130,5 @@ def test_a_dcgan_run_saved_before_clusters_existed_loads_without_them(tmp_path, 
     loaded = load_run(run)
     assert loaded.config.clusters == 0 and loaded.generator.latent_codes == ()
     # Only a saved config takes the old value; a new one gets the default, an explicit value wins.
-    assert build_config(DCGANConfig).clusters == 100
+    assert build_config(DCGANConfig).clusters == 200
     assert build_config(DCGANConfig, {"clusters": "5"}, base={"epochs": 3}).clusters == 5

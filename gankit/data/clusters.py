@@ -5,11 +5,11 @@ one part of the data. With no labels, clusters of the images can stand in (self-
 Liu et al. 2020; Sage et al. 2018): G and D are conditioned on the cluster of each real image, and
 a generated image's cluster is drawn with the cluster's share of the data, so the proportions of
 the data are kept by construction. With many small clusters each holds mostly one kind of image
-(100 clusters of MNIST's pixels: 87% of each cluster is one digit); the evaluation never sees them.
+(200 clusters of MNIST's pixels: 89% of each cluster is one digit); the evaluation never sees them.
 
-A variant asks for them with a config field ``clusters`` (dcgan's default is 100); the engine then
+A variant asks for them with a config field ``clusters`` (dcgan's default is 200); the engine then
 replaces the batches' labels by cluster ids (:func:`with_cluster_labels`) and hands the variant
-``DataInfo.num_classes = clusters`` and ``DataInfo.label_shares``.
+their shares in ``DataInfo.label_shares`` (``num_classes`` stays the dataset's).
 
 k-means (k-means++ seeding, Lloyd iterations) runs in float64 on pixels average-pooled to at most
 32 x 32, fitted on a seeded sample of at most 10,000 images and assigned to all: a few seconds,

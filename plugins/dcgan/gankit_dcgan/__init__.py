@@ -19,10 +19,10 @@ from gankit import ConfigError, DataInfo, LossSpec, TrainConfig, VariantSpec, ho
 class DCGANConfig(TrainConfig):
     """The paper's networks and Adam, with what measured better on the 5,000-digit subset
     (docs/variants.md): batches of 32 (the paper's are 128: four times the steps per epoch for a
-    little more time), G's weights averaged (EMA 0.999), and G and D conditioned on 100 k-means
+    little more time), G's weights averaged (EMA 0.999), and G and D conditioned on 200 k-means
     clusters of the training images (``clusters``; no labels are used, and G draws a cluster by its
-    share when sampling; z is 100 noise columns and the 100-way code), 50 epochs: 5.8 minutes on an
-    idle 2-core CPU. R1 (``--r1``) is off: with the clusters it scored worse.
+    share when sampling; z is 100 noise columns and the 200-way code), 50 epochs: about 6 minutes
+    on an idle 2-core CPU. R1 (``--r1``) is off: with the clusters it scored worse.
     ``--set clusters=0 --set latent_dim=100 --ema 0`` is the paper."""
 
     epochs: int = 50
@@ -33,7 +33,7 @@ class DCGANConfig(TrainConfig):
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    latent_dim: int = 200  # the width of z: noise, then the `clusters`-way one-hot cluster code
+    latent_dim: int = 300  # the width of z: noise, then the `clusters`-way one-hot cluster code
     loss: str = "bce"
     g_features: int = param(64, ge=1)  # channels of G's last hidden layer; doubled towards z
     d_features: int = param(64, ge=1)  # channels of D's first layer; doubled towards the logit
@@ -42,7 +42,7 @@ class DCGANConfig(TrainConfig):
     spectral_norm: bool = False  # spectral normalisation of D's weights (Miyato et al. 2018)
     # G and D conditioned on k-means clusters of the training images (no labels used; 0: none):
     # gankit/data/clusters.py, docs/variants.md
-    clusters: int = param(100, ge=0)
+    clusters: int = param(200, ge=0)
     # Runs saved before `clusters` existed had none: they load as they trained.
     added_fields: ClassVar[dict[str, Any]] = {"clusters": 0}
 

@@ -10,15 +10,15 @@ On MNIST (1x28x28, s = 7, k = 2, F = 64), without clusters: G 759,681 and D 138,
 On 3x64x64 (s = 4, k = 4) these are the paper's (and the PyTorch example's) 64-512-256-128-64
 stacks.
 
-With ``clusters`` K > 0 (the default, 100) both are conditioned on the k-means cluster of the
+With ``clusters`` K > 0 (the default, 200) both are conditioned on the k-means cluster of the
 image (gankit/data/clusters.py), which the engine hands them as labels in training. The last K of
-z's ``latent_dim`` columns (200 by default) are a one-hot latent code ``cluster``, which
+z's ``latent_dim`` columns (300 by default) are a one-hot latent code ``cluster``, which
 :meth:`DCGANGenerator.sample_latent` draws with each cluster's share of the training images (so
 sampling needs no labels); D adds a learnt per-cluster bias to its first layer's channels. That
 bias is what the cgan's constant label maps at D's input amount to (a conv of a constant map is a
 constant per channel, but at the borders), without their cost: the first conv stays one-channel.
-On MNIST with the defaults G has 1,386,881 parameters (z's 100 more columns: 627,200 more in its
-first layer) and D 145,089 (K x F = 6,400 more).
+On MNIST with the defaults G has 2,014,081 parameters (z's 200 more columns: 1,254,400 more in
+its first layer) and D 151,489 (K x F = 12,800 more).
 """
 
 from __future__ import annotations

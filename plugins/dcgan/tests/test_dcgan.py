@@ -133,12 +133,12 @@ def test_every_loss_trains(loss):
 
 
 def test_the_default_conditions_on_clusters_without_labels_at_sampling():
-    shares = (0.7, 0.3) + (0.0,) * 98
+    shares = (0.7, 0.3) + (0.0,) * 198
     generator, discriminator = build_networks(DCGANConfig(), DataInfo("mnist", (1, 28, 28), 10, shares))
-    assert (count_parameters(generator), count_parameters(discriminator)) == (1_386_881, 145_089)
-    assert generator.num_classes is None and generator.latent_dim == 200  # unconditional to the user
+    assert (count_parameters(generator), count_parameters(discriminator)) == (2_014_081, 151_489)
+    assert generator.num_classes is None and generator.latent_dim == 300  # unconditional to the user
     [code] = generator.latent_codes
-    assert (code.name, code.index, code.categories) == ("cluster", 100, 100)
+    assert (code.name, code.index, code.categories) == ("cluster", 100, 200)
     z = generator.sample_latent(4000, generator=torch.Generator().manual_seed(0))
     clusters = z[:, 100:].argmax(1)
     assert torch.equal(z[:, 100:].sum(1), torch.ones(4000))  # one-hot
@@ -165,7 +165,7 @@ def test_other_losses_keep_batchnorm_and_warn_nothing(loss):
 
 def test_the_default_d_is_the_papers_batchnorm_d_and_r1_swaps_its_norm_saying_so():
     defaults = DCGANConfig()
-    assert (defaults.r1, defaults.ema, defaults.clusters, defaults.epochs) == (0.0, 0.999, 100, 50)
+    assert (defaults.r1, defaults.ema, defaults.clusters, defaults.epochs) == (0.0, 0.999, 200, 50)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing is swapped behind the user's back
         _, discriminator = networks((1, 28, 28))
@@ -222,7 +222,7 @@ def test_r1_from_the_plugins_dir_declares_a_per_sample_penalty():
     ({"g_features": 0}, "g_features must be"),
     ({"leaky_slope": 1.0}, "leaky_slope must be"),
     ({"init_std": 0.0}, "init_std must be"),
-    ({"clusters": 200}, r"latent_dim \(200\) must exceed clusters \(200\)"),
+    ({"clusters": 300}, r"latent_dim \(300\) must exceed clusters \(300\)"),
 ])
 def test_config_rejects_bad_values_in_one_line(bad, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -267,5 +267,5 @@ def test_a_real_cli_run_then_sample(tmp_path):
                                          "--out", str(picked)])
     assert result.exit_code == 0, result.output
     assert not torch.equal(torch.load(picked), images)
-    result = runner.invoke(build_app(), ["sample", str(run), "--code", "cluster=100"])
-    assert result.exit_code == 2 and "--code cluster '100': values must be in 0-99" in result.output
+    result = runner.invoke(build_app(), ["sample", str(run), "--code", "cluster=200"])
+    assert result.exit_code == 2 and "--code cluster '200': values must be in 0-199" in result.output
