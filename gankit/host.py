@@ -241,15 +241,15 @@ class PluginHost:
                 self.plugins[info.name] = info
                 continue
             try:
-                spec = importlib.util.spec_from_file_location(f"gankit_local_{path.stem}", path)
+                name = f"gankit_local_{path.stem}"
+                spec = importlib.util.spec_from_file_location(name, path)
                 assert spec and spec.loader
                 module = importlib.util.module_from_spec(spec)
-                # In sys.modules while it runs, as an import would be: @dataclass (a variant's
-                # config) looks its module up there, and fails without it.
-                sys.modules[spec.name] = module
+                # In sys.modules while it runs, as if imported: @dataclass looks its module up there.
+                sys.modules[name] = module
                 spec.loader.exec_module(module)
             except PLUGIN_FAILURES as error:
-                sys.modules.pop(f"gankit_local_{path.stem}", None)
+                sys.modules.pop(name, None)
                 self.fail(info, error)
                 continue
             version = getattr(module, "__version__", None)

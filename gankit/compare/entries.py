@@ -110,14 +110,14 @@ def check_options(options: CompareOptions, contenders: list[Contender],
     if unknown:
         raise ConfigError(f"Dataset '{dataset}' has no option '{unknown[0]}' (its options: "
                           f"{', '.join(spec.options) or 'none'}).")
-    data_options = dict(options.data_options)
+    # The options given, else the first loaded run's: every loaded run must have trained with them.
+    first = next(iter(loaded.values()), {})
+    data_options = dict(options.data_options or first.get("options") or {})
     for run_dir, record in loaded.items():
         if record["name"] != dataset:
             raise GankitError(f"Run '{run_dir}' was trained on '{record['name']}', not '{dataset}'; compare "
                               "runs of one dataset (or set --dataset to theirs).")
         theirs = dict(record.get("options") or {})
-        if not options.data_options and run_dir == next(iter(loaded)):
-            data_options = theirs  # the first loaded run's, unless given
         if theirs != data_options:
             raise GankitError(f"Run '{run_dir}' was trained with the dataset options {theirs or 'none'}, "
                               f"not {data_options or 'none'}; compare runs of the same data "

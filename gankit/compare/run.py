@@ -137,7 +137,8 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
     floor = reference.floor()
     results = {
         "gankit_version": runs.versions()["gankit"], "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "dataset": dataset_name, "data_options": options.data_options, "n": reference.n, "noise_seed": NOISE_SEED, "seeds": options.seeds,
+        "dataset": dataset_name, "data_options": options.data_options, "n": reference.n,
+        "noise_seed": NOISE_SEED, "seeds": options.seeds,
         "budget": ({"budget_seconds": options.budget_seconds} if options.budget_seconds is not None
                    else {"epochs": options.epochs or DEFAULT_EPOCHS}),
         "real": reference.record(), "evaluator": evaluator.record(),

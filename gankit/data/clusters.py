@@ -39,7 +39,7 @@ def pixels(images: "torch.Tensor") -> "torch.Tensor":
 
     side = (min(images.shape[2], MAX_SIDE), min(images.shape[3], MAX_SIDE))
     parts = []
-    for chunk in images.split(1024):  # pooled a chunk at a time: large colour sets stay small
+    for chunk in images.split(CHUNK):  # pooled a chunk at a time: large colour sets stay small
         chunk = chunk.float().div(255.0)
         if tuple(chunk.shape[2:]) != side:
             chunk = F.adaptive_avg_pool2d(chunk, side)

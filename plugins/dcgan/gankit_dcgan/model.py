@@ -27,8 +27,7 @@ import torch
 from torch import nn
 
 from gankit import DataInfo, Discriminator, Generator, LossSpec, Networks
-from gankit.blocks import (Norm, critic_norm_for_loss, dcgan_init_, down_stack, one_hot, spectral_norm_,
-                           up_stack)
+from gankit.blocks import Norm, critic_norm_for_loss, dcgan_init_, down_stack, spectral_norm_, up_stack
 from gankit.nn import LatentCode
 
 
@@ -40,10 +39,10 @@ class DCGANGenerator(Generator):
     def __init__(self, *, latent_dim: int, image_shape: tuple[int, int, int], plan: tuple[int, int],
                  features: int, clusters: int = 0, cluster_shares: tuple[float, ...] | None = None) -> None:
         super().__init__(latent_dim=latent_dim, image_shape=image_shape)
-        self.noise_dim, self.clusters = latent_dim - clusters, clusters
+        self.clusters = clusters
         if clusters:
-            self.latent_codes = (LatentCode("cluster", self.noise_dim, clusters, "the k-means cluster of "
-                                            "the training images to draw from (drawn by its share)"),)
+            self.latent_codes = (LatentCode("cluster", latent_dim - clusters, clusters, "the k-means "
+                                            "cluster of the training images to draw from (by its share)"),)
             shares = torch.tensor(cluster_shares) if cluster_shares else torch.full((clusters,), 1 / clusters)
             self.register_buffer("cluster_shares", shares.float())
         self.net = up_stack(plan=plan, latent_dim=latent_dim, image_channels=image_shape[0], features=features)
@@ -61,7 +60,7 @@ class DCGANGenerator(Generator):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.clusters and labels is not None:  # training: the real batch's clusters
-            z = torch.cat([z[:, :self.noise_dim], one_hot(labels, self.clusters, like=z)], 1)
+            z = self.set_latent_codes(z, {"cluster": labels})
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
