@@ -151,14 +151,38 @@ class PluginHost:
             duplicates = {n for n in names if names.count(n) > 1}
             if duplicates:
                 raise GankitError(f"registers {kind[:-1]} '{sorted(duplicates)[0]}' twice")
-            for spec in specs:
-                if spec.name in registries[kind]:
-                    registries[kind].register(spec.name, spec, info.name)  # raises, naming both
+        # A name another plugin has is no failure: both stay reachable as PLUGIN:NAME (registry.py).
+        first_party = info.name == BUILTIN_NAME or (info.distribution or "").lower() == BUILTIN_NAME
+        aliases = (info.distribution,) if info.distribution else ()
         for kind, specs in staged.items():
             for spec in specs:
-                registries[kind].register(spec.name, spec, info.name)
+                registries[kind].register(spec.name, spec, info.name, first_party=first_party,
+                                          aliases=aliases)
             if specs:
                 info.registered[kind] = [spec.name for spec in specs]
+
+    def name_clashes(self, plugin: str) -> list[str]:
+        """One line per name ``plugin`` shares with another plugin: what the bare name means now,
+        and the qualified name of each."""
+        info = self.plugins.get(plugin)
+        lines = []
+        for kind, names in (info.registered.items() if info else []):
+            registry = self.registries().get(kind)
+            for name in names if registry is not None else []:
+                others = [r.qualified for r in registry.registrations() if r.name == name and r.owner != plugin]
+                if not others:
+                    continue
+                try:
+                    meaning = f"'{name}' means {registry.owner(name)}'s"
+                except GankitError:
+                    meaning = f"'{name}' alone is ambiguous"
+                lines.append(f"{kind[:-1]} '{name}' is also {' and '.join(others)}: {meaning}, and "
+                             f"this plugin's is '{plugin}:{name}'")
+        return lines
+
+    def plugin_report(self) -> list[dict[str, Any]]:
+        """What ``gankit plugins`` prints: each plugin's state, registrations and name clashes."""
+        return [{**info.as_dict(), "name_clashes": self.name_clashes(name)} for name, info in self.plugins.items()]
 
     def registries(self) -> dict[str, Registry[Any]]:
         """``{"variants": ..., "losses": ..., "datasets": ..., "callbacks": ...}``."""
@@ -185,8 +209,7 @@ class PluginHost:
         """A failed plugin keeps nothing: its specs leave the registries, its hooks the manager
         (it may fail after registering, e.g. on a command name clash)."""
         for registry in self.registries().values():
-            for name in [n for n in registry.names() if registry.owner(n) == info.name]:
-                del registry._items[name], registry._owners[name]
+            registry.unregister_owner(info.name)
         info.registered = {}
         plugin = self.pm.get_plugin(info.name)
         if plugin is not None:

@@ -14,7 +14,7 @@ from gankit.config import build_config
 from gankit.errors import CheckpointError
 from gankit.host import PluginHost, get_host
 from gankit.registry import DataInfo
-from gankit.runs import CONFIG_FILE, resolve_checkpoint
+from gankit.runs import CONFIG_FILE, recorded_names, resolve_checkpoint
 
 EMA_KEY = "generator_ema"  # where averaged G weights live: in the checkpoint or a callback's state
 
@@ -41,6 +41,17 @@ class LoadedRun:
     metadata: dict[str, Any] = field(default_factory=dict, repr=False)
     ema: bool = False
 
+    def sample(self, n: int, *, seed: int = 0, labels: list[int] | None = None,
+               codes: dict[str, list[float]] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``n`` images in [-1, 1], shape (n, C, H, W), on the CPU, and the labels they were drawn
+        for (``None`` if unconditional), as ``gankit sample`` draws them: the same ``seed`` gives the
+        same images. ``labels`` (cycled over ``n``) for a conditional variant; ``codes`` sets latent
+        codes the generator declares, name -> values: every combination of them, the first code
+        varying fastest, cycled over ``n`` (``gankit sample --code``)."""
+        from gankit.noise import draw_samples
+
+        return draw_samples(self, n, seed, labels, codes)
+
 
 def load_run(path: Path | str, *, host: PluginHost | None = None, device: str | torch.device = "cpu",
              ema: bool = True) -> LoadedRun:
@@ -49,25 +60,17 @@ def load_run(path: Path | str, *, host: PluginHost | None = None, device: str | 
     :param host: where to find the variant (default: the installed plugins).
     :param ema: use the EMA weights of G when the run kept them.
     """
-    import json
-
     host = host or get_host()
     checkpoint_file = resolve_checkpoint(Path(path))
     state = load_checkpoint(checkpoint_file, map_location=device)
-    variant = host.variants.get(state["variant"])
+    metadata = _run_metadata(checkpoint_file.parent.parent)
+    # The names it was made with win over what they mean now (a plugin installed since, say).
+    pins, strict = recorded_names(metadata) if metadata else recorded_names(state)
+    variant = host.variants.get(state["variant"], pinned=pins.get("variant"), strict=strict)
     dataset_name = state.get("dataset", "mnist")
     config = build_config(variant.config_class, base=state["config"])
-    run_dir = checkpoint_file.parent.parent
-    metadata: dict[str, Any] = {}
-    if (run_dir / CONFIG_FILE).is_file():
-        try:
-            metadata = json.loads((run_dir / CONFIG_FILE).read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            metadata = {}
-        if not isinstance(metadata, dict) or not isinstance(metadata.get("dataset", {}), dict):
-            metadata = {}  # damaged: the checkpoint alone rebuilds the networks
-    info = _data_info(dataset_name, metadata.get("dataset") or {}, host, checkpoint_file)
-    loss = host.losses.get(config.loss) if config.loss in host.losses else None
+    info = _data_info(dataset_name, metadata.get("dataset") or {}, host, checkpoint_file, pins.get("dataset"))
+    loss = host.losses.get(config.loss, pinned=pins.get("loss")) if config.loss in host.losses else None
     networks = variant.build_networks(config, info, loss)
     averaged = _ema_weights(state)
     use_ema = ema and averaged is not None
@@ -84,12 +87,30 @@ def load_run(path: Path | str, *, host: PluginHost | None = None, device: str | 
                      metadata, use_ema)
 
 
-def _data_info(name: str, recorded: dict[str, Any], host: PluginHost, checkpoint_file: Path) -> DataInfo:
+def _run_metadata(run_dir: Path) -> dict[str, Any]:
+    """The run folder's ``config.json``; ``{}`` when there is none or it is damaged (the checkpoint
+    alone rebuilds the networks)."""
+    import json
+
+    if not (run_dir / CONFIG_FILE).is_file():
+        return {}
+    try:
+        metadata = json.loads((run_dir / CONFIG_FILE).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("dataset", {}), dict) \
+            or not isinstance(metadata.get("variant"), str):
+        return {}
+    return metadata
+
+
+def _data_info(name: str, recorded: dict[str, Any], host: PluginHost, checkpoint_file: Path,
+               pinned: str | None = None) -> DataInfo:
     """The shape the networks were built for: from config.json when it records it (so a run loads
     without its dataset's plugin), else from the registered dataset."""
     if recorded.get("image_shape") and "num_classes" in recorded:
         return DataInfo(name, tuple(recorded["image_shape"]), recorded["num_classes"])
-    dataset = host.datasets.get(name)
+    dataset = host.datasets.get(name, pinned=pinned)
     shape = recorded.get("image_shape") or dataset.image_shape
     if shape is None:
         raise CheckpointError(f"'{checkpoint_file}' does not say its image shape, and dataset "

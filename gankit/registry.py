@@ -1,4 +1,5 @@
-"""Name -> spec registries for variants, losses and datasets.
+"""What plugins register: the specs of variants, losses, datasets and callbacks (their registry
+is :mod:`gankit.names`).
 
 Everything here is torch-free: a spec only *describes* a thing and carries a factory that imports
 torch when called. That keeps ``gankit --help`` and ``gankit list`` fast, however many plugins are
@@ -7,12 +8,14 @@ installed.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Callable
 
-from gankit.errors import RegistryError
+from gankit.names import QUALIFIER, Registration, Registry, split_name
+
+__all__ = ["VariantSpec", "LossSpec", "DataInfo", "DataRequest", "DatasetSpec", "CallbackSpec", "Registry",
+           "Registration", "split_name", "QUALIFIER"]
 
 
 @dataclass(frozen=True)
@@ -181,51 +184,3 @@ class CallbackSpec:
     name: str
     summary: str
     build: Callable[[Any], Any]
-
-
-T = TypeVar("T")
-
-
-@dataclass
-class Registry(Generic[T]):
-    """Specs by name, remembering which plugin registered each."""
-
-    kind: str  # "variant", "loss", "dataset": used in error messages
-    _items: dict[str, T] = field(default_factory=dict)
-    _owners: dict[str, str] = field(default_factory=dict)
-
-    def register(self, name: str, item: T, owner: str) -> None:
-        if name in self._items:
-            raise RegistryError(
-                f"{self.kind.capitalize()} '{name}' is registered twice: by '{self._owners[name]}' "
-                f"and by '{owner}'. Rename one, or disable a plugin with GANKIT_DISABLE_PLUGINS."
-            )
-        self._items[name] = item
-        self._owners[name] = owner
-
-    def get(self, name: str) -> T:
-        try:
-            return self._items[name]
-        except KeyError:
-            raise RegistryError(self.unknown_message(name)) from None
-
-    def unknown_message(self, name: str) -> str:
-        available = ", ".join(self.names()) or "(none registered)"
-        close = difflib.get_close_matches(name, self.names(), n=1, cutoff=0.6)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        return f"Unknown {self.kind} '{name}'.{hint} Available: {available}"
-
-    def owner(self, name: str) -> str:
-        return self._owners[name]
-
-    def names(self) -> list[str]:
-        return sorted(self._items)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._items
-
-    def __iter__(self) -> Iterator[T]:
-        return iter(self._items[name] for name in self.names())
-
-    def __len__(self) -> int:
-        return len(self._items)

@@ -219,6 +219,23 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     return config
 
 
+def recorded_names(saved: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The qualified names a run was made with (``PLUGIN:NAME`` for its variant, loss, dataset and
+    callbacks), and whether the run recorded them itself: runs before gankit recorded them give
+    what their ``plugin`` and ``loss_plugin`` entries tell, as a preference only."""
+    recorded = saved.get("qualified_names")
+    if isinstance(recorded, dict):
+        return recorded, True
+    names: dict[str, Any] = {}
+    plugin = saved.get("plugin")
+    if isinstance(plugin, dict) and isinstance(plugin.get("name"), str):
+        names["variant"] = f"{plugin['name']}:{saved['variant']}"
+    loss = (saved.get("config") or {}).get("loss")
+    if isinstance(saved.get("loss_plugin"), str) and isinstance(loss, str):
+        names["loss"] = f"{saved['loss_plugin']}:{loss}"
+    return names, False
+
+
 def _config_problem(config: Any) -> str | None:
     if not isinstance(config, dict):
         return f"a JSON {type(config).__name__}, not an object"

@@ -1,5 +1,5 @@
-"""Drawing images from a generator: the seeded fixed noise every part of gankit shares, label and
-latent-code choices from the command line, and saving the result."""
+"""What ``gankit sample`` does around drawing (gankit/noise.py): label and latent-code choices
+from the command line, where the images may go, and saving them."""
 
 from __future__ import annotations
 
@@ -12,58 +12,12 @@ import torch
 from gankit.errors import GankitError
 from gankit.host import PluginHost
 from gankit._io import atomic_write
-from gankit.images import CONDITIONAL_COLUMNS, UNCONDITIONAL_GRID, save_grid
-
-GENERATE_BATCH = 500  # images per forward pass when generating many: bounded memory
+from gankit.runs import CONFIG_FILE
+from gankit.images import save_grid
+from gankit.noise import code_grid, draw_samples, fixed_noise, generate  # noqa: F401 (0.1 imported them from here)
 
 MAX_SAMPLES = 100_000  # images per `gankit sample` call as a tensor (~300 MB at 28x28)
 MAX_GRID = 10_000  # images in one .png grid (100 x 100)
-BATCH = 1000  # images through the generator at once
-
-
-def fixed_noise(generator: Any, n: int | None = None, *, seed: int = 0,
-                device: torch.device | str | None = None,
-                labels: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Noise from a generator seeded by ``seed`` (the global RNG is untouched), and labels for a
-    conditional generator: ``labels`` cycled over the n images, else ``i mod K``.
-
-    With ``n=None`` it is the training grid's input: 16 images (the tutorial's 4x4), or for a
-    conditional generator one row of 10 per class. The same seed gives the same z for every
-    generator with the same latent size: that is what makes side-by-side comparisons fair.
-    """
-    rng = torch.Generator().manual_seed(seed)
-    classes = generator.num_classes
-    if n is None:
-        n = classes * CONDITIONAL_COLUMNS if classes else UNCONDITIONAL_GRID
-        if classes and labels is None:
-            labels = [label for label in range(classes) for _ in range(CONDITIONAL_COLUMNS)]
-    z = generator.sample_latent(n, generator=rng)
-    chosen = None
-    if classes:
-        cycle = labels if labels is not None else list(range(classes))
-        chosen = torch.tensor([cycle[i % len(cycle)] for i in range(n)])
-    elif labels is not None:
-        raise GankitError("This variant is unconditional; --labels needs a conditional variant.")
-    if device is not None:
-        z = z.to(device)
-        chosen = chosen.to(device) if chosen is not None else None
-    return z, chosen
-
-
-@torch.no_grad()
-def generate(generator: Any, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    """Images in [-1, 1] on the CPU, in eval mode (the generator's mode is restored after)."""
-    device = next(generator.parameters()).device
-    was_training = generator.training
-    generator.eval()
-    try:
-        images = []
-        for start in range(0, z.shape[0], GENERATE_BATCH):
-            batch_labels = None if labels is None else labels[start:start + GENERATE_BATCH].to(device)
-            images.append(generator(z[start:start + GENERATE_BATCH].to(device), batch_labels).float().cpu())
-    finally:
-        generator.train(was_training)
-    return torch.cat(images).clamp_(-1, 1)
 
 
 def parse_labels(text: str, num_classes: int, option: str = "--labels") -> list[int]:
@@ -121,34 +75,6 @@ def parse_codes(items: list[str], generator: Any) -> dict[str, list[float]]:
     return parsed
 
 
-def code_grid(codes: dict[str, list[float]], n: int) -> dict[str, torch.Tensor]:
-    """Each code's value per image: every combination of the codes' values, the first code
-    varying fastest (one grid row per value of the second), cycled over ``n`` images."""
-    values: dict[str, torch.Tensor] = {}
-    repeat = 1
-    for name, choices in codes.items():
-        values[name] = torch.tensor([choices[(i // repeat) % len(choices)] for i in range(n)])
-        repeat *= len(choices)
-    return values
-
-
-@torch.no_grad()
-def draw_samples(loaded: Any, n: int, seed: int, labels: list[int] | None = None,
-                 codes: dict[str, list[float]] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``n`` images in [-1, 1], shape (n, C, H, W), from a :class:`gankit.LoadedRun`'s generator."""
-    generator = loaded.generator
-    device = next(generator.parameters()).device
-    if labels is not None and not generator.num_classes:
-        raise GankitError(f"Variant '{loaded.variant}' is unconditional; --labels needs a conditional variant.")
-    z, label_tensor = fixed_noise(generator, n, seed=seed, labels=labels)
-    if codes:
-        z = generator.set_latent_codes(z, code_grid(codes, n))
-    label_tensor = label_tensor.to(device) if label_tensor is not None else None
-    images = [generator(z[i:i + BATCH].to(device), None if label_tensor is None else
-                        label_tensor[i:i + BATCH]).clamp(-1, 1).cpu() for i in range(0, n, BATCH)]
-    return torch.cat(images), label_tensor
-
-
 def default_sample_path(run: Path, seed: int) -> Path:
     """Where ``gankit sample`` writes without ``--out``: ``RUN/samples/``, also when given
     ``RUN/checkpoints/X.pt``; beside any other checkpoint file."""
@@ -162,18 +88,32 @@ def default_sample_path(run: Path, seed: int) -> Path:
     return base / "samples" / f"sample-seed{seed}.png"
 
 
-def check_out(out: Path, force: bool = False) -> Path:
-    """Refuse to write ``out`` over a folder, into a run's ``checkpoints/``, or over an existing
-    file unless ``force``."""
+def check_out(out: Path, source: Path | None = None) -> Path:
+    """Refuse to write ``out`` over a folder, a run's ``config.json``, a checkpoint (the ``source``
+    sampled from, a file in a run's ``checkpoints/``, or any other ``.pt`` file holding one); an
+    existing samples file is replaced, atomically, as ``cp`` or ``save_image`` would."""
     out = Path(out)
     if out.is_dir():
         raise GankitError(f"--out '{out}' is a folder; pass a file name, e.g. {out / 'samples.png'}.")
     if out.resolve().parent.name == "checkpoints":
         raise GankitError(f"--out '{out}' is inside a run's checkpoints folder, which only training "
                           "writes; pass a file elsewhere.")
-    if out.exists() and not force:
-        raise GankitError(f"--out '{out}' exists; pass --force to overwrite it, or another --out.")
+    if out.name == CONFIG_FILE and out.exists():
+        raise GankitError(f"--out '{out}' would replace a run's {CONFIG_FILE}; pass another file name.")
+    if out.is_file() and (source is not None and out.resolve() == Path(source).resolve() or _is_checkpoint(out)):
+        raise GankitError(f"--out '{out}' is a checkpoint, which sampling never writes over; pass another --out.")
     return out
+
+
+def _is_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a training checkpoint (a dict of networks' weights), not a samples tensor."""
+    if path.suffix.lower() != ".pt":
+        return False
+    try:  # mmap: only the index is read, however large the weights
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a torch file (or not one we can read): no checkpoint of gankit's
+        return False
+    return isinstance(state, dict) and "generator" in state
 
 
 def save_samples(images: torch.Tensor, out: Path, columns: int | None = None) -> None:

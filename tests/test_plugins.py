@@ -144,14 +144,15 @@ def test_strict_mode_reraises_the_plugins_own_error(site, monkeypatch):
         load(monkeypatch, "broken")
 
 
-def test_a_duplicate_name_fails_the_second_plugin_naming_both(site, monkeypatch, capsys):
+def test_two_plugins_with_one_name_both_load_and_the_bare_name_names_both_choices(site, monkeypatch):
     install(site, "first", VARIANT_PLUGIN.format(variant="twin"))
     install(site, "second", VARIANT_PLUGIN.format(variant="twin"))
     host = load(monkeypatch, "first,second")
-    assert host.variants.owner("twin") == "first"
-    assert host.plugins["second"].state == "failed"
-    assert ("Variant 'twin' is registered twice: by 'first' and by 'second'"
-            in host.plugins["second"].error)
+    assert host.plugins["first"].state == host.plugins["second"].state == "loaded"
+    assert host.variants.owner("first:twin") == "first" and host.variants.owner("second:twin") == "second"
+    with pytest.raises(GankitError, match=r"^Variant 'twin' is registered by 2 plugins \(first, second\); "
+                                          r"say which: 'first:twin' or 'second:twin'\.$"):
+        host.variants.get("twin")
 
 
 # -- choosing plugins ----------------------------------------------------------------------------------
@@ -218,7 +219,8 @@ def test_plugins_dir_option_of_the_cli(tmp_path):
     host.load_builtins()
     result = CliRunner().invoke(build_app(host), ["--plugins-dir", str(folder), "list", "--json"])
     assert result.exit_code == 0, result.output
-    assert {"name": "my-loss", "summary": "a fake loss", "plugin": "myloss"} in json.loads(result.output)["losses"]
+    assert {"name": "my-loss", "qualified_name": "myloss:my-loss", "summary": "a fake loss",
+            "plugin": "myloss"} in json.loads(result.output)["losses"]
     missing = CliRunner().invoke(build_app(host), ["--plugins-dir", str(tmp_path / "nope"), "list"])
     assert missing.exit_code == 2 and "is not a folder" in missing.output
 

@@ -281,30 +281,50 @@ def test_sample_out_naming_a_folder_and_huge_n_are_refused_at_once(run_dir, tmp_
 
 
 def test_sample_draws_in_batches(run_dir, tmp_path, monkeypatch):
-    from gankit import sample
+    from gankit import noise
 
-    monkeypatch.setattr(sample, "BATCH", 7)
+    monkeypatch.setattr(noise, "BATCH", 7)
     assert invoke("sample", run_dir, "--n", 20, "--out", tmp_path / "a.npy").exit_code == 0
-    monkeypatch.setattr(sample, "BATCH", 1000)
+    monkeypatch.setattr(noise, "BATCH", 1000)
     assert invoke("sample", run_dir, "--n", 20, "--out", tmp_path / "b.npy").exit_code == 0
     import numpy as np
 
     assert np.allclose(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"), atol=1e-6)
 
 
-# -- 4. outputs never overwrite ------------------------------------------------------------------
+# -- 4. sampling replaces a samples file, never a checkpoint or a run's config ------------------------
 
-def test_sample_never_writes_into_checkpoints_and_overwrites_only_with_force(run_dir, tmp_path):
+def test_sample_never_writes_over_a_checkpoint_or_a_config(run_dir, tmp_path):
     last = run_dir / "checkpoints/last.pt"
     before = last.read_bytes()
-    line = one_line(invoke("sample", run_dir, "--out", last, "--force"), 2)
-    assert "checkpoints folder" in line and last.read_bytes() == before
-    out = tmp_path / "s.npy"
-    out.write_bytes(b"mine")
-    assert "exists; pass --force" in one_line(invoke("sample", run_dir, "--out", out), 2)
-    assert out.read_bytes() == b"mine"
-    assert invoke("sample", run_dir, "--out", out, "--force").exit_code == 0
-    assert out.read_bytes() != b"mine"
+    assert "checkpoints folder" in one_line(invoke("sample", run_dir, "--out", last), 2)
+    assert last.read_bytes() == before
+    copied = tmp_path / "model.pt"  # a checkpoint outside any run folder is still one
+    copied.write_bytes(before)
+    assert "is a checkpoint" in one_line(invoke("sample", copied, "--out", copied), 2)
+    assert "is a checkpoint" in one_line(invoke("sample", run_dir, "--out", copied), 2)
+    config = (run_dir / "config.json").read_bytes()
+    assert "config.json" in one_line(invoke("sample", run_dir, "--out", run_dir / "config.json"), 2)
+    assert copied.read_bytes() == before and (run_dir / "config.json").read_bytes() == config
+
+
+def test_sampling_twice_to_one_out_replaces_the_samples(run_dir, tmp_path):
+    out = tmp_path / "s.pt"
+    assert invoke("sample", run_dir, "--n", 4, "--out", out).exit_code == 0
+    first = torch.load(out)
+    assert invoke("sample", run_dir, "--n", 4, "--seed", 1, "--out", out).exit_code == 0
+    assert not torch.equal(torch.load(out), first)
+    mine = tmp_path / "s.png"
+    mine.write_bytes(b"an older picture")
+    assert invoke("sample", run_dir, "--out", mine).exit_code == 0 and mine.read_bytes()[:4] == b"\x89PNG"
+    for _ in range(2):  # the default RUN/samples/sample-seed0.png, twice
+        assert invoke("sample", run_dir).exit_code == 0
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_force_still_works_and_says_it_is_no_longer_needed(run_dir, tmp_path):
+    result = CliRunner().invoke(build_app(), ["sample", str(run_dir), "--out", str(tmp_path / "s.png"), "--force"])
+    assert result.exit_code == 0 and "--force is no longer needed" in result.output
 
 
 # -- 5. damaged but readable files ---------------------------------------------------------------

@@ -174,7 +174,8 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
                            "a categorical code, 0.5, -1,0,1 or LOW:HIGH:COUNT for a continuous one. "
                            "Several codes make a grid, the first varying along each row.")] = None,
         ema: Annotated[bool, typer.Option(help="Use the EMA generator when the run kept one.")] = True,
-        force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+        force: Annotated[bool, typer.Option("--force", hidden=True,  # gankit <= 0.1 needed it: scripts pass it
+                                            help="Deprecated: an existing samples file is replaced anyway.")] = False,
         precision: Annotated[Precision, typer.Option(
             help="Autocast of the generator's forward pass (bf16 or fp16 where the device runs it).")] = Precision.fp32,
     ) -> None:
@@ -188,8 +189,11 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             raise GankitError(f"--n {n} is too many: a .png grid holds at most {MAX_GRID} images, a "
                               f".npy or .pt tensor {MAX_SAMPLES}; call sample again with other --seed values.")
         check_seed(seed)
+        if force:
+            typer.echo("gankit: --force is no longer needed (sample replaces an existing samples file) "
+                       "and will be removed in gankit 0.3; drop it.", err=True)
         if out is not None:
-            check_out(out, force)
+            check_out(out, run)
             if out.suffix.lower() not in (".png", ".npy", ".pt"):
                 raise GankitError(f"--out '{out}': unknown format '{out.suffix}'. Use .png, .npy or .pt.")
         from gankit.loading import load_run
@@ -211,7 +215,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
             images, _ = draw_samples(loaded, n, seed, chosen, codes)
         images = images.float()
         if out is None:
-            out = check_out(default_sample_path(run, seed), force)
+            out = check_out(default_sample_path(run, seed), run)
         columns = None
         if codes:
             columns = len(next(iter(codes.values())))
@@ -227,17 +231,19 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
     ) -> None:
         """List variants, losses and datasets, and the plugin each came from."""
         current = get()
+
+        def rows(registry: Any, describe: Any) -> list[dict[str, Any]]:
+            # A name two plugins share is listed once per plugin, each as the name that reaches it.
+            return [{"name": registry.shown_name(r), "qualified_name": r.qualified, "summary": r.spec.summary,
+                     **describe(r.spec), "plugin": r.owner} for r in registry.registrations()]
+
         listing = {
-            "variants": [{"name": s.name, "summary": s.summary, "conditional": s.conditional, "paper": s.paper,
-                          "plugin": current.variants.owner(s.name)} for s in current.variants],
-            "losses": [{"name": s.name, "summary": s.summary, "plugin": current.losses.owner(s.name)}
-                       for s in current.losses],
-            "datasets": [{"name": s.name, "summary": s.summary,
-                          "shape": list(s.image_shape) if s.image_shape else None,
-                          "classes": s.num_classes, "options": dict(s.options),
-                          "plugin": current.datasets.owner(s.name)} for s in current.datasets],
-            "callbacks": [{"name": s.name, "summary": s.summary, "plugin": current.callbacks.owner(s.name)}
-                          for s in current.callbacks],
+            "variants": rows(current.variants, lambda s: {"conditional": s.conditional, "paper": s.paper}),
+            "losses": rows(current.losses, lambda s: {}),
+            "datasets": rows(current.datasets, lambda s: {
+                "shape": list(s.image_shape) if s.image_shape else None, "classes": s.num_classes,
+                "options": dict(s.options)}),
+            "callbacks": rows(current.callbacks, lambda s: {}),
         }
         if as_json:
             typer.echo(json.dumps(listing, indent=2))
@@ -261,7 +267,7 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
     def plugins() -> None:
         """Show every plugin found, with its state (loaded, failed, disabled, incompatible) and
         any mistakes found in it (a misspelt hook, a hook without @hookimpl), as JSON."""
-        typer.echo(json.dumps([info.as_dict() for info in get().plugins.values()], indent=2))
+        typer.echo(json.dumps(get().plugin_report(), indent=2))
 
     from gankit.cli.evaluation import add_commands as add_evaluation_commands
     from gankit.cli.scaffold import add_commands as add_scaffold_commands

@@ -62,10 +62,12 @@ def resolve_entries(entries: list[str], host: PluginHost) -> list[Contender]:
         path = Path(entry)
         if path.is_dir() and ((path / runs.CONFIG_FILE).is_file() or entry not in host.variants):
             config = runs.read_run_config(path)  # a folder that is not a run: a one-line error
-            host.variants.get(config["variant"])  # its plugin must be installed to rebuild it
+            pins, strict = runs.recorded_names(config)  # its plugin must be installed to rebuild it
+            host.variants.get(config["variant"], pinned=pins.get("variant"), strict=strict)
             label = path.name
             contenders.append(Contender(label, config["variant"], False, [path], [config["seed"]]))
         elif entry in host.variants:
+            host.variants.get(entry)  # a name two plugins share: one line naming both choices
             contenders.append(Contender(entry, entry, True))
         elif path.exists() or "/" in entry or os.sep in entry:  # meant as a path, not a variant
             raise GankitError(f"'{entry}' is not a run folder{' (it does not exist)' if not path.exists() else ''}"

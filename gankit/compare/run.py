@@ -35,7 +35,7 @@ def train_contender(contender: Contender, options: CompareOptions, dataset: str,
 
     epochs = options.epochs or DEFAULT_EPOCHS
     for seed in range(options.seeds) if seeds is None else seeds:
-        run_dir = out / RUNS_DIR / f"{contender.variant}-seed{seed}"
+        run_dir = out / RUNS_DIR / f"{contender.variant.replace(':', '-')}-seed{seed}"  # PLUGIN:NAME too
         if run_dir.exists() and any(run_dir.iterdir()):
             raise GankitError(f"'{run_dir}' already exists. Use another --out, or pass that run "
                               "folder to compare it without retraining.")

@@ -76,8 +76,9 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
     host = host or get_host()
     target = resolve_device(device)
     loaded = load_run(Path(path), host=host, device=target, ema=ema)
-    dataset = host.datasets.get(loaded.dataset)
-    recorded = (getattr(loaded, "metadata", None) or {}).get("dataset") or {}
+    metadata = getattr(loaded, "metadata", None) or {}
+    dataset = host.datasets.get(loaded.dataset, pinned=(metadata.get("qualified_names") or {}).get("dataset"))
+    recorded = metadata.get("dataset") or {}
     unlabelled = "num_classes" in recorded and not recorded["num_classes"]  # the set has no evaluator of its own
     if features == "inception":
         from gankit.evaluate.inception import load_inception

@@ -23,9 +23,9 @@ from gankit.data.clusters import clustered
 from gankit.device import place_network, resolve_device
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.host import PluginHost, get_host
-from gankit.registry import DataRequest, VariantSpec
+from gankit.registry import DataRequest, LossSpec, VariantSpec, split_name
 from gankit.runs import (CONFIG_FILE, checkpoint_path, claim_run_dir, default_run_dir,
-                         drop_metrics_after, holding_locks, read_run_config, versions)
+                         drop_metrics_after, holding_locks, read_run_config, recorded_names, versions)
 from gankit.train import distributed as dist
 from gankit.train import loop
 from gankit.train.augment import adaptive_augment
@@ -116,14 +116,19 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
            distributed: dist.Distributed) -> TrainResult:
     host = host or get_host()
     main = distributed.is_main
-    variant = host.variants.get(variant_name)
-    run_dir = Path(options.out) if options.out else default_run_dir(variant.name, options.dataset)
-
+    run_dir = Path(options.out) if options.out else None
     saved: dict[str, Any] | None = None
+    pins: dict[str, Any] = {}
+    strict = False
     if options.resume:
+        run_dir = run_dir or default_run_dir(split_name(variant_name)[1], split_name(options.dataset)[1])
         if main:
             claim_run_dir(run_dir, resume=True)
         saved = read_run_config(run_dir)
+        pins, strict = recorded_names(saved)  # what it was made with, whatever was installed since
+    variant = host.variants.get(variant_name, pinned=pins.get("variant"), strict=strict)
+    run_dir = run_dir or default_run_dir(variant.name, split_name(options.dataset)[1])
+    if saved is not None:
         _check_resume_compatible(saved, variant, dict(overrides or {}), options)
         options.dataset = saved["dataset"]["name"]
         options.max_images = options.max_images if options.max_images is not None \
@@ -136,13 +141,14 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
     else:
         config = build_config(variant.config_class, overrides)
         seed = 0 if options.seed is None else options.seed
-    host.losses.get(config.loss)  # fail on an unknown loss before touching the disk
+    loss = host.losses.get(config.loss, pinned=pins.get("loss"), strict=strict)  # before the disk
     distributed.check_batch(config.batch_size)
     if options.tensorboard:  # a missing package is one line before the disk is touched
         from gankit.train.tensorboard import summary_writer_class
         summary_writer_class()
-    plugin_callbacks = [host.callbacks.get(name) for name in options.callbacks]
-    dataset = host.datasets.get(options.dataset)
+    plugin_callbacks = [host.callbacks.get(name, pinned=_pin_of(pins.get("callbacks"), name), strict=strict)
+                        for name in options.callbacks]
+    dataset = host.datasets.get(options.dataset, pinned=pins.get("dataset"), strict=strict)
     unknown = sorted(set(options.data_options) - set(dataset.options))
     if unknown:
         valid = ", ".join(dataset.options) or "none"
@@ -181,7 +187,7 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
     result = TrainResult(run_dir, 0)
     trainer = build_trainer(variant, config, dataset, data, options, run_dir, seed, host, console,
                             [*(spec.build(config) for spec in plugin_callbacks), *(callbacks or []),
-                             _EpochRecords(result)], distributed=distributed)
+                             _EpochRecords(result)], distributed=distributed, loss=loss)
     context, info, device = trainer.context, trainer.context.data_info, trainer.context.device
     if saved is not None and checkpoint_path(run_dir).is_file():  # else: a start that never saved
         state = load_checkpoint(checkpoint_path(run_dir), map_location=device)
@@ -197,7 +203,12 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
                         "image_shape": list(info.image_shape),
                         "num_classes": info.num_classes, "options": dict(options.data_options)},
             "seed": seed, "device": str(device), "plugin": trainer.plugin,
-            "loss_plugin": host.losses.owner(config.loss), "callbacks": list(options.callbacks),
+            "loss_plugin": host.losses.registration_of(loss).owner, "callbacks": list(options.callbacks),
+            "qualified_names": {  # what --resume, sample and load_run rebuild, whatever is installed later
+                "variant": host.variants.registration_of(variant).qualified,
+                "loss": host.losses.registration_of(loss).qualified,
+                "dataset": host.datasets.registration_of(dataset).qualified,
+                "callbacks": [host.callbacks.registration_of(spec).qualified for spec in plugin_callbacks]},
             "precision": trainer.precision.name, "compile": options.compile, "versions": versions(),
             "distributed": distributed.record(config.batch_size),
         })
@@ -213,15 +224,16 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
 def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, options: RunOptions,
                   run_dir: Path, seed: int, host: PluginHost, console: Any = None,
                   callbacks: list[Callback] | None = None, networks: Any = None,
-                  distributed: dist.Distributed = dist.SINGLE) -> loop.Trainer:
+                  distributed: dist.Distributed = dist.SINGLE, loss: LossSpec | None = None) -> loop.Trainer:
     """The engine for one run on loaded ``data``, its networks built (or ``networks`` given) with
     ``seed``; the sample grid and loss plot come first among the callbacks. With several processes,
-    callbacks run on rank 0 only, unless they set ``all_ranks = True``."""
+    callbacks run on rank 0 only, unless they set ``all_ranks = True``. ``loss``: the spec
+    ``config.loss`` names, when the caller resolved it already (a resumed run's recorded one)."""
     device = resolve_device(options.device)
     torch.manual_seed(seed)
     data, shares = clustered(config, data, seed)  # labels from k-means clusters, if config asks
     info = dataset.info_for(tuple(data.images.shape), data.num_classes, shares)
-    loss_spec = host.losses.get(config.loss)
+    loss_spec = loss or host.losses.get(config.loss)
     networks = networks or variant.build_networks(config, info, loss_spec)
     if options.sync_bn:
         dist.convert_sync_batchnorm(networks, distributed, device)
@@ -245,9 +257,15 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
         batch_source(data, device, labelled=variant.conditional or shares is not None,
                      budget=options.memory_budget, console=console), seed,
         (optimizers.generator_scheduler, optimizers.discriminator_scheduler),
-        provenance(host, variant.name), options.refreshes_per_epoch,
+        provenance(host, variant), options.refreshes_per_epoch,
         Precision(resolve_precision(options.precision, device), device), options.compile, distributed,
         CheckpointSchedule(options.checkpoint_every))
+
+
+def _pin_of(recorded: Any, name: str) -> str | None:
+    """The recorded qualified name among ``recorded`` (a list) that ``name`` asks for, if any."""
+    return next((pin for pin in recorded or [] if isinstance(pin, str) and split_name(pin)[1] == split_name(name)[1]),
+                None)
 
 
 def _check_supported(variant: VariantSpec, info: Any) -> None:
@@ -257,7 +275,7 @@ def _check_supported(variant: VariantSpec, info: Any) -> None:
 
 def _check_resume_compatible(saved: dict[str, Any], spec: VariantSpec, overrides: dict[str, Any],
                              options: RunOptions) -> None:
-    if saved["variant"] != spec.name:
+    if split_name(saved["variant"])[1] != spec.name:
         raise CheckpointError(f"Run was trained with variant '{saved['variant']}', not '{spec.name}'. "
                               f"Use: gankit train {saved['variant']} --out ... --resume")
     # Compare parsed values, so `--set lr=2e-4` against a saved 0.0002 is no change.
@@ -286,9 +304,11 @@ def _check_checkpoint_matches(state: dict[str, Any], saved: dict[str, Any], run_
                               "Restore the right file, or start a new run with another --out.")
 
 
-def provenance(host: PluginHost, variant: str) -> dict[str, Any]:
-    """Which plugin (distribution, version) built ``variant``: recorded in config and checkpoints."""
-    owner = host.variants.owner(variant)
+def provenance(host: PluginHost, variant: VariantSpec | str) -> dict[str, Any]:
+    """Which plugin (distribution, version) built ``variant`` (a spec, or a name as a user types
+    it): recorded in config and checkpoints."""
+    owner = host.variants.owner(variant) if isinstance(variant, str) else \
+        host.variants.registration_of(variant).owner
     plugin = host.plugins.get(owner)
     return {"name": owner, "distribution": plugin.distribution if plugin else None,
             "version": plugin.version if plugin else None}
