@@ -26,10 +26,14 @@ _LAZY = {
     "discriminator_step_loss": "gankit.losses", "generator_step_loss": "gankit.losses",
     "Callback": "gankit.train.events", "TrainingContext": "gankit.train.events",
     "Batch": "gankit.train.events", "Optimizers": "gankit.train.optim",
-    "load_run": "gankit.loading", "LoadedRun": "gankit.loading",
-    "RunOptions": "gankit.train.run", "TrainResult": "gankit.train.run",
-    "Interrupted": "gankit.train.run",
-    "ImageData": "gankit.data.base", "PluginHost": "gankit.host", "build_app": "gankit.cli.app",
+    "load_run": "gankit.loading", "LoadedRun": "gankit.loading", "ImageData": "gankit.data.base",
+}
+
+# The runner's names, public here in gankit 0.1: they still work, with a DeprecationWarning naming
+# where they live (docs/compatibility.md says for how long), but a plugin needs none of them.
+_DEPRECATED = {
+    "RunOptions": "gankit.train", "TrainResult": "gankit.train", "Interrupted": "gankit.train",
+    "PluginHost": "gankit.host", "build_app": "gankit.cli",
 }
 
 __all__ = [
@@ -45,6 +49,12 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value  # later lookups skip __getattr__
         return value
+    if name in _DEPRECATED:  # not cached: each use warns, so every caller learns the new place
+        import warnings
+
+        warnings.warn(f"gankit.{name} is deprecated and will be removed in gankit 0.3; import it from "
+                      f"{_DEPRECATED[name]} ({_DEPRECATED[name]}.{name}).", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(_DEPRECATED[name]), name)
     raise AttributeError(f"module 'gankit' has no attribute '{name}'")
 
 

@@ -1,4 +1,5 @@
-"""Building blocks for convolutional GANs: DCGAN's stacks and initialisation, and one-hot labels.
+"""Building blocks for GANs: DCGAN's stacks and initialisation, one-hot labels, and the MLP
+tutorial's pieces (its dropout and truncated-normal initialisation; ``count_parameters``).
 
 The stacks are DCGAN's (Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
 Convolutional Generative Adversarial Networks", ICLR 2016, arXiv:1511.06434): strided transposed
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.errors import GankitWarning
+from gankit.nn import Dropout, count_parameters, truncated_normal_
 
 if TYPE_CHECKING:
     from gankit.registry import LossSpec
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 Norm = Callable[[int], nn.Module]  # channels -> a norm layer over them
 
 __all__ = ["Norm", "up_stack", "down_stack", "critic_norm", "critic_norm_for_loss", "dcgan_init_", "one_hot",
-           "spectral_norm_"]
+           "spectral_norm_", "Dropout", "truncated_normal_", "count_parameters"]
 
 
 def up_stack(*, plan: tuple[int, int], latent_dim: int, image_channels: int, features: int,

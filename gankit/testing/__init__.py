@@ -26,13 +26,16 @@ failed test), whose message says what is wrong and what to change.
   huge logits.
 - :func:`check_dataset`: a dataset's loader returns what the engine needs (dtype, shape, labels).
 - :func:`fake_dataset`: synthetic images shaped like a dataset, for tests that train offline.
+- :func:`invoke`: run ``gankit ARGS...`` in-process (CLI tests); :func:`using_host`: make a test's
+  host the process-wide one; :func:`variant_config`: a variant's config as ``--set`` makes it.
 """
 
 from gankit.testing._common import PluginCheckError
+from gankit.testing.cli import invoke, using_host, variant_config
 from gankit.testing.lifecycle import fake_dataset
 from gankit.testing.losses import check_loss
 from gankit.testing.networks import check_variant, check_variant_loss
 from gankit.testing.plugins import check_dataset, check_plugin, plugin_host
 
 __all__ = ["PluginCheckError", "plugin_host", "check_plugin", "check_variant", "check_variant_loss",
-           "check_loss", "check_dataset", "fake_dataset"]
+           "check_loss", "check_dataset", "fake_dataset", "invoke", "using_host", "variant_config"]

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import torch
 
-from gankit import DataRequest, GankitError, get_dataset, get_variant
-from gankit.data import default_data_root
-from gankit.sample import draw_samples, load_generator
+from gankit import DataRequest, GankitError, get_dataset, load_run
 
 CHUNK = 500  # images per forward pass: bounded memory for any --n
 
@@ -30,20 +28,18 @@ class Accuracy:
 @torch.no_grad()
 def classifier_accuracy(run: Path, *, n: int = 1000, split: str = "test",
                         data_root: Path | None = None) -> Accuracy:
-    loaded = load_generator(run)
+    loaded = load_run(run)  # both networks, in eval mode
     if loaded.variant != "acgan":
         raise GankitError(f"'{run}' is a '{loaded.variant}' run; acgan-accuracy needs an acgan run.")
     dataset = get_dataset(loaded.dataset)
-    discriminator = get_variant("acgan").build(loaded.config, dataset.info).discriminator
-    discriminator.load_state_dict(loaded.checkpoint["discriminator"])
-    discriminator.eval()
+    discriminator = loaded.discriminator
 
-    data = dataset.load(DataRequest(root=data_root or default_data_root(), split=split, download=False))
+    data = dataset.load(DataRequest(root=data_root, split=split, download=False))  # None: the default root
     # A seeded random subset: some sources (the bundled MNIST subset) are sorted by class.
     chosen = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(0))[:n]
     images = data.images[chosen].float().div(127.5).sub(1.0)
     real_accuracy = _accuracy(discriminator, images, data.labels[chosen])
-    fakes, labels = draw_samples(loaded, n, seed=0)
+    fakes, labels = loaded.sample(n, seed=0)
     return Accuracy(real_accuracy, len(images), _accuracy(discriminator, fakes, labels), n, data.source)
 
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from typer.testing import CliRunner
 
 import gankit_acgan
-from gankit import DataInfo, get_loss
-from gankit.cli import build_app
-from gankit.losses import discriminator_step_loss, generator_step_loss
-from gankit.plugins import set_host
-from gankit.testing import check_plugin, check_variant, check_variant_loss, plugin_host
+from gankit import DataInfo, discriminator_step_loss, generator_step_loss, get_loss
+from gankit.testing import check_plugin, check_variant, check_variant_loss, invoke, plugin_host, using_host
 
 MNIST = DataInfo("mnist", (1, 28, 28), 10)
 
@@ -23,10 +19,8 @@ def host(monkeypatch, tmp_path):
     from the subset gankit bundles); also the process-wide host, which the CLI and sampler use."""
     monkeypatch.setenv("GANKIT_OFFLINE", "1")
     monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path / "empty-data-root"))
-    host = plugin_host(gankit_acgan)
-    set_host(host)
-    yield host
-    set_host(None)
+    with using_host(plugin_host(gankit_acgan)) as host:
+        yield host
 
 
 def test_the_kit_passes(host):
@@ -88,21 +82,19 @@ def test_the_classifier_head_learns_the_labels(host):
 
 
 def test_train_sample_and_the_plugin_command(host, tmp_path):
-    app = build_app(host)
-    runner = CliRunner()
     run = tmp_path / "run"
-    trained = runner.invoke(app, ["train", "acgan", "--epochs", "1", "--max-images", "128",
-                                  "--batch-size", "32", "--out", str(run), "--no-progress"])
+    trained = invoke(["train", "acgan", "--epochs", "1", "--max-images", "128",
+                                  "--batch-size", "32", "--out", str(run), "--no-progress"], host=host)
     assert trained.exit_code == 0, trained.output
-    sampled = runner.invoke(app, ["sample", str(run), "--n", "10", "--labels", "3",
-                                  "--out", str(tmp_path / "threes.png")])
+    sampled = invoke(["sample", str(run), "--n", "10", "--labels", "3",
+                                  "--out", str(tmp_path / "threes.png")], host=host)
     assert sampled.exit_code == 0, sampled.output
     assert (tmp_path / "threes.png").stat().st_size > 0
 
-    result = runner.invoke(app, ["acgan-accuracy", str(run), "--n", "50", "--split", "train"])
+    result = invoke(["acgan-accuracy", str(run), "--n", "50", "--split", "train"], host=host)
     assert result.exit_code == 0, result.output
     assert "real (50 train images" in result.output and "fake (50 samples" in result.output
 
-    listed = runner.invoke(app, ["--help"], terminal_width=120).output
+    listed = invoke(["--help"], host=host, terminal_width=120).output
     assert "Plugin: gankit_acgan" in listed and "acgan-accuracy" in listed
 

@@ -29,7 +29,7 @@ from torch import nn
 from gankit import (DataInfo, Discriminator, DiscriminatorOutput, GankitError, GankitWarning, Generator,
                     Networks, get_loss)
 from gankit.blocks import dcgan_init_
-from gankit.nn import LatentCode
+from gankit import LatentCode
 
 LOG_STD_RANGE = (-5.0, 2.0)  # keeps Q's Gaussian NLL bounded below
 

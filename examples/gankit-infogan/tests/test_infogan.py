@@ -9,14 +9,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from typer.testing import CliRunner
 
 import gankit
 import gankit_infogan
-from gankit import (ConfigError, DataInfo, DataRequest, GankitWarning, build_app, discriminator_step_loss,
+from gankit import (ConfigError, DataInfo, DataRequest, GankitWarning, discriminator_step_loss,
                     generator_step_loss, get_dataset, get_loss)
-from gankit.plugins import set_host
-from gankit.testing import check_plugin, check_variant, check_variant_loss, plugin_host
+from gankit.testing import check_plugin, check_variant, check_variant_loss, invoke, plugin_host, using_host
 from gankit_infogan.traverse import traversal
 
 MNIST = DataInfo("mnist", (1, 28, 28), 10)
@@ -31,10 +29,8 @@ def host(monkeypatch, tmp_path):
     from the subset gankit bundles); also the process-wide host, which the CLI and sampler use."""
     monkeypatch.setenv("GANKIT_OFFLINE", "1")
     monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path / "empty-data-root"))
-    host = plugin_host(gankit_infogan)
-    set_host(host)
-    yield host
-    set_host(None)
+    with using_host(plugin_host(gankit_infogan)) as host:
+        yield host
 
 
 # -- gankit's kit ----------------------------------------------------------------------------------
@@ -259,11 +255,9 @@ def test_q_learns_to_read_the_categorical_code_back(host, info_weight):
 
 
 def test_train_load_sample_by_code_and_traverse(host, tmp_path):
-    app = build_app(host)
-    runner = CliRunner()
     run = tmp_path / "run"
-    trained = runner.invoke(app, ["train", "infogan", "--epochs", "1", "--max-images", "300",
-                                  "--callback", "infogan-q", "--no-progress", "--out", str(run)])
+    trained = invoke(["train", "infogan", "--epochs", "1", "--max-images", "300",
+                                  "--callback", "infogan-q", "--no-progress", "--out", str(run)], host=host)
     assert trained.exit_code == 0, trained.output
     # The plugin's callback logged Q's own numbers next to gankit's.
     epoch = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][0]
@@ -282,8 +276,8 @@ def test_train_load_sample_by_code_and_traverse(host, tmp_path):
     assert images.shape == (5, 1, 28, 28) and torch.isfinite(images).all()
 
     # gankit sample --code: digit 0-9 along each row, c1 from -1 to 1 down the five rows.
-    sampled = runner.invoke(app, ["sample", str(run), "--n", "50", "--code", "digit=0-9",
-                                  "--code", "c1=-1:1:5", "--out", str(tmp_path / "codes.pt")])
+    sampled = invoke(["sample", str(run), "--n", "50", "--code", "digit=0-9",
+                                  "--code", "c1=-1:1:5", "--out", str(tmp_path / "codes.pt")], host=host)
     assert sampled.exit_code == 0, sampled.output
     drawn = torch.load(tmp_path / "codes.pt")
     z = generator.sample_latent(50, generator=torch.Generator().manual_seed(0))  # sample's seed 0
@@ -291,18 +285,18 @@ def test_train_load_sample_by_code_and_traverse(host, tmp_path):
                                        "c1": torch.linspace(-1, 1, 5).repeat_interleave(10)})
     with torch.no_grad():
         torch.testing.assert_close(drawn, generator(z).clamp(-1, 1))
-    wrong = runner.invoke(app, ["sample", str(run), "--code", "c9=1"])
+    wrong = invoke(["sample", str(run), "--code", "c9=1"], host=host)
     assert wrong.exit_code != 0 and "digit, c1, c2" in wrong.output
 
     # The plugin's own command: Fig. 2 of the paper, digit down the rows, c2 across.
     grid = tmp_path / "traverse.png"
-    traversed = runner.invoke(app, ["infogan-traverse", str(run), "--code", "c2", "--columns", "7",
-                                    "--out", str(grid)])
+    traversed = invoke(["infogan-traverse", str(run), "--code", "c2", "--columns", "7",
+                                    "--out", str(grid)], host=host)
     assert traversed.exit_code == 0, traversed.output
     assert "10 rows x 7 columns" in traversed.output and grid.stat().st_size > 0
-    refused = runner.invoke(app, ["infogan-traverse", str(run), "--code", "digit"])
+    refused = invoke(["infogan-traverse", str(run), "--code", "digit"], host=host)
     assert refused.exit_code == 2 and "not a continuous code" in refused.output
-    listed = runner.invoke(app, ["--help"], terminal_width=120).output
+    listed = invoke(["--help"], host=host, terminal_width=120).output
     assert "Plugin: gankit_infogan" in listed and "infogan-traverse" in listed
 
 

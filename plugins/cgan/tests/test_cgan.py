@@ -10,28 +10,24 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
-from typer.testing import CliRunner
 
-from gankit import ConfigError, DataInfo, DatasetSpec, GankitWarning, get_loss, hookimpl
-from gankit.cli import build_app
-from gankit.host import PluginHost, PluginInfo, set_host
-from gankit.nn import count_parameters
-from gankit.sample import load_generator
+import gankit_cgan
+from gankit import ConfigError, DataInfo, DatasetSpec, GankitWarning, get_loss, hookimpl, load_run
+from gankit.blocks import count_parameters
+from gankit.testing import invoke, plugin_host, using_host
 from gankit_cgan import CGANConfig, build, supports
 from gankit_cgan.model import build_networks
 
 LOSSES = ["bce", "minimax", "lsgan", "hinge", "wgan-gp"]
 MNIST = DataInfo("mnist", (1, 28, 28), 10)
-runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("GANKIT_OFFLINE", "1")  # the bundled MNIST subset, no download attempt
     monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path_factory.getbasetemp() / "empty-data-root"))
-    set_host(None)
-    yield
-    set_host(None)
+    with using_host(None):  # a fresh host of the installed plugins for each test
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +37,8 @@ def trained_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GANKIT_OFFLINE", "1")
         patch.setenv("GANKIT_DATA_ROOT", str(tmp_path_factory.getbasetemp() / "empty-data-root"))
-        set_host(None)
-        result = runner.invoke(build_app(), ["train", "cgan", "--max-images", "200", "--epochs", "1",
-                                             "--no-progress", "--out", str(run)])
-        set_host(None)
+        with using_host(None):
+            result = invoke(["train", "cgan", "--max-images", 200, "--epochs", 1, "--no-progress", "--out", run])
     assert result.exit_code == 0, result.output
     return run
 
@@ -92,9 +86,7 @@ def test_every_loss_trains(arch, loss):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GankitWarning)
         generator, discriminator = build_networks(config, MNIST, loss=get_loss(loss))
-    host = PluginHost()
-    host.load_builtins()
-    objective = host.losses.get(loss).build(config)
+    objective = plugin_host().losses.get(loss).build(config)
     g_opt = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
     real, labels = torch.rand(8, 1, 28, 28) * 2 - 1, torch.arange(8)
@@ -161,17 +153,14 @@ class UnlabelledData:
 
 
 def test_unlabelled_dataset_is_a_one_line_error(tmp_path):
-    host = PluginHost()
-    host.load_builtins()
-    host.load_entry_points()
-    host.add_plugin(UnlabelledData(), PluginInfo("faces", "loaded"))
-    result = runner.invoke(build_app(host), ["train", "cgan", "--dataset", "faces", "--out", str(tmp_path / "r")])
+    host = plugin_host(gankit_cgan, UnlabelledData())
+    result = invoke(["train", "cgan", "--dataset", "faces", "--out", tmp_path / "r"], host=host)
     assert result.exit_code == 2
     assert "Variant 'cgan' cannot train on 'faces': it has no class labels" in result.output
 
 
 def test_arch_is_checked_when_set_from_the_cli(tmp_path):
-    result = runner.invoke(build_app(), ["train", "cgan", "--set", "arch=resnet", "--out", str(tmp_path / "r")])
+    result = invoke(["train", "cgan", "--set", "arch=resnet", "--out", tmp_path / "r"])
     assert result.exit_code == 2 and "arch must be one of mlp, conv; got 'resnet'" in result.output
 
 
@@ -187,10 +176,9 @@ def test_the_epoch_grid_has_one_row_per_class(trained_run):
 ])
 def test_sample_labels_draws_the_asked_classes(trained_run, tmp_path, labels, n, expected):
     out = tmp_path / "samples.pt"
-    result = runner.invoke(build_app(), ["sample", str(trained_run), "--labels", labels, "--n", str(n),
-                                         "--seed", "3", "--out", str(out)])
+    result = invoke(["sample", trained_run, "--labels", labels, "--n", n, "--seed", 3, "--out", out])
     assert result.exit_code == 0, result.output
-    loaded = load_generator(trained_run)
+    loaded = load_run(trained_run)
     z = loaded.generator.sample_latent(n, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         wanted = loaded.generator(z, torch.tensor(expected)).clamp(-1, 1)
@@ -198,12 +186,12 @@ def test_sample_labels_draws_the_asked_classes(trained_run, tmp_path, labels, n,
 
 
 def test_sample_labels_out_of_range_is_a_clear_error(trained_run):
-    result = runner.invoke(build_app(), ["sample", str(trained_run), "--labels", "10"])
+    result = invoke(["sample", trained_run, "--labels", 10])
     assert result.exit_code == 2 and "labels must be in 0-9" in result.output
 
 
 def test_a_real_conv_cli_run(tmp_path):
-    result = runner.invoke(build_app(), ["train", "cgan", "--set", "arch=conv", "--max-images", "200",
-                                         "--epochs", "1", "--no-progress", "--out", str(tmp_path / "run")])
+    result = invoke(["train", "cgan", "--set", "arch=conv", "--max-images", 200, "--epochs", 1, "--no-progress",
+                     "--out", tmp_path / "run"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run/samples/epoch_0001.png").is_file()

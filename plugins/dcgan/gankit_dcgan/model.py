@@ -28,7 +28,7 @@ from torch import nn
 
 from gankit import DataInfo, Discriminator, Generator, LossSpec, Networks
 from gankit.blocks import Norm, critic_norm_for_loss, dcgan_init_, down_stack, spectral_norm_, up_stack
-from gankit.nn import LatentCode
+from gankit import LatentCode
 
 
 class DCGANGenerator(Generator):

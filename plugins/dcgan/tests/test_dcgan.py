@@ -9,27 +9,24 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from typer.testing import CliRunner
 
+import gankit_dcgan
 from gankit import ConfigError, DataInfo, DatasetSpec, GankitWarning, LossSpec, get_loss, hookimpl
-from gankit.cli import build_app
-from gankit.host import PluginHost, PluginInfo, set_host
-from gankit.nn import count_parameters
+from gankit.blocks import count_parameters
+from gankit.testing import invoke, plugin_host, using_host
 from gankit_dcgan import DCGANConfig, build, supports
 from gankit_dcgan.model import build_networks
 
 LOSSES = ["bce", "minimax", "lsgan", "hinge", "wgan-gp"]
 R1_FILE_DIR = Path(__file__).resolve().parents[3] / "examples" / "plugins_dir"
-runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("GANKIT_OFFLINE", "1")  # the bundled MNIST subset, no download attempt
     monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path_factory.getbasetemp() / "empty-data-root"))
-    set_host(None)
-    yield
-    set_host(None)
+    with using_host(None):  # a fresh host of the installed plugins for each test
+        yield
 
 
 def networks(shape, **config):
@@ -93,9 +90,7 @@ def test_supports_names_the_shape_and_the_fix():
 
 def two_training_steps(generator, discriminator, loss_name, config, labels=None):
     """Two D and G steps as the engine takes them; returns the losses seen."""
-    host = PluginHost()
-    host.load_builtins()
-    loss = host.losses.get(loss_name).build(config)
+    loss = plugin_host().losses.get(loss_name).build(config)
     g_opt = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=(config.beta1, config.beta2))
     real = torch.rand(8, *generator.image_shape) * 2 - 1
@@ -208,8 +203,7 @@ def test_per_sample_penalty_losses_get_group_norm_and_others_batch_norm():
 
 
 def test_r1_from_the_plugins_dir_declares_a_per_sample_penalty():
-    host = PluginHost()
-    host.load_builtins()
+    host = plugin_host()
     host.load_plugins_dir(R1_FILE_DIR)
     spec = host.losses.get("r1")
     assert spec.per_sample_penalty
@@ -239,11 +233,8 @@ class OddShapedData:
 
 
 def test_unsupported_dataset_is_a_one_line_error_before_any_data_is_read(tmp_path):
-    host = PluginHost()
-    host.load_builtins()
-    host.load_entry_points()
-    host.add_plugin(OddShapedData(), PluginInfo("odd", "loaded"))
-    result = runner.invoke(build_app(host), ["train", "dcgan", "--dataset", "odd", "--out", str(tmp_path / "run")])
+    host = plugin_host(gankit_dcgan, OddShapedData())
+    result = invoke(["train", "dcgan", "--dataset", "odd", "--out", tmp_path / "run"], host=host)
     assert result.exit_code == 2
     assert "Variant 'dcgan' cannot train on 'odd': its images are 1x30x30" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "run").exists()
@@ -251,21 +242,19 @@ def test_unsupported_dataset_is_a_one_line_error_before_any_data_is_read(tmp_pat
 
 def test_a_real_cli_run_then_sample(tmp_path):
     run = tmp_path / "run"
-    result = runner.invoke(build_app(), ["train", "dcgan", "--max-images", "200", "--epochs", "1",
-                                         "--no-progress", "--out", str(run)])
+    result = invoke(["train", "dcgan", "--max-images", 200, "--epochs", 1, "--no-progress", "--out", run])
     assert result.exit_code == 0, result.output
     assert (run / "samples/epoch_0001.png").is_file() and (run / "checkpoints/last.pt").is_file()
-    result = runner.invoke(build_app(), ["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.pt")])
+    result = invoke(["sample", run, "--n", 4, "--out", tmp_path / "s.pt"])
     assert result.exit_code == 0, result.output
     images = torch.load(tmp_path / "s.pt")
     assert images.shape == (4, 1, 28, 28) and images.abs().max() <= 1
-    result = runner.invoke(build_app(), ["sample", str(run), "--labels", "7"])
+    result = invoke(["sample", run, "--labels", 7])
     assert result.exit_code == 2 and "unconditional" in result.output
     # The cluster code of the default: one cluster on request, the same noise otherwise.
     picked = tmp_path / "picked.pt"
-    result = runner.invoke(build_app(), ["sample", str(run), "--n", "4", "--code", "cluster=3",
-                                         "--out", str(picked)])
+    result = invoke(["sample", run, "--n", 4, "--code", "cluster=3", "--out", picked])
     assert result.exit_code == 0, result.output
     assert not torch.equal(torch.load(picked), images)
-    result = runner.invoke(build_app(), ["sample", str(run), "--code", "cluster=200"])
+    result = invoke(["sample", run, "--code", "cluster=200"])
     assert result.exit_code == 2 and "--code cluster '200': values must be in 0-199" in result.output

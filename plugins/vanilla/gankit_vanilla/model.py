@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from gankit import DataInfo, Discriminator, Generator, Networks
-from gankit.nn import Dropout, truncated_normal_
+from gankit.blocks import Dropout, truncated_normal_
 
 
 class MLPGenerator(Generator):

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from gankit import ConfigError, DataInfo, get_variant
-from gankit.config import build_config
-from gankit.nn import count_parameters
+from gankit.blocks import count_parameters
+from gankit.testing import variant_config
 
 MNIST = DataInfo("mnist", (1, 28, 28), 10)
 
@@ -16,11 +16,11 @@ MNIST = DataInfo("mnist", (1, 28, 28), 10)
 @pytest.fixture
 def networks():
     spec = get_variant("vanilla")
-    return spec.build(build_config(spec.config_class), MNIST)
+    return spec.build(variant_config(spec), MNIST)
 
 
 def test_defaults_are_the_tutorials_recipe():
-    config = build_config(get_variant("vanilla").config_class)
+    config = variant_config("vanilla")
     assert (config.epochs, config.batch_size, config.lr, config.latent_dim, config.loss) == (200, 100, 2e-4, 100, "bce")
     assert (config.beta1, config.beta2) == (0.9, 0.999)  # TF1 AdamOptimizer's defaults
     assert config.dropout == 0.7  # the tutorial's keep_prob 0.3
@@ -60,7 +60,7 @@ def test_shapes_range_and_logits(networks):
 
 def test_dropout_is_configurable():
     spec = get_variant("vanilla")
-    networks = spec.build(build_config(spec.config_class, {"dropout": "0.3"}), MNIST)
+    networks = spec.build(variant_config(spec, {"dropout": "0.3"}), MNIST)
     assert [m.p for m in networks.discriminator.modules() if isinstance(m, nn.Dropout)] == [0.3, 0.3, 0.3]
 
 
@@ -69,5 +69,5 @@ def test_dropout_is_configurable():
 ])
 def test_out_of_range_values_are_one_line_config_errors(key, value, message):
     with pytest.raises(ConfigError, match=message) as caught:
-        build_config(get_variant("vanilla").config_class, {key: value})
+        variant_config("vanilla", {key: value})
     assert "\n" not in str(caught.value)
