@@ -169,14 +169,14 @@ class PluginHost:
         for kind, names in (info.registered.items() if info else []):
             registry = self.registries().get(kind)
             for name in names if registry is not None else []:
-                others = [r.qualified for r in registry.registrations() if r.name == name and r.owner != plugin]
+                others = [f"'{r.qualified}'" for r in registry.registrations() if r.name == name and r.owner != plugin]
                 if not others:
                     continue
                 try:
                     meaning = f"'{name}' means {registry.owner(name)}'s"
                 except GankitError:
                     meaning = f"'{name}' alone is ambiguous"
-                lines.append(f"{kind[:-1]} '{name}' is also {' and '.join(others)}: {meaning}, and "
+                lines.append(f"{registry.kind} '{name}' is also {' and '.join(others)}: {meaning}, and "
                              f"this plugin's is '{plugin}:{name}'")
         return lines
 
