@@ -36,6 +36,50 @@ def test_one_plugin_registering_a_name_twice_is_refused():
     assert registry.owner("vanilla") == "gankit-vanilla"
 
 
+def clashing() -> Registry:
+    """gankit's 'ragan' and a plugin's, and one name only gankit has."""
+    registry = Registry("loss")
+    registry.register("ragan", "gankit's", owner="gankit", first_party=True)
+    registry.register("hinge", "gankit's hinge", owner="gankit", first_party=True)
+    registry.register("ragan", "extras'", owner="extras", aliases=("gankit-extras",))
+    return registry
+
+
+def test_the_installed_plugin_takes_the_bare_name_and_every_spec_answers_to_its_qualified_one():
+    registry = clashing()
+    assert registry.get("ragan") == "extras'" and registry.get("gankit:ragan") == "gankit's"
+    assert registry.get("extras:ragan") == registry.get("gankit_extras:ragan") == registry.get("Gankit-Extras:ragan")
+    assert registry.get("gankit:hinge") == registry.get("hinge") == "gankit's hinge"
+    assert registry.qualified("ragan") == "extras:ragan" and registry.owner("gankit:ragan") == "gankit"
+    assert [registry.shown_name(r) for r in registry.registrations()] == ["hinge", "gankit:ragan", "ragan"]
+    assert "gankit:ragan" in registry and "nobody:ragan" not in registry and len(registry) == 3
+
+
+def test_a_qualified_name_nobody_registers_says_who_does():
+    with pytest.raises(RegistryError, match=r"^Unknown loss 'nobody:ragan': no plugin 'nobody' registers "
+                                            r"'ragan'\. Registered: 'gankit:ragan', 'extras:ragan'$"):
+        clashing().get("nobody:ragan")
+    with pytest.raises(RegistryError, match="Unknown loss 'gankit:hnge'. Did you mean 'hinge'?"):
+        clashing().get("gankit:hnge")
+
+
+def test_a_recorded_name_wins_while_registered_and_strictly_refuses_when_gone():
+    registry = clashing()
+    assert registry.get("ragan", pinned="gankit:ragan") == "gankit's"
+    assert registry.get("hinge", pinned="gankit:ragan") == "gankit's hinge"  # a pin of another name: ignored
+    assert registry.get("ragan", pinned="gone:ragan") == "extras'"
+    with pytest.raises(RegistryError, match="made with loss 'gone:ragan', but plugin 'gone' is not installed"):
+        registry.get("ragan", pinned="gone:ragan", strict=True)
+
+
+def test_a_name_with_the_separator_is_refused_and_a_failed_plugin_leaves_nothing():
+    registry = clashing()
+    with pytest.raises(RegistryError, match="contains ':'"):
+        registry.register("my:loss", object(), owner="x")
+    registry.unregister_owner("extras")
+    assert registry.get("ragan") == "gankit's" and registry.qualified("ragan") == "gankit:ragan"
+
+
 @dataclass
 class _Config(TrainConfig):
     arch: Literal["mlp", "conv"] = "mlp"
