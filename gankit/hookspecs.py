@@ -3,8 +3,8 @@
 Every hook only *registers*; none may import torch at module level or do work, because all of them
 run when the CLI starts (``gankit --help`` must stay fast and torch-free). Implementations may take
 fewer arguments than the spec, so arguments can be added later without breaking plugins; an
-argument is never renamed. ``docs/plugins.md`` documents each hook with this exact signature (a test
-checks it).
+argument is never renamed. ``docs/plugins/hooks.md`` documents each hook with this exact signature
+(a test checks it).
 """
 
 from __future__ import annotations
