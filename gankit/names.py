@@ -99,7 +99,7 @@ class Registry(Generic[T]):
         so a plugin installed later never changes what a run rebuilds; ``strict``: a pinned name
         that is no longer registered is an error rather than a fallback to ``name``."""
         chosen = self.pinned_name(name, pinned)
-        if strict and pinned and chosen != pinned and split_name(pinned)[1] == split_name(name)[1]:
+        if strict and pinned and chosen != pinned and split_name(name)[0] is None and split_name(pinned)[1] == name:
             owner = split_name(pinned)[0]
             raise RegistryError(f"The run was made with {self.kind} '{pinned}', but plugin '{owner}' is not "
                                 f"installed or no longer registers it; install it again to rebuild the run.")
@@ -113,8 +113,9 @@ class Registry(Generic[T]):
         return self.resolve(getattr(spec, "name"))
 
     def pinned_name(self, name: str, pinned: str | None) -> str:
-        """``pinned`` when it names the same thing as ``name`` and is registered, else ``name``."""
-        if pinned and split_name(pinned)[1] == split_name(name)[1] and pinned in self:
+        """``pinned`` when ``name`` is its bare name and it is registered, else ``name`` (a name
+        typed with its plugin means that plugin, whatever a run recorded)."""
+        if pinned and split_name(name)[0] is None and split_name(pinned)[1] == name and pinned in self:
             return pinned
         return name
 

@@ -171,3 +171,16 @@ def test_the_frozen_plugin_passes_its_own_tests_unchanged(tmp_path):
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "10 passed" in result.stdout and "failed" not in result.stdout
+
+
+def test_resuming_with_another_plugins_variant_of_the_same_name_is_refused(legacy, tmp_path):
+    run = tmp_path / "run"
+    assert invoke(["train", "tiny-mlp", "--dataset", "blobs", "--epochs", 1, "--no-progress", "--out", run],
+                  host=legacy).exit_code == 0
+    config = json.loads((run / "config.json").read_text())
+    config["qualified_names"]["variant"] = "gankit:tiny-mlp"  # as if another plugin's tiny-mlp made it
+    (run / "config.json").write_text(json.dumps(config))
+    result = invoke(["train", "legacy:tiny-mlp", "--epochs", 2, "--no-progress", "--out", run, "--resume"],
+                    host=legacy)
+    assert result.exit_code == 2
+    assert "Run was trained with variant 'gankit:tiny-mlp', not 'legacy:tiny-mlp'" in result.output

@@ -130,6 +130,10 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
     run_dir = run_dir or default_run_dir(variant.name, split_name(options.dataset)[1])
     if saved is not None:
         _check_resume_compatible(saved, variant, dict(overrides or {}), options)
+        made_with, now = pins.get("variant"), host.variants.registration_of(variant).qualified
+        if strict and made_with and made_with != now:
+            raise CheckpointError(f"Run was trained with variant '{made_with}', not '{now}'. "
+                                  f"Use: gankit train {made_with} --out {run_dir} --resume")
         options.dataset = saved["dataset"]["name"]
         options.max_images = options.max_images if options.max_images is not None \
             else saved["dataset"].get("max_images")
