@@ -276,6 +276,7 @@ def bad_inputs(reference: Path) -> None:
     for name, text in PLUGINS.items():
         (plugins / name).write_text(text)
     (WORK / "exists.png").write_bytes(b"x")
+    shutil.copy(reference / "checkpoints/last.pt", WORK / "model.pt")
     damaged = WORK / "damaged"
     shutil.copytree(reference, damaged)
     (damaged / "config.json").write_text("[1, 2, 3]")
@@ -303,8 +304,10 @@ def bad_inputs(reference: Path) -> None:
         ("config.json is [1, 2, 3], then --resume", ["train", "vanilla", "--out", damaged, "--resume"], 2),
         ("checkpoint whose config is a list", ["sample", WORK / "config-not-dict.pt", "--out", WORK / "a.png"], 2),
         ("checkpoint holding a foreign object", ["sample", WORK / "foreign.pt", "--out", WORK / "b.png"], 2),
-        ("sample --out R/checkpoints/last.pt", ["sample", run, "--out", run / "checkpoints/last.pt", "--force"], 2),
-        ("sample --out an existing file", ["sample", run, "--out", WORK / "exists.png"], 2),
+        ("sample --out R/checkpoints/last.pt", ["sample", run, "--out", run / "checkpoints/last.pt"], 2),
+        ("sample --out a copy of last.pt elsewhere", ["sample", run, "--out", WORK / "model.pt"], 2),
+        ("sample --out R/config.json", ["sample", run, "--out", run / "config.json"], 2),
+        ("sample --out an existing samples file (replaced)", ["sample", run, "--out", WORK / "exists.png"], 0),
         ("sample --out a folder", ["sample", run, "--out", WORK], 2),
         ("sample --n 10000000", ["sample", run, "--n", 10_000_000, "--out", WORK / "c.npy"], 2),
         ("sample --seed 2^64", ["sample", run, "--seed", 2**64, "--out", WORK / "d.png"], 2),
