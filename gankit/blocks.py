@@ -102,7 +102,8 @@ def critic_norm_for_loss(loss: LossSpec | None, *, variant: str, n_critic: int, 
     if designed and per_sample:
         warnings.warn(f"{variant} with --loss {loss.name}: its default R1 penalty ({r1:g}) adds to the "
                       f"loss's own gradient penalty; add --r1 0 for the loss alone"
-                      f"{'; WGAN-GP critics also take ' + steps if steps else ''}", GankitWarning, stacklevel=3)
+                      f"{'; WGAN-GP critics also take ' + steps if steps else ''}", GankitWarning,
+                      stacklevel=3)
     elif r1 and not per_sample and not designed:
         warnings.warn(f"{variant} with --r1 {r1:g}: the critic uses LayerNorm instead of BatchNorm, "
                       "because the R1 penalty is per sample (Mescheder et al. 2018)",

@@ -77,7 +77,8 @@ def gankit_register_datasets(register) -> None:
                          "Debian's dataset-fashion-mnist, or download",
                          MNIST_LIKE_SHAPE, 10, _load_fashion_mnist))
     register(DatasetSpec("imagefolder", "your own images: every png/jpg/webp under --data-option "
-                         "path=DIR, class sub-folders as labels, decoded once into a cache (docs/datasets.md)",
+                         "path=DIR, class sub-folders as labels, decoded once into a cache "
+                         "(docs/datasets.md)",
                          None, None, _load_imagefolder, options=FOLDER_OPTIONS))
     register(DatasetSpec("cifar10", "CIFAR-10, 32x32 colour, 10 classes; cifar-10-batches-py in the "
                          "data root, or download", (3, 32, 32), 10, _load_cifar10))

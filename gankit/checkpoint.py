@@ -63,7 +63,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     """Load and check a checkpoint written by :func:`save_checkpoint`."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"No checkpoint at '{path}'. Pass a run folder or a .pt file written by gankit.")
+        raise CheckpointError(f"No checkpoint at '{path}'. Pass a run folder or a .pt file written by "
+                              "gankit.")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (OSError, MemoryError):

@@ -18,9 +18,11 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
         raise ConfigError(f"Unknown device '{name}'. Use auto, cpu, cuda, cuda:N or mps.")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name} was asked for, but torch sees no CUDA GPU. Use --device cpu or auto.")
+        raise ConfigError(f"--device {name} was asked for, but torch sees no CUDA GPU. "
+                          "Use --device cpu or auto.")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("--device mps was asked for, but MPS is not available here. Use --device cpu or auto.")
+        raise ConfigError("--device mps was asked for, but MPS is not available here. "
+                          "Use --device cpu or auto.")
     return torch.device(name)
 
 

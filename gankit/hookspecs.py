@@ -57,8 +57,9 @@ def gankit_register_callbacks(register: Callable[[CallbackSpec], None]) -> None:
     """
 
 
+# PluginHost is gankit.host.PluginHost, not imported: importing it here would make an import circle.
 @hookspec
-def gankit_register_commands(app: typer.Typer, host: PluginHost) -> None:  # noqa: F821 (gankit.host.PluginHost: importing it here would make an import circle)
+def gankit_register_commands(app: typer.Typer, host: PluginHost) -> None:  # noqa: F821
     """Add commands to the CLI.
 
     :param app: the ``typer.Typer`` app being built; add commands with ``@app.command()`` (or

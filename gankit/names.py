@@ -99,7 +99,8 @@ class Registry(Generic[T]):
         so a plugin installed later never changes what a run rebuilds; ``strict``: a pinned name
         that is no longer registered is an error rather than a fallback to ``name``."""
         chosen = self.pinned_name(name, pinned)
-        if strict and pinned and chosen != pinned and split_name(name)[0] is None and split_name(pinned)[1] == name:
+        if strict and pinned and chosen != pinned and split_name(name)[0] is None \
+                and split_name(pinned)[1] == name:
             owner = split_name(pinned)[0]
             raise RegistryError(f"The run was made with {self.kind} '{pinned}', but plugin '{owner}' is not "
                                 f"installed or no longer registers it; install it again to rebuild the run.")
@@ -123,7 +124,8 @@ class Registry(Generic[T]):
         qualifier, bare = split_name(name)
         if qualifier is not None and bare in self._by_name:
             owners = ", ".join(f"'{r.qualified}'" for r in self._by_name[bare])
-            return f"Unknown {self.kind} '{name}': no plugin '{qualifier}' registers '{bare}'. Registered: {owners}"
+            return (f"Unknown {self.kind} '{name}': no plugin '{qualifier}' registers '{bare}'. "
+                    f"Registered: {owners}")
         available = ", ".join(self.names()) or "(none registered)"
         close = difflib.get_close_matches(bare, self.names(), n=1, cutoff=0.6)
         hint = f" Did you mean '{close[0]}'?" if close else ""

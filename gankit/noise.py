@@ -77,7 +77,8 @@ def draw_samples(loaded: Any, n: int, seed: int, labels: list[int] | None = None
     generator = loaded.generator
     device = next(generator.parameters()).device
     if labels is not None and not generator.num_classes:
-        raise GankitError(f"Variant '{loaded.variant}' is unconditional; --labels needs a conditional variant.")
+        raise GankitError(f"Variant '{loaded.variant}' is unconditional; --labels needs a conditional "
+                          "variant.")
     z, label_tensor = fixed_noise(generator, n, seed=seed, labels=labels)
     if codes:
         z = generator.set_latent_codes(z, code_grid(codes, n))

@@ -14,7 +14,8 @@ from gankit.host import PluginHost
 from gankit._io import atomic_write
 from gankit.runs import CONFIG_FILE
 from gankit.images import save_grid
-from gankit.noise import code_grid, draw_samples, fixed_noise, generate  # noqa: F401 (0.1 imported them from here)
+# 0.1 imported these from here.
+from gankit.noise import code_grid, draw_samples, fixed_noise, generate  # noqa: F401
 
 MAX_SAMPLES = 100_000  # images per `gankit sample` call as a tensor (~300 MB at 28x28)
 MAX_GRID = 10_000  # images in one .png grid (100 x 100)
@@ -58,7 +59,8 @@ def parse_codes(items: list[str], generator: Any) -> dict[str, list[float]]:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or name not in codes:
-            raise GankitError(f"--code expects NAME=VALUES with NAME one of {', '.join(codes)}; got '{item}'.")
+            raise GankitError(f"--code expects NAME=VALUES with NAME one of {', '.join(codes)}; "
+                              f"got '{item}'.")
         code = codes[name]
         if code.categories:
             parsed[name] = [float(v) for v in parse_labels(text, code.categories, f"--code {name}")]
@@ -100,8 +102,10 @@ def check_out(out: Path, source: Path | None = None) -> Path:
                           "writes; pass a file elsewhere.")
     if out.name == CONFIG_FILE and out.exists():
         raise GankitError(f"--out '{out}' would replace a run's {CONFIG_FILE}; pass another file name.")
-    if out.is_file() and (source is not None and out.resolve() == Path(source).resolve() or _is_checkpoint(out)):
-        raise GankitError(f"--out '{out}' is a checkpoint, which sampling never writes over; pass another --out.")
+    if out.is_file() and (source is not None and out.resolve() == Path(source).resolve()
+                          or _is_checkpoint(out)):
+        raise GankitError(f"--out '{out}' is a checkpoint, which sampling never writes over; "
+                          "pass another --out.")
     return out
 
 

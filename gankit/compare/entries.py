@@ -70,7 +70,8 @@ def resolve_entries(entries: list[str], host: PluginHost) -> list[Contender]:
             host.variants.get(entry)  # a name two plugins share: one line naming both choices
             contenders.append(Contender(entry, entry, True))
         elif path.exists() or "/" in entry or os.sep in entry:  # meant as a path, not a variant
-            raise GankitError(f"'{entry}' is not a run folder{' (it does not exist)' if not path.exists() else ''}"
+            missing = " (it does not exist)" if not path.exists() else ""
+            raise GankitError(f"'{entry}' is not a run folder{missing}"
                               "; pass a run folder gankit trained, or a variant name.")
         else:
             raise RegistryError(f"{host.variants.unknown_message(entry)}. Or pass an existing run folder.")

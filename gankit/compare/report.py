@@ -59,7 +59,8 @@ def table(results: dict[str, Any]) -> tuple[list[str], list[list[str]], list[int
             cells.append(text)
         rows.append([label, "", *cells, ""])
         best.append(None)
-    rows.append(["epochs trained", "", *[", ".join(map(str, sorted(set(v["epochs"])))) for v in variants], ""])
+    rows.append(["epochs trained", "",
+                 *[", ".join(map(str, sorted(set(v["epochs"])))) for v in variants], ""])
     best.append(None)
     return header, rows, best
 
@@ -169,7 +170,8 @@ def html_report(results: dict[str, Any], out: Path) -> str:
     parts += [f"<li>{html.escape(line)}</li>" for line in _context_lines(results)]
     parts.append("</ul><h2>Samples</h2>")
     parts.append(f"<img alt='side by side samples' src='{_data_uri(out / 'side_by_side.png')}'>")
-    parts.append("<h2>Metrics</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+    parts.append("<h2>Metrics</h2><table><tr>"
+                 + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
     for row, best_index in zip(rows, best):
         cells = [f"<td>{html.escape(row[0])}</td>", f"<td>{html.escape(row[1])}</td>"]
         for index, cell in enumerate(row[2:-1]):

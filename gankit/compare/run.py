@@ -84,12 +84,10 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
                    console: Any = None) -> dict[str, Any]:
     """Train/load, sample, score, and write the report; returns what results.json holds."""
     from gankit.evaluate.evaluator import load_evaluator
-    from gankit.evaluate.metrics import METRICS
     from gankit.evaluate.reference import build_reference
     from gankit.compare.report import write_reports
     from gankit.device import resolve_device
-    from gankit.evaluate.score import score_generator, show_notices
-    from gankit.loading import load_run
+    from gankit.evaluate.score import show_notices
 
     host = host or get_host()
     contenders = resolve_entries(entries, host)
@@ -99,18 +97,39 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
     evaluator = load_evaluator(dataset_name, options.evaluator_path, device=device)  # fail early
     out = Path(options.out) if options.out else default_out(contenders)
     out.mkdir(parents=True, exist_ok=True)
-
-    trained = [contender for contender in contenders if contender.trained]
-    if options.jobs > 1 and trained:
-        from gankit.compare.parallel import train_in_parallel
-        train_in_parallel(train_contender, trained, options, dataset_name, out, host, console)
-    for contender in trained if options.jobs <= 1 else []:
-        train_contender(contender, options, dataset_name, out, host, console)
+    _train_contenders(contenders, options, dataset_name, out, host, console)
 
     reference = build_reference(dataset, evaluator, options.n, data_root=options.data_root,
                                 download=options.download, seed=NOISE_SEED, extras=("memorisation",),
                                 options=options.data_options, cache=options.cache)
     show_notices(reference, console)
+    panels, closest = _score_contenders(contenders, options, dataset_name, evaluator, reference, device,
+                                        host, console)
+    results = _results(contenders, options, dataset_name, evaluator, reference)
+    write_reports(results, panels, out, console, closest=closest)
+    return results
+
+
+def _train_contenders(contenders: list[Contender], options: CompareOptions, dataset: str, out: Path,
+                      host: PluginHost, console: Any) -> None:
+    """Train the variants named (not the run folders), in parallel when ``options.jobs`` > 1."""
+    trained = [contender for contender in contenders if contender.trained]
+    if options.jobs > 1 and trained:
+        from gankit.compare.parallel import train_in_parallel
+        train_in_parallel(train_contender, trained, options, dataset, out, host, console)
+    for contender in trained if options.jobs <= 1 else []:
+        train_contender(contender, options, dataset, out, host, console)
+
+
+def _score_contenders(contenders: list[Contender], options: CompareOptions, dataset_name: str,
+                      evaluator: Any, reference: Any, device: Any, host: PluginHost,
+                      console: Any) -> tuple[dict[str, Panel], dict[str, Panel]]:
+    """Load, sample and score every run, appending its results to its contender; returns each
+    variant's panel and its memorisation pairs (samples beside their nearest training image)."""
+    from gankit.evaluate.metrics import METRICS
+    from gankit.evaluate.score import score_generator
+    from gankit.loading import load_run
+
     panels: dict[str, Panel] = {}
     closest: dict[str, Panel] = {}  # memorisation: each variant's samples nearest a training image
     for contender in contenders:
@@ -133,6 +152,13 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
                 "scores": {key: scores[key] for key in METRICS if key in scores},
                 "memorised": scores.get("memorised"),
             })
+    return panels, closest
+
+
+def _results(contenders: list[Contender], options: CompareOptions, dataset_name: str, evaluator: Any,
+             reference: Any) -> dict[str, Any]:
+    """What results.json holds: the settings, the floor, each variant's scores and the ranking."""
+    from gankit.evaluate.metrics import METRICS
 
     floor = reference.floor()
     results = {
@@ -149,7 +175,6 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
     }
     results["ranking"] = {"by": "fid", "order": [v["name"] for v in sorted(
         results["variants"], key=lambda v: v["mean"]["fid"])]}
-    write_reports(results, panels, out, console, closest=closest)
     return results
 
 

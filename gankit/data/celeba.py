@@ -20,8 +20,8 @@ import zipfile
 from pathlib import Path
 
 from gankit.data.base import ImageData, short_reason
-from gankit.data.decode import (cache_path, decode_files, file_stamps, load_cache, save_and_map, scratch_removed,
-                                skipped_notice)
+from gankit.data.decode import (cache_path, decode_files, file_stamps, load_cache, save_and_map,
+                                scratch_removed, skipped_notice)
 from gankit.data.idx import md5_of
 from gankit.errors import DataError
 from gankit.registry import DataRequest

@@ -91,7 +91,8 @@ def _read_split(files: list[Path], root: Path, split: str) -> ImageData:
             labels.extend(int(label) for label in batch["labels"])
         contents = {"images": torch.from_numpy(np.concatenate(images)),
                     "labels": torch.tensor(labels, dtype=torch.int64)}
-        if len(contents["labels"]) != len(contents["images"]) or not all(0 <= y < NUM_CLASSES for y in labels):
+        if len(contents["labels"]) != len(contents["images"]) \
+                or not all(0 <= y < NUM_CLASSES for y in labels):
             raise DataError(f"The CIFAR-10 files in {files[0].parent} hold mismatched images and labels.")
         contents = save_and_map(cache, contents)
         how = f"MD5s checked, decoded into the cache {cache}"
@@ -99,7 +100,8 @@ def _read_split(files: list[Path], root: Path, split: str) -> ImageData:
     full = count == SPLIT_SIZES[split]
     return ImageData(contents["images"], contents["labels"],
                      source=f"{NAME} {split} split, {count:,} images, from {files[0].parent}; {how}",
-                     notice=None if full else f"{NAME} {split} split has {count:,} images, not {SPLIT_SIZES[split]:,}.",
+                     notice=None if full else (f"{NAME} {split} split has {count:,} images, "
+                                               f"not {SPLIT_SIZES[split]:,}."),
                      is_full=full, cache_file=cache)
 
 

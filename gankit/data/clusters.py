@@ -84,7 +84,8 @@ def cluster_labels(images: "torch.Tensor", k: int, *, seed: int) -> "torch.Tenso
     if len(images) > MAX_FIT:
         fit = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:MAX_FIT]]
     centroids = kmeans(pixels(fit), k, seed=seed)
-    return torch.cat([_squared_distances(pixels(chunk), centroids).argmin(1) for chunk in images.split(CHUNK)])
+    return torch.cat([_squared_distances(pixels(chunk), centroids).argmin(1)
+                      for chunk in images.split(CHUNK)])
 
 
 def label_shares(labels: "torch.Tensor", k: int) -> tuple[float, ...]:

@@ -190,7 +190,8 @@ def skipped_notice(skipped: list[str], total: int) -> str | None:
     if not skipped:
         return None
     shown = "; ".join(skipped[:3]) + ("; ..." if len(skipped) > 3 else "")
-    return f"skipped {len(skipped):,} unreadable file{'s' if len(skipped) != 1 else ''} of {total:,} ({shown})"
+    plural = "s" if len(skipped) != 1 else ""
+    return f"skipped {len(skipped):,} unreadable file{plural} of {total:,} ({shown})"
 
 
 def _relative(path: Path, base: Path) -> str:

@@ -148,7 +148,8 @@ def load_folder(folder: Path, *, root: Path, size: int | None, channels: int, la
     how = f"read from the cache {cache}"
     if contents is None:
         with scratch_removed(cache.with_suffix(".decoding.npy")) as scratch:  # big folders decode on disk
-            array, kept, skipped = decode_files(files, size=size, channels=channels, base=folder, scratch=scratch)
+            array, kept, skipped = decode_files(files, size=size, channels=channels, base=folder,
+                                                scratch=scratch)
             if not kept:
                 raise DataError(f"None of the {len(files):,} image files in {folder} could be read "
                                 f"({skipped_notice(skipped, len(files))}).")

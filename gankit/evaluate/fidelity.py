@@ -6,10 +6,11 @@ Two kinds of ladders are scored against a reference set of held-out real images:
   each of :data:`gankit.evaluate.disturb.LADDERS` at its four rising levels. FID and KID must rise
   strictly with the level, starting from the clean images.
 - a **mode-dropping ladder**: m distinct real images drawn from 10, 5, 2 and 1 classes, then one
-  real image repeated m times (m: n, or fewer if the pool has fewer images of the last class). FID must rise, recall, coverage and the classes hit must fall, and the
-  repeated image must score worse (FID, recall, coverage) than every set that spans two or more
-  classes. KID is shown but not checked here: its cubic kernel can score one image near the real
-  mean better than a whole class (docs/metrics.md has the measured cases).
+  real image repeated m times (m: n, or fewer if the pool has fewer images of the last class).
+  FID must rise, recall, coverage and the classes hit must fall, and the repeated image must score
+  worse (FID, recall, coverage) than every set that spans two or more classes. KID is shown but
+  not checked here: its cubic kernel can score one image near the real mean better than a whole
+  class (docs/metrics.md has the measured cases).
 
 ``bench/metric_fidelity.py`` runs it at full n and prints the table; tests run it at small n.
 Both need only the images: :func:`held_out_pool` finds them without the network.
@@ -76,7 +77,7 @@ def held_out_pool(dataset: str, *, mnist_test_dir: Path | None = None,
         images, labels = load_bundled_mnist()
         return RealPool(images, labels, "bundled 5,000 MNIST digits (the MNIST evaluator's "
                                         "training data: not held out)")
-    from gankit.plugins import get_host
+    from gankit.host import get_host
     from gankit.registry import DataRequest
 
     spec = get_host().datasets.get(dataset)

@@ -38,9 +38,9 @@ def weights_file(path: Path | str | None) -> Path:
     """``path``, else ``$GANKIT_INCEPTION_WEIGHTS``; one clear line when neither names a file."""
     chosen = path or os.environ.get(WEIGHTS_ENV) or None
     if chosen is None:
-        raise GankitError(f"--features inception needs the InceptionV3 weights file: download {OFFICIAL_NAME} "
-                          f"from {URL} once and pass --inception-weights PATH (or set {WEIGHTS_ENV}); "
-                          "gankit never downloads it while scoring.")
+        raise GankitError(f"--features inception needs the InceptionV3 weights file: download "
+                          f"{OFFICIAL_NAME} from {URL} once and pass --inception-weights PATH "
+                          f"(or set {WEIGHTS_ENV}); gankit never downloads it while scoring.")
     chosen = Path(chosen).expanduser()
     if not chosen.is_file():
         raise GankitError(f"InceptionV3 weights '{chosen}' do not exist; pass the path of {OFFICIAL_NAME} "
@@ -69,12 +69,13 @@ class InceptionFeatures:
             if not isinstance(state, dict) or "Conv2d_1a_3x3.conv.weight" not in state:
                 raise ValueError("not an InceptionV3 state dict")
             with torch.random.fork_rng(devices=[]):  # building it must not move the run's RNG
-                net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048", "logits_unbiased"],
+                net = NoTrainInceptionV3(name="inception-v3-compat",
+                                         features_list=["2048", "logits_unbiased"],
                                          feature_extractor_weights_path=str(self.path))
         except Exception as error:  # noqa: BLE001 - any unreadable file is one line
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise GankitError(f"Cannot read InceptionV3 weights '{self.path}' ({first}); pass {OFFICIAL_NAME} "
-                              f"from {URL}.") from None
+            raise GankitError(f"Cannot read InceptionV3 weights '{self.path}' ({first}); pass "
+                              f"{OFFICIAL_NAME} from {URL}.") from None
         self.net = net.to(device)
         self.sha256 = sha256_of(self.path)
         self.official = self.sha256.startswith(OFFICIAL_SHA256_PREFIX)
@@ -106,7 +107,8 @@ class InceptionFeatures:
             pooled, logit = self.net._torch_fidelity_forward(batch)
             embeddings.append(pooled.reshape(len(batch), -1).float().cpu())
             logits.append(logit.float().cpu())
-        return FeatureSet(torch.cat(embeddings), torch.cat(logits), None if labels is None else labels.cpu(), 0.0)
+        return FeatureSet(torch.cat(embeddings), torch.cat(logits),
+                          None if labels is None else labels.cpu(), 0.0)
 
 
 def load_inception(weights: Path | str | None, device: str | torch.device = "cpu") -> InceptionFeatures:

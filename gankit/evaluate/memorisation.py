@@ -135,6 +135,7 @@ def memorisation(fake_images: torch.Tensor, train: TrainingSet, *,
         result["copy_ratio_pixel"] = _ratio(distance, train.yardstick("pixel", _flat(heldout_images), pixels))
     if heldout_embeddings is not None and fake_embeddings is not None and train.embeddings is not None:
         features = train.embeddings.float()
-        result["copy_ratio_feature"] = _ratio(nearest(fake_embeddings.float(), features)[0],
-                                              train.yardstick("feature", heldout_embeddings.float(), features))
+        result["copy_ratio_feature"] = _ratio(
+            nearest(fake_embeddings.float(), features)[0],
+            train.yardstick("feature", heldout_embeddings.float(), features))
     return result

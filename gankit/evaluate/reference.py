@@ -154,6 +154,50 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
         raise GankitError(f"n must be at least {MIN_N} to compare sets of images, got {n}.")
     options = dict(options or {})  # the run's --data-option values (a folder's path=...)
     test = dataset.load(DataRequest(root=data_root, split="test", download=download, options=options))
+    drawn = _draw_sets(dataset, test, n, seed, data_root, download, options)
+    where = _cache_where(evaluator, dataset, options, data_root) if eval_cache.enabled(cache) else None
+    stored, entry = None, None
+    if where is not None:
+        entry = EvalCache(where[0], "reference", {
+            **where[1], "split": "test", "reference_source": test.source, "floor_source": drawn.floor_source,
+            "n": drawn.usable, "n_requested": n, "seed": seed,
+            "data": fingerprint(drawn.images, drawn.labels, drawn.floor_images, drawn.floor_labels)})
+        stored = entry.load(lambda contents: _check_reference(
+            contents, drawn.usable, drawn.labels is not None, drawn.floor_labels is not None))
+    if stored is not None:
+        reference, floor_set, floor_scores = stored
+    else:
+        reference = evaluator.features(drawn.images, drawn.labels)
+        floor_set = evaluator.features(drawn.floor_images, drawn.floor_labels)
+        floor_scores = None
+    return RealReference(dataset.name, drawn.usable, n, reference, floor_set,
+                         f"test split: {test.source}", drawn.floor_source, seed, drawn.notice, test.notice,
+                         reference_images=drawn.images, floor_images=drawn.floor_images,
+                         extras=tuple(extras), evaluator=evaluator,
+                         load_training=_train_split_loader(dataset, data_root, download, options),
+                         _floor_scores=floor_scores, cache=entry if stored is None else None,
+                         training_cache=None if where is None else lambda images: EvalCache(
+                             where[0], "training", {**where[1], "split": "train",
+                                                    "data": fingerprint(images)}))
+
+
+@dataclass(frozen=True)
+class _Drawn:
+    """The two disjoint real sets drawn for a reference, before their features are extracted."""
+
+    usable: int  # n, or fewer when the real images cannot fill two sets of n
+    images: torch.Tensor  # the reference set (uint8)
+    labels: torch.Tensor | None
+    floor_images: torch.Tensor
+    floor_labels: torch.Tensor | None
+    floor_source: str  # which split(s) the floor set came from
+    notice: str | None  # n was lowered to fit
+
+
+def _draw_sets(dataset: DatasetSpec, test: Any, n: int, seed: int, data_root: Path | None,
+               download: bool, options: dict[str, str]) -> _Drawn:
+    """Draw, with ``seed``, the reference set from ``test`` and the floor set from the rest of it,
+    then from the train split; lowers n (with a notice) when they cannot both hold n images."""
     rng = torch.Generator().manual_seed(seed)
     test_order = torch.randperm(len(test), generator=rng)
     extra_images, extra_labels, extra_note = _train_images_beyond(dataset, test, n, data_root, download,
@@ -185,21 +229,13 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
     elif usable > floor_from_test:
         floor_source = (f"{floor_from_test:,} from the same split, {usable - floor_from_test:,} "
                         "from the train split")
-    where = _cache_where(evaluator, dataset, options, data_root) if eval_cache.enabled(cache) else None
-    stored, entry = None, None
-    if where is not None:
-        entry = EvalCache(where[0], "reference", {
-            **where[1], "split": "test", "reference_source": test.source, "floor_source": floor_source,
-            "n": usable, "n_requested": n, "seed": seed,
-            "data": fingerprint(test.images[reference_index], labels, other_images[:usable], floor_labels)})
-        stored = entry.load(lambda contents: _check_reference(contents, usable, labels is not None,
-                                                              floor_labels is not None))
-    if stored is not None:
-        reference, floor_set, floor_scores = stored
-    else:
-        reference = evaluator.features(test.images[reference_index], labels)
-        floor_set = evaluator.features(other_images[:usable], floor_labels)
-        floor_scores = None
+    return _Drawn(usable, test.images[reference_index], labels, other_images[:usable], floor_labels,
+                  floor_source, notice)
+
+
+def _train_split_loader(dataset: DatasetSpec, data_root: Path | None, download: bool,
+                        options: dict[str, str]) -> Callable[[], torch.Tensor | None]:
+    """A function that loads the train split's images when called, or None when it is not there."""
     def load_training() -> torch.Tensor | None:
         try:
             return dataset.load(DataRequest(root=data_root, split="train", download=download,
@@ -207,15 +243,7 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
         except DataError:
             return None
 
-    return RealReference(dataset.name, usable, n, reference, floor_set,
-                         f"test split: {test.source}", floor_source, seed, notice, test.notice,
-                         reference_images=test.images[reference_index],
-                         floor_images=other_images[:usable], extras=tuple(extras),
-                         evaluator=evaluator, load_training=load_training, _floor_scores=floor_scores,
-                         cache=entry if stored is None else None,
-                         training_cache=None if where is None else lambda images: EvalCache(
-                             where[0], "training", {**where[1], "split": "train",
-                                                    "data": fingerprint(images)}))
+    return load_training
 
 
 def _cache_where(evaluator: Any, dataset: DatasetSpec, options: dict[str, str],
@@ -237,7 +265,8 @@ def _check_reference(contents: dict[str, Any], n: int, labelled: bool,
             scores_from(contents.get("floor_scores")))
 
 
-def training_set(images: torch.Tensor, evaluator: Any, cache: Callable[[torch.Tensor], EvalCache] | None) -> Any:
+def training_set(images: torch.Tensor, evaluator: Any,
+                 cache: Callable[[torch.Tensor], EvalCache] | None) -> Any:
     """The memorisation :class:`TrainingSet` of ``images``: their features and near-copy threshold,
     from the cache when it holds them, else computed (and stored)."""
     from gankit.evaluate.memorisation import TrainingSet

@@ -79,14 +79,16 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
     metadata = getattr(loaded, "metadata", None) or {}
     dataset = host.datasets.get(loaded.dataset, pinned=(metadata.get("qualified_names") or {}).get("dataset"))
     recorded = metadata.get("dataset") or {}
-    unlabelled = "num_classes" in recorded and not recorded["num_classes"]  # the set has no evaluator of its own
+    # The set has no evaluator of its own.
+    unlabelled = "num_classes" in recorded and not recorded["num_classes"]
     if features == "inception":
         from gankit.evaluate.inception import load_inception
 
         evaluator, extras = load_inception(inception_weights, device=target), ()
     else:
         evaluator = load_evaluator(dataset.name, evaluator_path, device=target, other_set_ok=unlabelled)
-        evaluator.other_set = evaluator.other_set or unlabelled  # e.g. a flat folder scored by a class folder's
+        # e.g. a flat folder scored by a class folder's
+        evaluator.other_set = evaluator.other_set or unlabelled
     reference = build_reference(dataset, evaluator, n, data_root=data_root, download=download, seed=seed,
                                 extras=extras, options=recorded.get("options") or {}, cache=cache)
     show_notices(reference, console)
@@ -156,4 +158,5 @@ def print_scores(result: dict[str, Any], console: Any) -> None:
     if evaluator.get("other_set"):
         console.print(f"[yellow]These are distances in the features of an evaluator trained on another set "
                       f"('{evaluator['dataset']}', images resized to its size), not of {result['dataset']}'s "
-                      "own: compare them only with scores from the same evaluator; class-based scores are left out.[/]")
+                      "own: compare them only with scores from the same evaluator; class-based scores are "
+                      "left out.[/]")

@@ -37,7 +37,7 @@ from gankit.errors import DataError, GankitError
 from gankit.evaluate.evaluator import FORMAT, metadata_path, sha256_of
 from gankit.evaluate.network import EvaluatorNet
 from gankit.host import PluginHost
-from gankit.registry import DataRequest
+from gankit.registry import DataRequest, DatasetSpec
 
 BATCH_SIZE = 128
 CORRUPT_PROBABILITY = 0.2  # each corruption hits a training image with this probability
@@ -68,7 +68,8 @@ class Recipe:
         return (f"AdamW lr 3e-3 wd 5e-4, one-cycle; random affine: {geometry}; {corruptions}"
                 f"{OUTLIER_SHARE:.0%} outliers per batch (noise, shuffled pixels) trained towards "
                 f"uniform, weight {OUTLIER_WEIGHT:g}"
-                + (f"; network pooled to {self.pooled_size}x{self.pooled_size}" if self.pooled_size > 1 else ""))
+                + (f"; network pooled to {self.pooled_size}x{self.pooled_size}"
+                   if self.pooled_size > 1 else ""))
 
 
 RECIPES = {
@@ -197,23 +198,67 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
                           f"(its options: {', '.join(spec.options) or 'none'}).")
     train_request = DataRequest(root=data_root, split="train", download=download, options=options)
     data_root = train_request.root  # resolved: the metadata names files relative to it
-    train_data = spec.load(train_request)
+    train_data, num_classes, images, labels = _training_images(spec, dataset_name, train_request,
+                                                               max_images, seed, say)
+    image_shape = tuple(int(d) for d in train_data.images.shape[1:])
+    recipe = recipe_for(dataset_name)
+    epochs = epochs or default_epochs(images.shape[0], recipe)
+    if epochs < 1:
+        raise GankitError(f"--epochs must be at least 1, got {epochs}.")
+
+    net, seconds = _fit(images, labels, image_shape, num_classes, recipe, epochs, seed, say)
+    train_accuracy = accuracy(net, images, labels)
+    test_data = spec.load(DataRequest(root=data_root, split="test", download=download, options=options))
+    why_not = _held_out(train_data, test_data)
+    test_accuracy = None if why_not else accuracy(net, test_data.images, test_data.labels)
+    if why_not:
+        say(f"[yellow]notice:[/] held-out accuracy not measured: {why_not}. Point --data-root at a "
+            "folder with the full test split to measure it.")
+    command = ["gankit", "evaluator", "train", "--dataset", dataset_name, "--epochs", str(epochs),
+               "--seed", str(seed)] + (["--max-images", str(max_images)] if max_images else []) \
+        + [part for key, value in options.items() for part in ("--data-option", f"{key}={value}")]
+    meta = {
+        "dataset": dataset_name, "architecture": "gankit.evaluate.network.EvaluatorNet",
+        "image_shape": list(image_shape), "num_classes": num_classes,
+        "data_options": {key: _portable(value, data_root) for key, value in options.items()},
+        "pooled_size": recipe.pooled_size,
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "train_data": _portable(train_data.source, data_root), "train_images": int(images.shape[0]),
+        "train_accuracy": round(train_accuracy, 5),
+        "test_data": _portable(test_data.source, data_root) if not why_not else None,
+        "test_images": int(test_data.images.shape[0]) if not why_not else None,
+        "test_accuracy": None if test_accuracy is None else round(test_accuracy, 5),
+        "test_not_measured_because": why_not,
+        "command": _portable(shlex.join(command), data_root), "seed": seed, "epochs": epochs,
+        "batch_size": BATCH_SIZE,
+        "recipe": recipe.describe(),
+        "train_seconds": round(seconds, 1), "torch_threads": torch.get_num_threads(),
+        "versions": runs.versions(), "trained_at": time.strftime("%Y-%m-%d"),
+    }
+    return _write_weights(net, meta, out_dir / f"{dataset_name}.pt", test_accuracy, say)
+
+
+def _training_images(spec: DatasetSpec, dataset_name: str, request: DataRequest, max_images: int | None,
+                     seed: int, say: Any) -> tuple[Any, int, torch.Tensor, torch.Tensor]:
+    """Load the labelled train split; returns it, its number of classes and the images and labels
+    to fit on (a seeded draw of ``max_images`` of them when that is fewer)."""
+    train_data = spec.load(request)
     say(f"[bold]train data:[/] {train_data.source}")
     num_classes = spec.num_classes or train_data.num_classes  # a folder's classes are counted on loading
     if not num_classes or train_data.labels is None:
         raise DataError(f"Dataset '{dataset_name}' has no labels; an evaluator is a classifier and needs "
                         "a labelled dataset (a folder with class sub-folders, cifar10, ...). To score runs "
                         "on an unlabelled set, pass --evaluator with one trained on another set.")
-    image_shape = tuple(int(d) for d in train_data.images.shape[1:])
     images, labels = train_data.images, train_data.labels
     if max_images is not None and max_images < images.shape[0]:
         keep = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:max_images]
         images, labels = images[keep], labels[keep]
-    recipe = recipe_for(dataset_name)
-    epochs = epochs or default_epochs(images.shape[0], recipe)
-    if epochs < 1:
-        raise GankitError(f"--epochs must be at least 1, got {epochs}.")
+    return train_data, num_classes, images, labels
 
+
+def _fit(images: torch.Tensor, labels: torch.Tensor, image_shape: tuple[int, ...], num_classes: int,
+         recipe: Recipe, epochs: int, seed: int, say: Any) -> tuple[EvaluatorNet, float]:
+    """Train a seeded :class:`EvaluatorNet` by the recipe; returns it and the seconds it took."""
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
     net = EvaluatorNet(in_channels=image_shape[0], num_classes=num_classes,
@@ -243,38 +288,13 @@ def train_evaluator(dataset_name: str, *, host: PluginHost, out_dir: Path, data_
             total += loss.item()
         say(f"epoch {epoch}/{epochs}  loss {total / steps_per_epoch:.4f}  "
             f"{time.perf_counter() - started:.0f}s")
-    seconds = time.perf_counter() - started
+    return net, time.perf_counter() - started
 
-    train_accuracy = accuracy(net, images, labels)
-    test_data = spec.load(DataRequest(root=data_root, split="test", download=download, options=options))
-    why_not = _held_out(train_data, test_data)
-    test_accuracy = None if why_not else accuracy(net, test_data.images, test_data.labels)
-    if why_not:
-        say(f"[yellow]notice:[/] held-out accuracy not measured: {why_not}. Point --data-root at a "
-            "folder with the full test split to measure it.")
-    command = ["gankit", "evaluator", "train", "--dataset", dataset_name, "--epochs", str(epochs),
-               "--seed", str(seed)] + (["--max-images", str(max_images)] if max_images else []) \
-        + [part for key, value in options.items() for part in ("--data-option", f"{key}={value}")]
-    meta = {
-        "dataset": dataset_name, "architecture": "gankit.evaluate.network.EvaluatorNet",
-        "image_shape": list(image_shape), "num_classes": num_classes,
-        "data_options": {key: _portable(value, data_root) for key, value in options.items()},
-        "pooled_size": recipe.pooled_size,
-        "parameters": sum(p.numel() for p in net.parameters()),
-        "train_data": _portable(train_data.source, data_root), "train_images": int(images.shape[0]),
-        "train_accuracy": round(train_accuracy, 5),
-        "test_data": _portable(test_data.source, data_root) if not why_not else None,
-        "test_images": int(test_data.images.shape[0]) if not why_not else None,
-        "test_accuracy": None if test_accuracy is None else round(test_accuracy, 5),
-        "test_not_measured_because": why_not,
-        "command": _portable(shlex.join(command), data_root), "seed": seed, "epochs": epochs,
-        "batch_size": BATCH_SIZE,
-        "recipe": recipe.describe(),
-        "train_seconds": round(seconds, 1), "torch_threads": torch.get_num_threads(),
-        "versions": runs.versions(), "trained_at": time.strftime("%Y-%m-%d"),
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights = out_dir / f"{dataset_name}.pt"
+
+def _write_weights(net: EvaluatorNet, meta: dict[str, Any], weights: Path, test_accuracy: float | None,
+                   say: Any) -> dict[str, Any]:
+    """Save the weights and their metadata (with the file's checksum) side by side; returns that."""
+    weights.parent.mkdir(parents=True, exist_ok=True)
     _save_atomic({"format": FORMAT, "state_dict": net.state_dict(), "meta": meta}, weights)
     meta = {**meta, "file": weights.name, "sha256": sha256_of(weights),
             "size_bytes": weights.stat().st_size}

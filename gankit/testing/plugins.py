@@ -124,7 +124,8 @@ def check_dataset(name: str, *, host: PluginHost | None = None, split: str = "tr
                           download=False, options=dict(options or {}))
     data = spec.load(request)
     if not isinstance(data, ImageData):
-        fail(subject, f"load returned {type(data).__name__}", "Return gankit.ImageData(images, labels, source)")
+        fail(subject, f"load returned {type(data).__name__}",
+             "Return gankit.ImageData(images, labels, source)")
     images, labels = data.images, data.labels
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
         fail(subject, f"its images are {getattr(images, 'dtype', type(images).__name__)} with "
