@@ -27,8 +27,10 @@ class Bounds:
     lt: float | None = None  # <
 
     def violated(self, value: Any) -> bool:
-        return ((self.ge is not None and not value >= self.ge) or (self.gt is not None and not value > self.gt)
-                or (self.le is not None and not value <= self.le) or (self.lt is not None and not value < self.lt))
+        return ((self.ge is not None and not value >= self.ge)
+                or (self.gt is not None and not value > self.gt)
+                or (self.le is not None and not value <= self.le)
+                or (self.lt is not None and not value < self.lt))
 
     def describe(self) -> str:
         low = f"[{self.ge:g}" if self.ge is not None else f"({self.gt:g}" if self.gt is not None else "(-inf"
@@ -120,7 +122,8 @@ def config_fields(config_class: type) -> dict[str, Any]:
 def parse_value(key: str, text: str, annotation: Any) -> Any:
     """Convert the string from ``--set key=text`` to the field's type."""
     origin = get_origin(annotation)
-    if origin in (Union, types.UnionType) and type(None) in get_args(annotation):  # Optional[X]: "none" unsets it
+    # Optional[X]: "none" unsets it.
+    if origin in (Union, types.UnionType) and type(None) in get_args(annotation):
         if text.strip().lower() in ("none", "null", ""):
             return None
         (inner,) = [arg for arg in get_args(annotation) if arg is not type(None)]
@@ -178,15 +181,22 @@ def build_config(config_class: type, overrides: dict[str, Any] | None = None,
         raise ConfigError(f"Bad config for {config_class.__name__}: {error}") from None
 
 
-def parse_set_options(items: list[str]) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``."""
+def key_value_pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``: every ``KEY=VALUE`` option (``--set``,
+    ``--data-option``, a plugin's own) is read here. An item without ``=`` or without a key is a
+    :class:`gankit.ConfigError` naming ``option``."""
     result = {}
-    for item in items:
+    for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE, got '{item}'.")
+            raise ConfigError(f"{option} expects KEY=VALUE, got '{item}'.")
         result[key.strip()] = value.strip()
     return result
+
+
+def parse_set_options(items: list[str]) -> dict[str, str]:
+    """``--set`` values: ``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``."""
+    return key_value_pairs(items, "--set")
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -13,7 +13,9 @@ A plugin may declare the gankit versions it supports (see :mod:`gankit.host_vers
 is one warning line and the plugin still loads, in state ``incompatible``. The mistakes pluggy lets
 pass silently (a misspelt hook, a hook without ``@hookimpl``, a wrong argument name) are found by
 :mod:`gankit.host_checks` and reported the same way. Commands a plugin adds are listed under its
-own help panel.
+own help panel (:mod:`gankit.cli.plugin_commands` adds them). An error raised later by a plugin's
+code (in its ``build()``, ``load()``, loss or callback) is traced to that plugin by
+:meth:`PluginHost.plugin_at_fault`, so the CLI can name it in one line.
 
 Core code never calls ``pm.hook.*`` directly: the typed methods of :class:`PluginHost` do.
 """
@@ -36,7 +38,6 @@ from gankit._io import env_flag
 from gankit._version import __version__
 from gankit.errors import GankitError
 from gankit.host_checks import args_for, find_mistakes, hook_signatures
-from gankit.host_guard import PLUGIN_FAILURES, note_plugin_module
 from gankit.host_versions import (BUILTIN_NAME, distribution_requirement, mismatch,
                                   module_requirement)
 from gankit.registry import CallbackSpec, DatasetSpec, LossSpec, Registry, VariantSpec
@@ -44,6 +45,9 @@ from gankit.registry import CallbackSpec, DatasetSpec, LossSpec, Registry, Varia
 ENTRY_POINT_GROUP = "gankit"
 SPEC_KINDS = {"variants": VariantSpec, "losses": LossSpec, "datasets": DatasetSpec,
               "callbacks": CallbackSpec}
+# What a plugin's import or registration may raise without taking the host down: sys.exit() and a
+# stray KeyboardInterrupt at import too (a real Ctrl-C then only fails that plugin).
+PLUGIN_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
 
 
 @dataclass
@@ -109,6 +113,7 @@ class PluginHost:
         self.callbacks: Registry[CallbackSpec] = Registry("callback")
         self.plugins: dict[str, PluginInfo] = {}
         self.loaded_dirs: set[Path] = set()
+        self._plugin_packages: dict[str, str] = {}  # top-level package of a plugin's module -> plugin
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -130,7 +135,9 @@ class PluginHost:
             return False
         info.state = "loaded"
         self.plugins[info.name] = info
-        note_plugin_module(module, info.name)
+        top = str(getattr(module, "__name__", "")).split(".")[0]
+        if top and top != "gankit":  # the core's own built-ins are no plugin to blame
+            self._plugin_packages[top] = info.name
         for problem in info.problems:
             _report(f"plugin {info.label()}: {problem}.")
         self._check_version(info)
@@ -169,7 +176,8 @@ class PluginHost:
         for kind, names in (info.registered.items() if info else []):
             registry = self.registries().get(kind)
             for name in names if registry is not None else []:
-                others = [f"'{r.qualified}'" for r in registry.registrations() if r.name == name and r.owner != plugin]
+                others = [f"'{r.qualified}'" for r in registry.registrations()
+                          if r.name == name and r.owner != plugin]
                 if not others:
                     continue
                 try:
@@ -182,7 +190,8 @@ class PluginHost:
 
     def plugin_report(self) -> list[dict[str, Any]]:
         """What ``gankit plugins`` prints: each plugin's state, registrations and name clashes."""
-        return [{**info.as_dict(), "name_clashes": self.name_clashes(name)} for name, info in self.plugins.items()]
+        return [{**info.as_dict(), "name_clashes": self.name_clashes(name)}
+                for name, info in self.plugins.items()]
 
     def registries(self) -> dict[str, Registry[Any]]:
         """``{"variants": ..., "losses": ..., "datasets": ..., "callbacks": ...}``."""
@@ -255,7 +264,8 @@ class PluginHost:
         """Load each ``*.py`` file in ``directory`` as a one-off plugin named after the file."""
         directory = Path(directory)
         if not directory.is_dir():
-            raise GankitError(f"--plugins-dir '{directory}' is not a folder; pass a folder of *.py plugin files.")
+            raise GankitError(f"--plugins-dir '{directory}' is not a folder; pass a folder of *.py "
+                              "plugin files.")
         self.loaded_dirs.add(directory.resolve())
         disabled = set(_env_list("GANKIT_DISABLE_PLUGINS") or [])
         for path in sorted(directory.glob("*.py")):
@@ -279,17 +289,31 @@ class PluginHost:
             info.version = str(version) if version is not None else None
             self.add_plugin(module, info)
 
-    # -- typed hook calls ----------------------------------------------------------------------
+    # -- what the CLI asks ----------------------------------------------------------------------
 
-    def register_commands(self, app: Any) -> None:
-        """Let each plugin add commands to ``app`` (a ``typer.Typer``); each is handed this host.
+    def command_hooks(self) -> list[tuple[str, Callable[[Any], None]]]:
+        """Each plugin's ``gankit_register_commands`` in registration order, as (plugin name, a
+        function of the app that calls the hook with that app and this host). The CLI adds the
+        commands (:mod:`gankit.cli.plugin_commands`) and reports a failing plugin with :meth:`fail`."""
+        hooks = []
+        for impl in self.pm.hook.gankit_register_commands.get_hookimpls():
+            def call(app: Any, impl: Any = impl) -> None:
+                impl.function(**args_for(impl, app=app, host=self))
 
-        A command that names no ``rich_help_panel`` is listed under ``Plugin: NAME``. A command
-        name already taken fails the plugin, whose commands are then all removed again.
-        """
-        from gankit.host_commands import register_plugin_commands
+            hooks.append((self.pm.get_name(impl.plugin) or "?", call))
+        return hooks
 
-        register_plugin_commands(self, app)
+    def plugin_at_fault(self, error: BaseException) -> tuple[str, str] | None:
+        """(plugin name, "file:line") of the innermost frame of ``error``'s traceback that runs the
+        code of a plugin this host loaded, or ``None`` when no plugin code was running."""
+        found = None
+        tb = error.__traceback__
+        while tb is not None:
+            module = str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0]
+            if module in self._plugin_packages:
+                found = (self._plugin_packages[module], f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}")
+            tb = tb.tb_next
+        return found
 
 
 def _make_register(bucket: list[Any], kind: type, owner: str) -> Callable[[Any], None]:
@@ -321,3 +345,8 @@ def set_host(host: PluginHost | None) -> None:
     """Replace the process-wide host (tests build their own; ``None`` reloads on next use)."""
     global _host
     _host = host
+
+
+def loaded_host() -> PluginHost | None:
+    """The process-wide host if :func:`get_host` has loaded it, else ``None``: loads nothing."""
+    return _host

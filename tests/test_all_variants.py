@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gankit.plugins import BUILTIN_NAME, PluginHost, PluginInfo
+from gankit.host import BUILTIN_NAME, PluginHost, PluginInfo
 from gankit.testing import check_loss, check_plugin, check_variant, check_variant_loss
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

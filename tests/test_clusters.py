@@ -59,7 +59,7 @@ def test_large_images_are_pooled_before_clustering():
 
 
 def test_a_hundred_clusters_of_the_bundled_digits_are_mostly_one_digit_each():
-    from gankit.plugins import get_host
+    from gankit.host import get_host
     from gankit.registry import DataRequest
 
     data = get_host().datasets.get("mnist").load(DataRequest(download=False))
@@ -94,7 +94,7 @@ def test_dcgan_trains_on_the_clusters_of_its_images_and_keeps_their_shares(tmp_p
     seen_labels = torch.cat([labels for _, labels in recorder.seen])
     # The labels the engine handed over are the images' own clusters (of the 150 trained on, with
     # the run's seed), not their digits.
-    from gankit.plugins import get_host
+    from gankit.host import get_host
     from gankit.registry import DataRequest
 
     subset = get_host().datasets.get("mnist").load(DataRequest(download=False)).subset(150, 0)

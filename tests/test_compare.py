@@ -19,7 +19,7 @@ from gankit import DataInfo, Discriminator, Generator, Networks, TrainConfig, Va
 from gankit.cli import build_app
 from gankit.evaluate.evaluator import sha256_of, weights_path
 from gankit.evaluate.score import fixed_inputs
-from gankit.plugins import PluginHost, PluginInfo
+from gankit.host import PluginHost, PluginInfo
 
 TINY = ["--epochs", "1", "--max-images", "100", "--n", "300", "--no-progress"]
 

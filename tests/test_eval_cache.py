@@ -14,7 +14,7 @@ from gankit.config import build_config
 from gankit.evaluate.evaluator import load_evaluator
 from gankit.evaluate.reference import build_reference
 from gankit.evaluate.score import score_generator
-from gankit.plugins import get_host
+from gankit.host import get_host
 
 N = 60
 
@@ -113,7 +113,7 @@ def test_the_cache_can_be_turned_off(evaluator, generator, tmp_path, monkeypatch
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from gankit.plugins import PluginHost
+    from gankit.host import PluginHost
     from gankit.train import RunOptions, train
 
     host = PluginHost()

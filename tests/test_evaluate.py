@@ -19,7 +19,7 @@ from gankit.evaluate import metrics
 from gankit.evaluate.evaluator import (FeatureSet, load_evaluator, metadata_path, sha256_of,
                                        weights_path)
 from gankit.evaluate.reference import build_reference
-from gankit.plugins import PluginHost
+from gankit.host import PluginHost
 from gankit.registry import DatasetSpec
 from gankit.train import RunOptions, train
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from gankit.plugins import PluginHost
+from gankit.host import PluginHost
 from gankit.config import TrainConfig
 
 LOSS_NAMES = ["bce", "minimax", "lsgan", "hinge", "wgan-gp", "ragan"]

@@ -102,7 +102,7 @@ class CopyingGenerator(torch.nn.Module):
 def test_scoring_a_copying_generator_flags_it_and_names_its_closest_pairs(evaluator, tmp_path):
     from gankit.evaluate.reference import build_reference
     from gankit.evaluate.score import score_generator
-    from gankit.plugins import get_host
+    from gankit.host import get_host
 
     dataset = get_host().datasets.get("mnist")  # the bundled digits: train and test split alike
     reference = build_reference(dataset, evaluator, N, data_root=tmp_path, extras=("memorisation",))
@@ -118,7 +118,7 @@ def test_scoring_a_copying_generator_flags_it_and_names_its_closest_pairs(evalua
 
 def test_memorisation_is_only_scored_when_asked_for(evaluator, tmp_path):
     from gankit.evaluate.reference import build_reference
-    from gankit.plugins import get_host
+    from gankit.host import get_host
 
     reference = build_reference(get_host().datasets.get("mnist"), evaluator, 50, data_root=tmp_path)
     fake = torch.zeros(50, 1, 28, 28) - 1

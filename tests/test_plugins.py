@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from gankit import __version__, hookimpl, hookspecs
 from gankit.cli import build_app
 from gankit.errors import GankitError
-from gankit.plugins import PluginHost, PluginInfo
+from gankit.host import PluginHost, PluginInfo
 from gankit.registry import CallbackSpec, DatasetSpec, LossSpec, VariantSpec
 from gankit.train import provenance
 

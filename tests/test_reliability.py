@@ -375,6 +375,7 @@ def test_a_failed_plugin_keeps_nothing_it_registered(monkeypatch):
 
     import typer
 
+    from gankit.cli.plugin_commands import add_plugin_commands
     from gankit.host import PluginHost, PluginInfo
     from gankit.hookspecs import hookimpl
     from gankit.registry import LossSpec
@@ -403,7 +404,7 @@ def test_a_failed_plugin_keeps_nothing_it_registered(monkeypatch):
     def train_command():
         pass
 
-    host.register_commands(app)
+    add_plugin_commands(app, host)
     assert host.plugins["clasher"].state == "failed"
     assert "clash-loss" not in host.losses
     assert host.pm.get_plugin("clasher") is None

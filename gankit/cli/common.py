@@ -1,5 +1,9 @@
-"""What every command shares, plugin commands included: the device choice, one-line errors and
-their exit codes, and reading flags from the environment."""
+"""What every command shares, plugin commands included: the device and precision choices, one-line
+errors and their exit codes, KEY=VALUE options, flags from the environment and plain help pages.
+
+This is public API (``__all__``, docs/plugins/api.md); what only gankit's own commands share is in
+:mod:`gankit.cli.options`.
+"""
 
 from __future__ import annotations
 
@@ -16,27 +20,20 @@ from typer.core import TyperGroup
 from rich.console import Console
 
 from gankit._io import env_flag
+from gankit.cli.context import host_to_blame
+from gankit.config import key_value_pairs
 from gankit.errors import GankitError, GankitWarning, TrainingError
-from gankit.host_guard import plugin_error_line
 
 EXIT_USAGE = 2  # bad input the user can fix
 EXIT_FAILED = 1  # a run that failed (e.g. a non-finite loss)
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 EXIT_SYSTEM = 74  # the system refused: disk full, permissions, read-only, out of memory (sysexits' EX_IOERR)
 
-__all__ = ["Device", "Precision", "user_errors", "fail", "one_line_warnings", "env_flag", "offline", "EXIT_USAGE", "EXIT_FAILED",
-           "EXIT_INTERRUPTED", "EXIT_SYSTEM", "system_error_line", "key_value_pairs"]
-
-
-def key_value_pairs(items: list[str] | None, option: str) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``, for ``--data-option`` and the like."""
-    result = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise GankitError(f"{option} expects KEY=VALUE, got '{item}'.")
-        result[key.strip()] = value.strip()
-    return result
+# key_value_pairs (gankit.config's, the one KEY=VALUE parser) and env_flag (gankit._io's) are
+# re-exported: plugin commands import them from here.
+__all__ = ["Device", "Precision", "user_errors", "fail", "one_line_warnings", "env_flag", "offline",
+           "EXIT_USAGE", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_SYSTEM", "system_error_line",
+           "key_value_pairs"]
 
 
 class Precision(str, Enum):
@@ -84,17 +81,34 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
             fail(system_error_line(error), EXIT_SYSTEM)
         except KeyboardInterrupt:  # click would say "Aborted!" and exit 1; shells expect 130
             Console(stderr=True, highlight=False, soft_wrap=True).print(
-                "[yellow]Interrupted[/]: stopped at once; every file gankit writes is written whole or not at all.")
+                "[yellow]Interrupted[/]: stopped at once; every file gankit writes is written whole "
+                "or not at all.")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as error:  # a plugin's bug is one line naming it; gankit's own, a traceback
-            line = None if env_flag("GANKIT_DEBUG") or env_flag("GANKIT_STRICT_PLUGINS") or isinstance(
-                error, (typer.Exit, typer.Abort, typer.exceptions.TyperException)) \
-                else plugin_error_line(error)
+            line = _plugin_error_line(error)
             if line is None:
                 raise
             fail(line, EXIT_USAGE)
 
     return wrapper
+
+
+def _plugin_error_line(error: Exception) -> str | None:
+    """One line for an error a plugin's code raised, naming the plugin (as the running app's host
+    knows it); ``None`` if no plugin's code raised it, or under ``--debug`` or
+    ``GANKIT_STRICT_PLUGINS=1``, which want the traceback."""
+    if env_flag("GANKIT_DEBUG") or env_flag("GANKIT_STRICT_PLUGINS") or isinstance(
+            error, (typer.Exit, typer.Abort, typer.exceptions.TyperException)):
+        return None
+    host = host_to_blame()
+    fault = host.plugin_at_fault(error) if host is not None else None
+    if fault is None:
+        return None
+    plugin, where = fault
+    first = (str(error).strip().splitlines() or [""])[0]
+    cause = f"{type(error).__name__}: {first}".rstrip(". :")
+    return (f"Plugin '{plugin}' failed: {cause} (at {where}). Fix the plugin, or disable it with "
+            f"GANKIT_DISABLE_PLUGINS={plugin}; --debug shows the traceback.")
 
 
 _OS_ERRORS = {  # errno -> (what happened, what to do)
@@ -141,28 +155,6 @@ def one_line_warnings(console: Console) -> Iterator[None]:
         yield
 
 
-MAX_SEED = 2**32 - 1  # seeds beyond overflow the engine's per-epoch shuffle seed
-
-
-def check_seed(seed: int | None) -> None:
-    if seed is not None and not 0 <= seed <= MAX_SEED:
-        raise GankitError(f"--seed must be in 0-{MAX_SEED}, got {seed}.")
-
-
-def parse_checkpoint_every(value: str) -> int | None:
-    """``--checkpoint-every``: ``auto`` (None) or a whole number of epochs, at least 1."""
-    if value.strip().lower() == "auto":
-        return None
-    try:
-        every = int(value)
-    except ValueError:
-        every = 0
-    if every < 1:
-        raise GankitError(f"--checkpoint-every must be auto or a whole number of epochs (1 or more), "
-                          f"got '{value}'.")
-    return every
-
-
 class PlainHelpGroup(TyperGroup):
     """Help pages in plain text (click's formatter) instead of Typer's Rich panels: drawing the Rich
     page imports rich.markdown, markdown-it and pygments, which kept ``gankit --help`` over issue
@@ -175,7 +167,8 @@ class PlainHelpGroup(TyperGroup):
             command = self.get_command(ctx, name)
             if command is not None and not command.hidden:
                 panel = getattr(command, "rich_help_panel", None)
-                panels.setdefault(panel if isinstance(panel, str) and panel else "Commands", []).append((name, command))
+                panel = panel if isinstance(panel, str) and panel else "Commands"
+                panels.setdefault(panel, []).append((name, command))
         if not panels:
             return
         limit = formatter.width - 6 - max(len(name) for rows in panels.values() for name, _ in rows)

@@ -8,180 +8,174 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
-from gankit.cli.common import (EXIT_INTERRUPTED, Device, PlainHelpGroup, Precision, offline, one_line_warnings,
-                               user_errors)
+from gankit.cli.common import (EXIT_INTERRUPTED, Device, PlainHelpGroup, Precision, key_value_pairs, offline,
+                               one_line_warnings, user_errors)
+from gankit.cli.context import command_host
+from gankit.cli.options import check_max_images
 from gankit.errors import GankitError
 
 DEFAULT_N = 10_000
 
 
-def add_commands(app: typer.Typer, get_host: Callable[[], Any]) -> None:
+def add_commands(app: typer.Typer) -> None:
     """Add ``evaluate``, ``compare`` and the ``evaluator`` group to ``app``."""
-    @app.command()
-    @user_errors
-    def evaluate(
-        run: Annotated[Path, typer.Argument(help="A run folder or a checkpoint file.")],
-        n: Annotated[int, typer.Option(help="Generated images to score (and real images per "
-                                            "set); compare FIDs only at equal n.")] = DEFAULT_N,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-        seed: Annotated[int, typer.Option(help="Seed of the fixed noise and the real subsets.")] = 0,
-        data_root: Annotated[Optional[Path], typer.Option(
-            help="Folder with the dataset files (default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data).")] = None,
-        evaluator: Annotated[Optional[Path], typer.Option(
-            help="Evaluator weights (.pt) (default: the one gankit ships for the run's dataset).")] = None,
-        device: Annotated[Device, typer.Option(help="Where to run the networks.")] = Device.auto,
-        parzen: Annotated[bool, typer.Option(
-            "--parzen", help="Also the Parzen-window log-likelihood of Goodfellow et al. 2014 (a weak metric: "
-                 "docs/metrics.md).")] = False,
-        features: Annotated[str, typer.Option(
-            help="evaluator (gankit's classifier) or inception (InceptionV3, as papers report; "
-                 "pip install 'gankit[inception]').")] = "evaluator",
-        inception_weights: Annotated[Optional[Path], typer.Option(
-            help="With --features inception: weights-inception-2015-12-05-6726825d.pth (never downloaded; "
-                 "default: $GANKIT_INCEPTION_WEIGHTS).")] = None,
-        cache: Annotated[bool, typer.Option(
-            help="Reuse the real sets' features and floor from the data root's cache folder "
-                 "(also off with GANKIT_NO_EVAL_CACHE=1).")] = True,
-        precision: Annotated[Precision, typer.Option(
-            help="Autocast of the generator while drawing the images; features stay fp32.")] = Precision.fp32,
-        ema: Annotated[bool, typer.Option(
-            help="Score the EMA generator when the run kept one (--no-ema: the raw weights).")] = True,
-    ) -> None:
-        """Score a trained run in the evaluator's feature space (FID, KID, IS, precision/recall, ...)."""
-        from gankit.evaluate.reference import MIN_N
-
-        if n < MIN_N:
-            raise GankitError(f"--n must be at least {MIN_N}, got {n}.")
-        if features not in ("evaluator", "inception"):
-            raise GankitError(f"--features {features}: expected evaluator or inception.")
-        from gankit.evaluate.score import evaluate_run, print_scores
-
-        console = Console(stderr=as_json, highlight=False, soft_wrap=True)
-        with one_line_warnings(console):  # e.g. a damaged cache file, rebuilt
-            result = evaluate_run(run, n=n, seed=seed, host=get_host(), data_root=data_root,
-                                  download=not offline(), evaluator_path=evaluator,
-                                  device=device.value, console=console,
-                                  extras=("memorisation", "parzen") if parzen else ("memorisation",),
-                                  features=features, inception_weights=inception_weights,
-                                  cache=cache, precision=precision.value, ema=ema)
-        if as_json:
-            typer.echo(json.dumps(result, indent=2))
-        else:
-            print_scores(result, Console(highlight=False))
-
-    @app.command()
-    @user_errors
-    def compare(
-        entries: Annotated[list[str], typer.Argument(
-            metavar="VARIANT_OR_RUN",
-            help="Variant names (trained now, under the same budget) and/or run folders (loaded).")],
-        epochs: Annotated[Optional[int], typer.Option(
-            help="Epochs per variant (default: 5 unless --budget-seconds is given).")] = None,
-        budget_seconds: Annotated[Optional[float], typer.Option(
-            help="Wall-clock seconds per variant and seed: as many whole epochs as fit, judged "
-                 "from the variant's first epoch.")] = None,
-        seeds: Annotated[int, typer.Option(help="Train each variant with seeds 0..K-1.")] = 1,
-        n: Annotated[int, typer.Option(help="Images scored per run (and per real set).")] = DEFAULT_N,
-        dataset: Annotated[Optional[str], typer.Option(
-            help="Dataset to train on (default: the loaded runs' dataset, else mnist).")] = None,
-        data_option: Annotated[Optional[list[str]], typer.Option(
-            "--data-option", help="An option of the dataset, KEY=VALUE, for every run and the real "
-                                  "images (e.g. path=DIR for imagefolder; default: the loaded runs').")] = None,
-        out: Annotated[Optional[Path], typer.Option(
-            help="Folder for the report and the trained runs (default: comparisons/NAMES-TIME).")] = None,
-        data_root: Annotated[Optional[Path], typer.Option(
-            help="Folder with the dataset files (default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data).")] = None,
-        device: Annotated[Device, typer.Option(help="Where to train and evaluate.")] = Device.auto,
-        max_images: Annotated[Optional[int], typer.Option(
-            help="Train on a seeded random subset of this many images (quick trials).")] = None,
-        evaluator: Annotated[Optional[Path], typer.Option(
-            help="Evaluator weights (.pt) (default: the one gankit ships for the dataset).")] = None,
-        progress: Annotated[bool, typer.Option(help="Show training progress bars.")] = True,
-        cache: Annotated[bool, typer.Option(
-            help="Reuse the real sets' features and floor from the data root's cache folder.")] = True,
-        jobs: Annotated[int, typer.Option(min=1, help="Train N runs at a time, each in its own process "
-                                          "(one GPU each, or a share of the CPU cores).")] = 1,
-        ema: Annotated[bool, typer.Option(
-            help="Score each run's EMA generator when it kept one (--no-ema: the raw weights).")] = True,
-    ) -> None:
-        """Train and/or load variants, sample all from the same noise, and write a side-by-side report."""
-        from gankit.compare import CompareOptions, run_comparison
-        from gankit.train import Interrupted
-
-        options = CompareOptions(
-            epochs=epochs, budget_seconds=budget_seconds, seeds=seeds, n=n, dataset=dataset,
-            out=out, data_root=data_root, download=not offline(),
-            device=device.value, max_images=max_images, evaluator_path=evaluator, progress=progress,
-            cache=cache, jobs=jobs, ema=ema, data_options=_data_options(data_option),
-        )
-        console = Console(highlight=False, soft_wrap=True)
-        try:
-            with one_line_warnings(console):
-                run_comparison(entries, options, host=get_host(), console=console)
-        except Interrupted as stop:
-            console.print(f"[yellow]Interrupted.[/] {stop.run_dir} keeps its checkpoint; finish it "
-                          f"with `gankit train VARIANT --out {stop.run_dir} --resume`, then pass the "
-                          "run folders to `gankit compare`.")
-            raise typer.Exit(EXIT_INTERRUPTED)
-
+    app.command()(evaluate)
+    app.command()(compare)
     evaluator_app = typer.Typer(no_args_is_help=True, cls=PlainHelpGroup, rich_markup_mode=None,
                                 help="The classifiers that gankit evaluates samples with.")
-
-    @evaluator_app.command("train")
-    @user_errors
-    def evaluator_train(
-        dataset: Annotated[str, typer.Option(help="A labelled dataset (see `gankit list`).")] = "mnist",
-        out: Annotated[Optional[Path], typer.Option(
-            help="Folder for DATASET.pt and DATASET.json (default: gankit's own weights folder, "
-                 "replacing the shipped evaluator).")] = None,
-        data_root: Annotated[Optional[Path], typer.Option(
-            help="Folder with the dataset files; its full test split, if there, measures the "
-                 "held-out accuracy.")] = None,
-        epochs: Annotated[Optional[int], typer.Option(
-            help="Passes over the training data (default: about 150,000 images, at least 5).")] = None,
-        seed: Annotated[int, typer.Option(help="Seed for initialisation, order and augmentation.")] = 0,
-        max_images: Annotated[Optional[int], typer.Option(
-            help="Train on a seeded random subset of this many images (quick trials).")] = None,
-        data_option: Annotated[Optional[list[str]], typer.Option(
-            "--data-option", help="An option of the dataset, KEY=VALUE (e.g. path=DIR for imagefolder).")] = None,
-    ) -> None:
-        """Train the evaluator classifier for a dataset, reproducibly, and record its accuracy."""
-        from gankit.evaluate.evaluator import WEIGHTS_DIR
-        from gankit.evaluate.train_evaluator import train_evaluator
-
-        if max_images is not None and max_images < 1:
-            raise GankitError(f"--max-images must be at least 1, got {max_images}.")
-        train_evaluator(dataset, host=get_host(), out_dir=out or WEIGHTS_DIR,
-                        data_root=data_root, download=not offline(), epochs=epochs,
-                        seed=seed, max_images=max_images, console=Console(highlight=False),
-                        options=_data_options(data_option))
-
-    @evaluator_app.command("show")
-    @user_errors
-    def evaluator_show(
-        dataset: Annotated[str, typer.Option(help="Dataset whose evaluator to describe.")] = "mnist",
-        evaluator: Annotated[Optional[Path], typer.Option(help="Evaluator weights (.pt).")] = None,
-    ) -> None:
-        """Print an evaluator's metadata (accuracy, training command, data, sha256) as JSON."""
-        from gankit.evaluate.evaluator import load_evaluator
-
-        loaded = load_evaluator(dataset, evaluator)
-        typer.echo(json.dumps({**loaded.meta, "sha256": loaded.sha256, "path": str(loaded.path)}, indent=2))
-
+    evaluator_app.command("train")(evaluator_train)
+    evaluator_app.command("show")(evaluator_show)
     app.add_typer(evaluator_app, name="evaluator")
 
 
-def _data_options(items: list[str] | None) -> dict[str, str]:
-    """``--data-option KEY=VALUE`` values as a dict."""
-    options = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise GankitError(f"--data-option expects KEY=VALUE, got '{item}'.")
-        options[key.strip()] = value.strip()
-    return options
+@user_errors
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A run folder or a checkpoint file.")],
+    n: Annotated[int, typer.Option(help="Generated images to score (and real images per "
+                                        "set); compare FIDs only at equal n.")] = DEFAULT_N,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the fixed noise and the real subsets.")] = 0,
+    data_root: Annotated[Optional[Path], typer.Option(
+        help="Folder with the dataset files (default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data).")] = None,
+    evaluator: Annotated[Optional[Path], typer.Option(
+        help="Evaluator weights (.pt) (default: the one gankit ships for the run's dataset).")] = None,
+    device: Annotated[Device, typer.Option(help="Where to run the networks.")] = Device.auto,
+    parzen: Annotated[bool, typer.Option(
+        "--parzen", help="Also the Parzen-window log-likelihood of Goodfellow et al. 2014 (a weak metric: "
+             "docs/metrics.md).")] = False,
+    features: Annotated[str, typer.Option(
+        help="evaluator (gankit's classifier) or inception (InceptionV3, as papers report; "
+             "pip install 'gankit[inception]').")] = "evaluator",
+    inception_weights: Annotated[Optional[Path], typer.Option(
+        help="With --features inception: weights-inception-2015-12-05-6726825d.pth (never downloaded; "
+             "default: $GANKIT_INCEPTION_WEIGHTS).")] = None,
+    cache: Annotated[bool, typer.Option(
+        help="Reuse the real sets' features and floor from the data root's cache folder "
+             "(also off with GANKIT_NO_EVAL_CACHE=1).")] = True,
+    precision: Annotated[Precision, typer.Option(
+        help="Autocast of the generator while drawing the images; features stay fp32.")] = Precision.fp32,
+    ema: Annotated[bool, typer.Option(
+        help="Score the EMA generator when the run kept one (--no-ema: the raw weights).")] = True,
+) -> None:
+    """Score a trained run in the evaluator's feature space (FID, KID, IS, precision/recall, ...)."""
+    from gankit.evaluate.reference import MIN_N
+
+    if n < MIN_N:
+        raise GankitError(f"--n must be at least {MIN_N}, got {n}.")
+    if features not in ("evaluator", "inception"):
+        raise GankitError(f"--features {features}: expected evaluator or inception.")
+    from gankit.evaluate.score import evaluate_run, print_scores
+
+    console = Console(stderr=as_json, highlight=False, soft_wrap=True)
+    with one_line_warnings(console):  # e.g. a damaged cache file, rebuilt
+        result = evaluate_run(run, n=n, seed=seed, host=command_host(), data_root=data_root,
+                              download=not offline(), evaluator_path=evaluator,
+                              device=device.value, console=console,
+                              extras=("memorisation", "parzen") if parzen else ("memorisation",),
+                              features=features, inception_weights=inception_weights,
+                              cache=cache, precision=precision.value, ema=ema)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        print_scores(result, Console(highlight=False))
+
+
+@user_errors
+def compare(
+    entries: Annotated[list[str], typer.Argument(
+        metavar="VARIANT_OR_RUN",
+        help="Variant names (trained now, under the same budget) and/or run folders (loaded).")],
+    epochs: Annotated[Optional[int], typer.Option(
+        help="Epochs per variant (default: 5 unless --budget-seconds is given).")] = None,
+    budget_seconds: Annotated[Optional[float], typer.Option(
+        help="Wall-clock seconds per variant and seed: as many whole epochs as fit, judged "
+             "from the variant's first epoch.")] = None,
+    seeds: Annotated[int, typer.Option(help="Train each variant with seeds 0..K-1.")] = 1,
+    n: Annotated[int, typer.Option(help="Images scored per run (and per real set).")] = DEFAULT_N,
+    dataset: Annotated[Optional[str], typer.Option(
+        help="Dataset to train on (default: the loaded runs' dataset, else mnist).")] = None,
+    data_option: Annotated[Optional[list[str]], typer.Option(
+        "--data-option", help="An option of the dataset, KEY=VALUE, for every run and the real "
+                              "images (e.g. path=DIR for imagefolder; default: the loaded runs').")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Folder for the report and the trained runs (default: comparisons/NAMES-TIME).")] = None,
+    data_root: Annotated[Optional[Path], typer.Option(
+        help="Folder with the dataset files (default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data).")] = None,
+    device: Annotated[Device, typer.Option(help="Where to train and evaluate.")] = Device.auto,
+    max_images: Annotated[Optional[int], typer.Option(
+        help="Train on a seeded random subset of this many images (quick trials).")] = None,
+    evaluator: Annotated[Optional[Path], typer.Option(
+        help="Evaluator weights (.pt) (default: the one gankit ships for the dataset).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show training progress bars.")] = True,
+    cache: Annotated[bool, typer.Option(
+        help="Reuse the real sets' features and floor from the data root's cache folder.")] = True,
+    jobs: Annotated[int, typer.Option(min=1, help="Train N runs at a time, each in its own process "
+                                      "(one GPU each, or a share of the CPU cores).")] = 1,
+    ema: Annotated[bool, typer.Option(
+        help="Score each run's EMA generator when it kept one (--no-ema: the raw weights).")] = True,
+) -> None:
+    """Train and/or load variants, sample all from the same noise, and write a side-by-side report."""
+    from gankit.compare import CompareOptions, run_comparison
+    from gankit.train import Interrupted
+
+    options = CompareOptions(
+        epochs=epochs, budget_seconds=budget_seconds, seeds=seeds, n=n, dataset=dataset,
+        out=out, data_root=data_root, download=not offline(),
+        device=device.value, max_images=max_images, evaluator_path=evaluator, progress=progress,
+        cache=cache, jobs=jobs, ema=ema, data_options=key_value_pairs(data_option, "--data-option"),
+    )
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        with one_line_warnings(console):
+            run_comparison(entries, options, host=command_host(), console=console)
+    except Interrupted as stop:
+        console.print(f"[yellow]Interrupted.[/] {stop.run_dir} keeps its checkpoint; finish it "
+                      f"with `gankit train VARIANT --out {stop.run_dir} --resume`, then pass the "
+                      "run folders to `gankit compare`.")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@user_errors
+def evaluator_train(
+    dataset: Annotated[str, typer.Option(help="A labelled dataset (see `gankit list`).")] = "mnist",
+    out: Annotated[Optional[Path], typer.Option(
+        help="Folder for DATASET.pt and DATASET.json (default: gankit's own weights folder, "
+             "replacing the shipped evaluator).")] = None,
+    data_root: Annotated[Optional[Path], typer.Option(
+        help="Folder with the dataset files; its full test split, if there, measures the "
+             "held-out accuracy.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(
+        help="Passes over the training data (default: about 150,000 images, at least 5).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation, order and augmentation.")] = 0,
+    max_images: Annotated[Optional[int], typer.Option(
+        help="Train on a seeded random subset of this many images (quick trials).")] = None,
+    data_option: Annotated[Optional[list[str]], typer.Option(
+        "--data-option", help="An option of the dataset, KEY=VALUE (e.g. path=DIR for "
+                              "imagefolder).")] = None,
+) -> None:
+    """Train the evaluator classifier for a dataset, reproducibly, and record its accuracy."""
+    from gankit.evaluate.evaluator import WEIGHTS_DIR
+    from gankit.evaluate.train_evaluator import train_evaluator
+
+    check_max_images(max_images)
+    train_evaluator(dataset, host=command_host(), out_dir=out or WEIGHTS_DIR,
+                    data_root=data_root, download=not offline(), epochs=epochs,
+                    seed=seed, max_images=max_images, console=Console(highlight=False),
+                    options=key_value_pairs(data_option, "--data-option"))
+
+
+@user_errors
+def evaluator_show(
+    dataset: Annotated[str, typer.Option(help="Dataset whose evaluator to describe.")] = "mnist",
+    evaluator: Annotated[Optional[Path], typer.Option(help="Evaluator weights (.pt).")] = None,
+) -> None:
+    """Print an evaluator's metadata (accuracy, training command, data, sha256) as JSON."""
+    from gankit.evaluate.evaluator import load_evaluator
+
+    loaded = load_evaluator(dataset, evaluator)
+    typer.echo(json.dumps({**loaded.meta, "sha256": loaded.sha256, "path": str(loaded.path)}, indent=2))

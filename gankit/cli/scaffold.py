@@ -196,16 +196,16 @@ def add_commands(app: typer.Typer) -> None:
     """Add the ``plugin`` group (``gankit plugin new NAME``) to ``app``."""
     plugin_app = typer.Typer(no_args_is_help=True, cls=PlainHelpGroup, rich_markup_mode=None,
                              help="Write and check plugins.")
-
-    @plugin_app.command("new")
-    @user_errors
-    def new(
-        name: Annotated[str, typer.Argument(help="The variant's name, e.g. mygan (module gankit_mygan).")],
-        out: Annotated[Optional[Path], typer.Option(help="Where to create gankit-NAME/ [default: .].")] = None,
-    ) -> None:
-        """Write a working plugin distribution (a variant, its config, tests) to start from."""
-        root = write_plugin(name, out or Path("."))
-        typer.echo(f"Wrote {root}. Next: pip install -e '{root}[dev]' && gankit train {name} --epochs 1 "
-                   f"&& (cd {root} && pytest)")
-
+    plugin_app.command("new")(new)
     app.add_typer(plugin_app, name="plugin")
+
+
+@user_errors
+def new(
+    name: Annotated[str, typer.Argument(help="The variant's name, e.g. mygan (module gankit_mygan).")],
+    out: Annotated[Optional[Path], typer.Option(help="Where to create gankit-NAME/ [default: .].")] = None,
+) -> None:
+    """Write a working plugin distribution (a variant, its config, tests) to start from."""
+    root = write_plugin(name, out or Path("."))
+    typer.echo(f"Wrote {root}. Next: pip install -e '{root}[dev]' && gankit train {name} --epochs 1 "
+               f"&& (cd {root} && pytest)")

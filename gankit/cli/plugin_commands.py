@@ -1,4 +1,5 @@
-"""Plugin commands: each plugin's ``gankit_register_commands`` adds to the Typer app in turn.
+"""Plugins' commands added to the app: each plugin's ``gankit_register_commands`` in turn (through
+:meth:`gankit.host.PluginHost.command_hooks`), name clashes refused, help panels named.
 
 What ``gankit --help`` lists is read from Typer's public registration lists, so a name clash is
 found before Typer sees it, and a failing plugin's half-added commands are removed again.
@@ -8,21 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import typer
+
 from gankit.errors import RegistryError
-from gankit.host_checks import args_for
+from gankit.host import PluginHost
 from gankit.host_versions import BUILTIN_NAME
 
 
-def register_plugin_commands(host: Any, app: Any) -> None:
-    """Let each plugin add commands to ``app``; see :meth:`gankit.host.PluginHost.register_commands`."""
+def add_plugin_commands(app: typer.Typer, host: PluginHost) -> None:
+    """Let each plugin add commands to ``app``; each is handed ``host``.
 
+    A command that names no ``rich_help_panel`` is listed under ``Plugin: NAME``. A command name
+    already taken fails the plugin: its commands are removed again, and :meth:`PluginHost.fail`
+    reports it in one line and rolls back all else it registered.
+    """
     owners = {name: BUILTIN_NAME for name, _ in _listed_commands(app.registered_commands, [])}
-    for impl in host.pm.hook.gankit_register_commands.get_hookimpls():
-        name = host.pm.get_name(impl.plugin) or "?"
+    for name, register in host.command_hooks():
         info = host.info_for(name)
         commands_before, groups_before = len(app.registered_commands), len(app.registered_groups)
         try:
-            impl.function(**args_for(impl, app=app, host=host))
+            register(app)
             added = _listed_commands(app.registered_commands[commands_before:],
                                      app.registered_groups[groups_before:])
             names = [command_name for command_name, _ in added]
@@ -66,5 +72,3 @@ def _listed_commands(commands: list[Any], groups: list[Any]) -> list[tuple[str, 
 def _given(value: Any) -> str | None:
     # Typer marks a setting left unset with a placeholder object, not a string.
     return value if isinstance(value, str) and value else None
-
-

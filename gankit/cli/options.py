@@ -1,0 +1,20 @@
+"""Checks of the options that gankit's own commands share (``train``, ``sample``, ``evaluator
+train``): what plugin commands need is in :mod:`gankit.cli.common` instead."""
+
+from __future__ import annotations
+
+from gankit.errors import GankitError
+
+MAX_SEED = 2**32 - 1  # seeds beyond overflow the engine's per-epoch shuffle seed
+
+
+def check_seed(seed: int | None) -> None:
+    """``--seed``: unset, or in 0-MAX_SEED."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise GankitError(f"--seed must be in 0-{MAX_SEED}, got {seed}.")
+
+
+def check_max_images(max_images: int | None) -> None:
+    """``--max-images``: unset, or at least 1."""
+    if max_images is not None and max_images < 1:
+        raise GankitError(f"--max-images must be at least 1, got {max_images}.")

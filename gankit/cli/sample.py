@@ -1,0 +1,103 @@
+"""The ``sample`` command: its options checked, the run loaded, the images drawn (under the chosen
+autocast) from its generator and saved as a grid or a tensor.
+
+The drawing and saving themselves are :mod:`gankit.sample`'s; torch is imported inside the body.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from gankit.cli.common import Precision, one_line_warnings, user_errors
+from gankit.cli.context import command_host
+from gankit.cli.options import check_seed
+from gankit.errors import GankitError
+
+
+def add_commands(app: typer.Typer) -> None:
+    """Add ``sample`` to ``app``."""
+    app.command()(sample)
+
+
+@user_errors
+def sample(
+    run: Annotated[Path, typer.Argument(help="A run folder or a checkpoint file.")],
+    n: Annotated[int, typer.Option(help="How many images.")] = 16,
+    seed: Annotated[int, typer.Option(help="Seed for the noise.")] = 0,
+    out: Annotated[Optional[Path], typer.Option(
+        help=".png for a grid, .npy or .pt for a tensor (n, C, H, W) in [-1, 1] "
+             "[default: RUN/samples/sample-seedS.png].")] = None,
+    labels: Annotated[Optional[str], typer.Option(
+        help="Conditional variants: classes to draw, e.g. 7, 0-9 or 1,4,4 (cycled over --n).")] = None,
+    code: Annotated[Optional[list[str]], typer.Option(
+        "--code", help="Set a latent code the variant declares, NAME=VALUES: 3, 0-9 or 1,4 for "
+                       "a categorical code, 0.5, -1,0,1 or LOW:HIGH:COUNT for a continuous one. "
+                       "Several codes make a grid, the first varying along each row.")] = None,
+    ema: Annotated[bool, typer.Option(help="Use the EMA generator when the run kept one.")] = True,
+    force: Annotated[bool, typer.Option(  # gankit <= 0.1 needed it: scripts pass it
+        "--force", hidden=True, help="Deprecated: an existing samples file is replaced anyway.")] = False,
+    precision: Annotated[Precision, typer.Option(
+        help="Autocast of the generator's forward pass (bf16 or fp16 where the device runs "
+             "it).")] = Precision.fp32,
+) -> None:
+    """Draw images from a trained run."""
+    check_options(run, n, seed, out, force)
+    from gankit.loading import load_run
+    from gankit.sample import check_out, default_sample_path, parse_codes, parse_labels, save_samples
+
+    with one_line_warnings(Console(stderr=True, highlight=False, soft_wrap=True)):
+        loaded = load_run(run, host=command_host(), ema=ema)
+    chosen = None
+    if labels is not None:
+        if not loaded.generator.num_classes:
+            raise GankitError(f"Variant '{loaded.variant}' is unconditional; "
+                              "--labels needs a conditional variant.")
+        chosen = parse_labels(labels, loaded.generator.num_classes)
+    codes = parse_codes(list(code or []), loaded.generator)
+    images = draw(loaded, n, seed, chosen, codes, precision)
+    if out is None:
+        out = check_out(default_sample_path(run, seed), run)
+    columns = None
+    if codes:
+        columns = len(next(iter(codes.values())))
+    elif chosen and len(chosen) <= n:
+        columns = len(chosen)
+    save_samples(images, out, columns)
+    typer.echo(f"Wrote {n} samples from {loaded.variant} to {out}")
+
+
+def check_options(run: Path, n: int, seed: int, out: Path | None, force: bool) -> None:
+    """``--n`` within what the output holds, ``--seed`` in range, ``--out`` a known format that
+    may be written; the deprecated ``--force`` is said so on stderr."""
+    from gankit.sample import MAX_GRID, MAX_SAMPLES, check_out
+
+    limit = MAX_GRID if out is None or out.suffix.lower() == ".png" else MAX_SAMPLES
+    if n < 1:
+        raise GankitError(f"--n must be at least 1, got {n}.")
+    if n > limit:
+        raise GankitError(f"--n {n} is too many: a .png grid holds at most {MAX_GRID} images, a "
+                          f".npy or .pt tensor {MAX_SAMPLES}; call sample again with other --seed values.")
+    check_seed(seed)
+    if force:
+        typer.echo("gankit: --force is no longer needed (sample replaces an existing samples file) "
+                   "and will be removed in gankit 0.3; drop it.", err=True)
+    if out is not None:
+        check_out(out, run)
+        if out.suffix.lower() not in (".png", ".npy", ".pt"):
+            raise GankitError(f"--out '{out}': unknown format '{out.suffix}'. Use .png, .npy or .pt.")
+
+
+def draw(loaded: Any, n: int, seed: int, labels: list[int] | None, codes: dict[str, Any],
+         precision: Precision) -> Any:
+    """``n`` images from ``loaded``'s generator under ``precision``'s autocast, as float32."""
+    from gankit.sample import draw_samples
+    from gankit.train.precision import Precision as Autocast, resolve_precision
+
+    where = next(loaded.generator.parameters()).device
+    with Autocast(resolve_precision(precision.value, where), where, tf32=False).autocast():
+        images, _ = draw_samples(loaded, n, seed, labels, codes)
+    return images.float()

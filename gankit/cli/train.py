@@ -1,0 +1,179 @@
+"""The ``train`` command: its options read into the engine's ``RunOptions`` and checked, the run
+started (through torchrun for ``--devices N``), and how it ended reported in one line.
+
+Start-up stays torch-free: the engine is imported inside the command's body.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_SYSTEM, Device, Precision, fail, key_value_pairs,
+                               offline, one_line_warnings, system_error_line, user_errors)
+from gankit.cli.context import command_host
+from gankit.cli.options import check_max_images, check_seed
+from gankit.errors import GankitError
+
+
+def add_commands(app: typer.Typer) -> None:
+    """Add ``train`` to ``app``."""
+    app.command()(train)
+
+
+@user_errors
+def train(
+    variant: Annotated[str, typer.Argument(help="Variant to train (see `gankit list`).")],
+    dataset: Annotated[Optional[str], typer.Option(
+        help="Dataset name (see `gankit list`) [default: mnist; with --resume, the run's].")] = None,
+    data_root: Annotated[Optional[Path], typer.Option(
+        help="Folder with the dataset files [default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data].")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs in total [default: the variant's].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="[default: the variant's]")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate [default: the variant's].")] = None,
+    loss: Annotated[Optional[str], typer.Option(help="Any registered loss [default: the variant's].")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for everything [default: 0].")] = None,
+    device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Run folder [default: runs/VARIANT-DATASET-TIME].")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the run in --out from its last checkpoint.")] = False,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Set a variant config field, KEY=VALUE (repeatable).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar (else one line per epoch).")] = True,
+    max_images: Annotated[Optional[int], typer.Option(
+        help="Train on a seeded random subset of this many images (quick trials).")] = None,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Require the full dataset: error instead of falling back to a bundled "
+                       "subset.")] = False,
+    download: Annotated[bool, typer.Option(
+        help="Try to download missing data (off when GANKIT_OFFLINE=1).")] = True,
+    eval_every: Annotated[Optional[int], typer.Option(
+        help="Score the generator every K epochs (FID, modes, ...) into metrics.jsonl; "
+             "keeps checkpoints/best.pt by FID.")] = None,
+    eval_n: Annotated[int, typer.Option(help="Images per evaluation with --eval-every.")] = 2000,
+    data_option: Annotated[Optional[list[str]], typer.Option(
+        "--data-option", help="An option of the dataset, KEY=VALUE (repeatable; see `gankit list`).")] = None,
+    callback: Annotated[Optional[list[str]], typer.Option(
+        "--callback", help="Enable a plugin's training callback (repeatable; see `gankit list`).")] = None,
+    precision: Annotated[Precision, typer.Option(
+        help="Forward passes in fp32, bf16 or fp16 (CUDA) with fp32 weights; auto: fp32 until bf16's "
+             "quality check has run (docs/benchmarks.md).")] = Precision.auto,
+    compile: Annotated[bool, typer.Option(
+        "--compile", help="torch.compile the networks (slow to start; see docs/benchmarks.md).")] = False,
+    memory_budget: Annotated[Optional[str], typer.Option(
+        help="Stream the data from disk above this size (2GB; 0: always; default: half the free "
+             "memory).")] = None,
+    ema: Annotated[Optional[float], typer.Option(
+        help="Average G's weights: decay per G step, e.g. 0.999; 0: off [default: the variant's].")] = None,
+    augment: Annotated[Optional[str], typer.Option(
+        help="Augment D's real and fake inputs: none, diffaug, or ada (at a probability tuned to D's "
+             "overfitting) [default: the variant's].")] = None,
+    r1: Annotated[Optional[float], typer.Option(
+        help="R1 penalty weight on D's gradient at real images; 0: off [default: the variant's].")] = None,
+    tensorboard: Annotated[bool, typer.Option(
+        "--tensorboard", help="Also log scalars and grids to RUN/tb (pip install "
+                              "'gankit[tensorboard]').")] = False,
+    devices: Annotated[int, typer.Option(
+        min=1, help="Train on N processes of this machine (one per GPU, or gloo on CPU) through "
+                    "torchrun; see docs/distributed.md.")] = 1,
+    sync_bn: Annotated[bool, typer.Option(
+        "--sync-bn", help="With several processes on CUDA: BatchNorm statistics over the global "
+                          "batch (SyncBatchNorm).")] = False,
+    checkpoint_every: Annotated[str, typer.Option(
+        help="Write the checkpoint every N epochs, or auto: as often as keeps its writing within 1% "
+             "of the training time (the first and last epoch and any stop always write one).")] = "auto",
+) -> None:
+    """Train a GAN variant; writes samples, a loss plot, metrics and checkpoints to a run folder."""
+    from gankit.config import parse_set_options
+    from gankit.train import RunOptions
+    if devices > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start it
+        from gankit.train.distributed import launch
+        raise typer.Exit(launch(devices, sys.argv[1:]))
+
+    overrides: dict[str, Any] = parse_set_options(set_ or [])
+    typed = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "loss": loss, "ema": ema,
+             "augment": augment, "r1": r1}
+    overrides.update({key: value for key, value in typed.items() if value is not None})
+    check_seed(seed)
+    if resume and dataset is not None and out is not None:
+        check_resumed_dataset(dataset, out)
+    options = RunOptions(
+        dataset=dataset or "mnist", data_root=data_root, download=download and not offline(),
+        require_full=full, seed=seed, device=device.value, out=out, resume=resume,
+        progress=progress, max_images=max_images,
+        data_options=key_value_pairs(data_option, "--data-option"), callbacks=list(callback or []),
+        precision=precision.value, compile=compile, memory_budget=memory_budget, tensorboard=tensorboard,
+        sync_bn=sync_bn, checkpoint_every=parse_checkpoint_every(checkpoint_every),
+    )
+    check_max_images(max_images)
+    run_and_report(variant, overrides, options, evaluation_callbacks(eval_every, eval_n))
+
+
+def parse_checkpoint_every(value: str) -> int | None:
+    """``--checkpoint-every``: ``auto`` (None) or a whole number of epochs, at least 1."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        every = int(value)
+    except ValueError:
+        every = 0
+    if every < 1:
+        raise GankitError(f"--checkpoint-every must be auto or a whole number of epochs (1 or more), "
+                          f"got '{value}'.")
+    return every
+
+
+def check_resumed_dataset(dataset: str, out: Path) -> None:
+    """``--resume`` with ``--dataset``: the run in ``out`` must have trained on that dataset."""
+    if not (out / "config.json").is_file():
+        return  # no run there yet: the engine says so
+    from gankit.runs import read_run_config
+
+    trained_on = read_run_config(out)["dataset"]["name"]
+    if dataset != trained_on:
+        raise GankitError(f"Cannot change --dataset when resuming: '{out}' trained on "
+                          f"'{trained_on}'. Drop --dataset, or start a new run with another --out.")
+
+
+def evaluation_callbacks(eval_every: int | None, eval_n: int) -> list[Any]:
+    """``--eval-every K`` / ``--eval-n``: the evaluation callback, if asked for, checked first."""
+    if (eval_every is not None and eval_every < 1) or eval_n < 10:
+        raise GankitError(f"--eval-every must be at least 1 and --eval-n at least 10; "
+                          f"got {eval_every} and {eval_n}.")
+    if eval_every is None:
+        return []
+    # Evaluation listens to the engine's events; the engine never imports it.
+    from gankit.evaluate.in_training import EvaluationCallback
+
+    return [EvaluationCallback(eval_every, eval_n)]
+
+
+def run_and_report(variant: str, overrides: dict[str, Any], options: Any, callbacks: list[Any]) -> None:
+    """Train, and say in one line how it ended: done, interrupted (with the resume command), or
+    refused by the system."""
+    from gankit.train import Interrupted, train as run_training
+
+    # Under torchrun, rank 0 alone speaks.
+    console = Console(highlight=False, soft_wrap=True, quiet=os.environ.get("RANK", "0") != "0")
+    try:
+        with one_line_warnings(console):
+            result = run_training(variant, overrides, options, host=command_host(), console=console,
+                                  callbacks=callbacks)
+    except Interrupted as stop:
+        console.print(f"[yellow]Interrupted.[/] Checkpoint saved; continue with: "
+                      f"gankit train {variant} --out {stop.run_dir} --resume")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:  # before the engine took over the signal, or a second one
+        console.print("[yellow]Interrupted[/] at once: nothing is half-written; a run that saved "
+                      "a checkpoint continues with --resume.")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except (OSError, MemoryError) as error:
+        fail(system_error_line(error, "; a run that saved a checkpoint continues with --resume"),
+             EXIT_SYSTEM)
+    console.print(f"[green]Done:[/] {result.epochs_done} epochs in {result.run_dir}")
