@@ -61,9 +61,9 @@ def test_auto_keeps_the_writing_within_its_budget_of_the_training_time():
     for epoch in range(1, 11):  # 2 s epochs, 50 ms checkpoints: within 1% about every 3rd epoch
         if schedule.due(epoch, 2.0, last=epoch == 10):
             due.append(epoch)
-            schedule.written += 0.05
+            schedule.budget.spent += 0.05
     assert due == [1, 3, 5, 8, 10]
-    assert schedule.written <= 0.01 * schedule.trained + 0.05  # at most one write over the budget
+    assert schedule.budget.spent <= 0.01 * schedule.budget.trained + 0.05  # at most one write over the budget
 
 
 def test_auto_writes_every_epoch_when_epochs_dwarf_the_write():
@@ -71,7 +71,7 @@ def test_auto_writes_every_epoch_when_epochs_dwarf_the_write():
     for epoch in range(1, 6):
         assert schedule.due(epoch, 10.0, last=False)
         schedule.timed(lambda: time.sleep(0.05))
-    assert 0.25 <= schedule.written < 1.0
+    assert 0.25 <= schedule.budget.spent < 1.0
 
 
 def test_every_must_be_at_least_one():

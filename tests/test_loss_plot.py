@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import SimpleNamespace
 
-from gankit.train import outputs
+from gankit.train import time_budget
 from gankit.train.outputs import LossPlot
 
 
@@ -18,7 +18,7 @@ def test_redrawn_within_its_budget_and_at_the_end(tmp_path, monkeypatch):
 
     # The module the callback imports from (sys.modules'), also when a test before put a new one there.
     monkeypatch.setattr(importlib.import_module("gankit.plots"), "plot_losses", plot_losses)
-    monkeypatch.setattr(outputs.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(time_budget.time, "perf_counter", lambda: clock[0])
     plot = LossPlot(budget=0.01)
     context = SimpleNamespace(run_dir=tmp_path, variant="vanilla", dataset="mnist", record=None,
                               in_background=lambda job: job())

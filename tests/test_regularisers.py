@@ -65,10 +65,9 @@ def test_spectral_norm_bounds_each_d_layer_and_survives_loading(tmp_path, varian
 
 def test_lazy_r1_acts_on_every_nth_d_step_across_epochs_weighted_n_times(tmp_path, monkeypatch):
     import gankit.train.step as step_module
-    from gankit.train.precision import Precision
 
     d_steps_done, penalised, d_losses, stepped = [0], [], [], []
-    plain_loss, plain_step = step_module.discriminator_step_loss, Precision.step
+    plain_loss, plain_scale = step_module.discriminator_step_loss, torch.amp.GradScaler.scale
 
     def counting_loss(*args, **kwargs):
         out = plain_loss(*args, **kwargs)
@@ -79,19 +78,21 @@ def test_lazy_r1_acts_on_every_nth_d_step_across_epochs_weighted_n_times(tmp_pat
         penalised.append(d_steps_done[0] + 1)  # the D step it is taken in, counted from 1
         return torch.tensor(1.0)
 
-    def recording_step(self, which, loss, optimizer):
-        if which == "d":
-            stepped.append(loss.item())
+    def recording_scale(self, loss):  # what each step backpropagates: D's, then G's, per batch
+        if len(stepped) == 2 * d_steps_done[0]:
             d_steps_done[0] += 1
-        plain_step(self, which, loss, optimizer)
+            stepped.append(loss.item())
+        else:
+            stepped.append(None)
+        return plain_scale(self, loss)
 
     monkeypatch.setattr(step_module, "discriminator_step_loss", counting_loss)
     monkeypatch.setattr(step_module, "r1_penalty", constant_penalty)
-    monkeypatch.setattr(Precision, "step", recording_step)
+    monkeypatch.setattr(torch.amp.GradScaler, "scale", recording_scale)
     # 100 images in batches of 10: 10 D steps an epoch; the count runs on over the epoch's end.
     train("vanilla", {"batch_size": 10, "epochs": 2, "r1": 0.5, "r1_every": 3}, options(tmp_path / "run"))
     assert penalised == [3, 6, 9, 12, 15, 18]
-    added = [round(total - plain, 5) for total, plain in zip(stepped, d_losses)]
+    added = [round(total - plain, 5) for total, plain in zip(stepped[::2], d_losses)]
     assert added == [0.5 * 3 / 2 if step in penalised else 0.0 for step in range(1, 21)]
 
 

@@ -16,8 +16,8 @@ from gankit.data.imagefolder import load_folder
 from gankit.errors import ConfigError
 from gankit.train import Interrupted, RunOptions, train
 from gankit.train import loop as train_module
-from gankit.train.batches import InMemoryBatches
-from gankit.train.streaming import StreamingBatches, batch_source, parse_memory_budget
+from gankit.train.batches import InMemoryBatches, batch_source, parse_memory_budget
+from gankit.train.streaming import StreamingBatches
 
 from gankit.checkpoint import load_checkpoint
 

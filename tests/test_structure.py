@@ -174,3 +174,41 @@ def test_the_root_exports_no_runner_names_and_the_old_ones_warn():
         assert value is not None and [w.category for w in caught] == [DeprecationWarning], name
         assert "gankit.train" in str(caught[0].message) or "gankit.host" in str(caught[0].message) \
             or "gankit.cli" in str(caught[0].message)
+
+
+# The unit of size is the function (../shared/LAYOUT.md). 60 lines of body is one screen: nanoGPT's
+# longest (GPT.configure_optimizers, GPT.generate) and mimicry's train loop are under it; StyleGAN2's
+# 300-line training_loop is what it rules out. A Typer command's Annotated options are declarations,
+# not steps, so the signature and docstring do not count.
+MAX_FUNCTION_BODY = 60
+MAX_LINE = 110
+
+
+def function_bodies(path: Path):
+    """(name, first body line, body length) of every function in ``path``, docstrings left out."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]
+            yield node.name, body[0].lineno, node.end_lineno - body[0].lineno + 1
+
+
+def test_every_function_fits_on_a_screen():
+    long = [f"{path.relative_to(ROOT)}:{line} {name} ({length} lines)" for path in SOURCES
+            for name, line, length in function_bodies(path) if length > MAX_FUNCTION_BODY]
+    assert long == []
+
+
+def test_no_line_is_longer_than_the_projects_line_length():
+    long = [f"{path.relative_to(ROOT)}:{number} ({len(line)})" for path in SOURCES
+            for number, line in enumerate(path.read_text().splitlines(), 1) if len(line) > MAX_LINE]
+    assert long == []
+
+
+def test_the_engines_map_names_every_engine_module():
+    import gankit.train
+
+    modules = {path.stem for path in (PACKAGE / "train").glob("*.py")} - {"__init__"}
+    doc = gankit.train.__doc__
+    assert [m for m in sorted(modules) if f"gankit.train.{m}`" not in doc and f"~gankit.train.{m}`" not in doc] == []

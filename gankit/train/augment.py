@@ -115,8 +115,8 @@ class AugmentedDiscriminator(nn.Module):
 
 
 class AdaptiveProbability(Callback):
-    """ADA's augmentation probability p, tuned from D's real logits (see the module docstring);
-    the training step calls :meth:`observe` after each D step."""
+    """ADA's augmentation probability p, tuned from D's real logits (see the module docstring),
+    which it observes after each D step (the ``discriminator_step`` event)."""
 
     name = "ada"
     all_ranks = True  # every rank's D augments its own images
@@ -148,6 +148,9 @@ class AdaptiveProbability(Callback):
             self.p = (self.p + direction * (self.seen / ADA_SPEED)).clamp(0.0, 1.0)
             self.signs = torch.zeros_like(self.signs)
             self.seen = 0
+
+    def on_discriminator_step(self, context: TrainingContext) -> None:
+        self.observe(context.batch.real_logits)
 
     def on_epoch_end(self, context: TrainingContext) -> None:
         context.log("ada_p", round(float(self.p), 6))

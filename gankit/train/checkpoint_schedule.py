@@ -14,10 +14,11 @@ redoes the lost epochs bit for bit (it drops their ``metrics.jsonl`` lines first
 
 from __future__ import annotations
 
-import time
 from typing import Callable
 
-DEFAULT_BUDGET = 0.01
+from gankit.train.time_budget import DEFAULT_SHARE, TimeBudget
+
+DEFAULT_BUDGET = DEFAULT_SHARE
 
 
 class CheckpointSchedule:
@@ -26,23 +27,18 @@ class CheckpointSchedule:
     def __init__(self, every: int | None = None, budget: float = DEFAULT_BUDGET) -> None:
         if every is not None and every < 1:
             raise ValueError(f"every must be at least 1 or None (auto), got {every}")
-        self.every, self.budget = every, budget
-        self.trained = self.written = 0.0  # seconds, in this process
+        self.every, self.budget = every, TimeBudget(budget)
 
     def due(self, epoch: int, seconds: float, last: bool) -> bool:
         """Whether the end of ``epoch`` (counted from 1), which trained ``seconds``, writes one;
         ``last``: the run's final epoch."""
-        self.trained += seconds
+        self.budget.trained_for(seconds)
         if last or epoch == 1:
             return True
         if self.every is not None:
             return epoch % self.every == 0
-        return self.written <= self.budget * self.trained
+        return self.budget.allows()
 
     def timed(self, write: Callable[[], None]) -> None:
         """Call ``write`` (the checkpoint's) and count its seconds."""
-        started = time.perf_counter()
-        try:
-            write()
-        finally:
-            self.written += time.perf_counter() - started
+        self.budget.timed(write)

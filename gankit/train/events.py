@@ -27,12 +27,15 @@ EVENTS = ("run_start", "discriminator_step", "generator_step", "checkpoint", "ep
 
 class Batch(NamedTuple):
     """The current step's tensors. ``fake`` is what the step being reported trained on; ``latent``
-    is the noise it was made from; ``labels`` is ``None`` for an unconditional variant."""
+    is the noise it was made from; ``labels`` is ``None`` for an unconditional variant;
+    ``real_logits`` is D's logits on the real batch at ``discriminator_step`` (``None`` at
+    ``generator_step``), as D scored it (augmented, under ``--augment``)."""
 
     real: torch.Tensor
     fake: torch.Tensor
     latent: torch.Tensor
     labels: torch.Tensor | None
+    real_logits: torch.Tensor | None = None
 
 
 @dataclass

@@ -37,23 +37,22 @@ DIVERGED = 1e8  # |loss| beyond this stops a run as a NaN does
 class Trainer:
     """A run's live state (networks, optimizers, data, counters); :meth:`fit` trains it."""
 
-    def __init__(self, context: TrainingContext, loss: Any, callbacks: CallbackList,
-                 data: BatchSource, seed: int,
+    def __init__(self, *, context: TrainingContext, step: TrainStep, callbacks: CallbackList,
+                 data: BatchSource, seed: int, precision: Precision,
                  schedulers: tuple[Any, Any] = (None, None), plugin: dict[str, Any] | None = None,
-                 refreshes_per_epoch: int = 20, precision: Precision | None = None,
-                 compile: bool = False, distributed: Distributed = SINGLE,
+                 refreshes_per_epoch: int = 20, distributed: Distributed = SINGLE,
                  checkpoints: CheckpointSchedule | None = None) -> None:
-        self.context, self.callbacks, self.seed = context, callbacks, seed
+        """``step`` trains one batch (gankit.train.step); ``precision`` is the step's, whose
+        gradient scalers checkpoints keep; ``plugin`` is the provenance checkpoints record."""
+        self.context, self.step, self.callbacks, self.seed = context, step, callbacks, seed
         self.distributed = distributed  # rank 0 writes the run folder; see gankit.train.distributed
         self.data = data
         self.schedulers = schedulers
         self.plugin = plugin or {}
         self.refreshes_per_epoch, self.checkpoints = refreshes_per_epoch, checkpoints or CheckpointSchedule()
-        self.precision = precision or Precision("fp32", context.device)
+        self.precision = precision
         self.batch_size = context.config.batch_size
         self.batches_per_epoch = data.num_images // self.batch_size
-        self.step_runner = TrainStep(context, loss, callbacks, self.precision, compile, distributed,
-                                     batches_per_epoch=self.batches_per_epoch)
         self.writer = BackgroundWriter(threaded=spare_core(context.device))
         context._background = self.writer.submit
         self.batch_in_epoch = 0  # batches done in the current, unfinished epoch
@@ -163,7 +162,7 @@ class Trainer:
         order, local_size = self.distributed.shard(order, size), size // self.distributed.world
         for real, labels in self.data.batches(order, local_size, self.batch_in_epoch):
             self.batch_in_epoch += 1
-            self.step_runner(real, labels, self.batch_in_epoch)
+            self.step(real, labels, self.batch_in_epoch)
             if self.batch_in_epoch % refresh_every == 0 or self.batch_in_epoch == self.batches_per_epoch:
                 now = time.perf_counter()
                 window = sums.read_window()

@@ -31,11 +31,13 @@ def build_optimizers(variant: Any, config: Any, networks: Any) -> Optimizers:
         built = variant.optimizers(config, networks)
         if not isinstance(built, Optimizers):
             raise ConfigError(f"Variant '{variant.name}': its optimizers(config, networks) returned "
-                              f"{type(built).__name__}; return gankit.Optimizers(g_optimizer, d_optimizer, ...).")
+                              f"{type(built).__name__}; return "
+                              "gankit.Optimizers(g_optimizer, d_optimizer, ...).")
         return built
     generator = _optimizer(config, networks.generator.parameters(), config.generator_lr)
     discriminator = _optimizer(config, networks.discriminator.parameters(), config.discriminator_lr)
-    return Optimizers(generator, discriminator, _schedule(config, generator), _schedule(config, discriminator))
+    return Optimizers(generator, discriminator, _schedule(config, generator),
+                      _schedule(config, discriminator))
 
 
 def _optimizer(config: Any, parameters: Any, lr: float) -> torch.optim.Optimizer:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 import torch
 
 from gankit.images import grid_columns, save_grid
 from gankit.runs import LOSS_PLOT_FILE, read_metrics, sample_grid_path
-from gankit.sample import fixed_noise
+from gankit.noise import fixed_noise
 from gankit.train.events import Callback, TrainingContext
+from gankit.train.time_budget import DEFAULT_SHARE, TimeBudget
 
 
 class SampleGrid(Callback):
@@ -53,21 +53,21 @@ class LossPlot(Callback):
 
     name = "loss_plot"
 
-    def __init__(self, budget: float = 0.01) -> None:
-        self.budget = budget
+    def __init__(self, budget: float = DEFAULT_SHARE) -> None:
+        self.share = budget
+        self.budget = TimeBudget(budget)  # seconds drawing against seconds training, in this process
         self.records: list[dict[str, Any]] = []
-        self.spent = self.trained = 0.0  # seconds drawing and training, in this process
         self.pending = False  # an epoch is not in the file yet
 
     def on_run_start(self, context: TrainingContext) -> None:
         self.records = [r for r in read_metrics(context.run_dir) if r.get("event") == "epoch"]
-        self.spent = self.trained = 0.0
+        self.budget = TimeBudget(self.share)
 
     def on_epoch_end(self, context: TrainingContext) -> None:
         self.records.append(dict(context.record))
-        self.trained += float(context.record.get("seconds", 0.0))
+        self.budget.trained_for(float(context.record.get("seconds", 0.0)))
         self.pending = True
-        if self.spent <= self.budget * self.trained:
+        if self.budget.allows():
             context.in_background(self._drawing(context))
 
     def on_run_end(self, context: TrainingContext) -> None:
@@ -81,8 +81,5 @@ class LossPlot(Callback):
         records, path = list(self.records), context.run_dir / LOSS_PLOT_FILE
         title = f"{context.variant} on {context.dataset}"
 
-        def draw() -> None:
-            started = time.perf_counter()
-            plot_losses(records, path, title=title)
-            self.spent += time.perf_counter() - started
-        return draw
+        budget = self.budget
+        return lambda: budget.timed(lambda: plot_losses(records, path, title=title))

@@ -47,7 +47,9 @@ def allow_tf32(device: torch.device) -> None:
 
 
 class Precision:
-    """The autocast context for forward passes and the backward/step of each optimizer.
+    """The autocast context for forward passes, and a gradient scaler per optimizer: enabled for
+    fp16 only, so that in fp32 and bf16 ``scaler.scale(loss).backward(); scaler.step(optimizer)``
+    is exactly ``loss.backward(); optimizer.step()`` (nanoGPT's ``GradScaler(enabled=...)``).
 
     ``tf32``: allow TF32 matmuls on CUDA (:func:`allow_tf32`); training's default, while drawing
     samples for ``sample`` and ``evaluate`` passes False.
@@ -57,33 +59,26 @@ class Precision:
         self.name, self.device = name, device
         if tf32:
             allow_tf32(device)
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(name)
-        self.dtype = dtype
-        self.scalers = {}
-        if name == "fp16":
-            self.scalers = {"g": torch.amp.GradScaler("cuda"), "d": torch.amp.GradScaler("cuda")}
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(name)
+        scaled, where = name == "fp16", ("cuda" if name == "fp16" else device.type)
+        self.d_scaler = torch.amp.GradScaler(where, enabled=scaled)
+        self.g_scaler = torch.amp.GradScaler(where, enabled=scaled)
 
     def autocast(self) -> ContextManager[Any]:
         if self.dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
-    def step(self, which: str, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """``loss.backward()`` and ``optimizer.step()``, through the gradient scaler for fp16."""
-        scaler = self.scalers.get(which)
-        if scaler is None:
-            loss.backward()
-            optimizer.step()
-            return
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+    def scalers(self) -> dict[str, torch.amp.GradScaler]:
+        """The enabled scalers by optimizer (``{}`` in fp32 and bf16): what checkpoints keep."""
+        both = {"g": self.g_scaler, "d": self.d_scaler}
+        return {key: scaler for key, scaler in both.items() if scaler.is_enabled()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {key: scaler.state_dict() for key, scaler in self.scalers.items()}
+        return {key: scaler.state_dict() for key, scaler in self.scalers().items()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key, scaler in self.scalers.items():
+        for key, scaler in self.scalers().items():
             if key in state:
                 scaler.load_state_dict(state[key])
 

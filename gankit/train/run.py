@@ -30,12 +30,14 @@ from gankit.train import distributed as dist
 from gankit.train import loop
 from gankit.train.augment import adaptive_augment
 from gankit.train.checkpoint_schedule import CheckpointSchedule
-from gankit.train.streaming import batch_source, parse_memory_budget
+from gankit.train.batches import batch_source, parse_memory_budget
 from gankit.train.ema import GeneratorEMA
 from gankit.train.events import Callback, CallbackList, TrainingContext
 from gankit.train.optim import build_optimizers
 from gankit.train.outputs import LossPlot, SampleGrid
 from gankit.train.precision import Precision, resolve_precision, resumed_precision
+from gankit.train.step import TrainStep
+from gankit.train.wrapping import wrap_networks
 
 
 @dataclass
@@ -111,18 +113,64 @@ def train(variant_name: str, overrides: dict[str, Any] | None = None,
         dist.teardown(distributed)
 
 
+@dataclass
+class _Plan:
+    """What a run is made of, settled before the disk is touched."""
+
+    variant: VariantSpec
+    config: Any
+    seed: int
+    loss: LossSpec
+    dataset: Any  # DatasetSpec
+    callbacks: list[Any]  # CallbackSpec
+    run_dir: Path
+    saved: dict[str, Any] | None  # a resumed run's config.json
+
+
 def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOptions, *,
            host: PluginHost | None, console: Any, callbacks: list[Callback] | None,
            distributed: dist.Distributed) -> TrainResult:
     host = host or get_host()
-    main = distributed.is_main
+    plan = _plan_run(variant_name, overrides, options, host, distributed)
+    data = _load_data(plan, options)
+    run_dir = plan.run_dir
+    if not options.resume and distributed.is_main:  # a default name taken this second gets a suffix
+        run_dir = claim_run_dir(run_dir, resume=False, unique=options.out is None)
+    run_dir = distributed.broadcast(run_dir)  # rank 0's claim names the folder for every rank
+    if console is not None:
+        console.print(f"[bold]data:[/] {data.source}")
+        if data.notice:
+            console.print(f"[yellow]notice:[/] {data.notice}")
+
+    result = TrainResult(run_dir, 0)
+    listeners = [*(spec.build(plan.config) for spec in plan.callbacks), *(callbacks or []),
+                 _EpochRecords(result)]
+    trainer = build_trainer(plan.variant, plan.config, plan.dataset, data, options, run_dir, plan.seed, host,
+                            console, listeners, distributed=distributed, loss=plan.loss)
+    if plan.saved is not None:
+        _restore(trainer, plan.saved, run_dir, distributed.is_main)
+    if distributed.is_main:  # the folder and its files are rank 0's
+        write_json_atomic(run_dir / CONFIG_FILE, _run_record(plan, data, options, trainer, host, distributed))
+    with loop.StopOnSigint(escalate=not distributed.active) as stop:
+        finished = trainer.fit(stop_requested=lambda: stop.requested)
+    result.epochs_done = trainer.context.epoch
+    if not finished:
+        result.interrupted = True
+        raise Interrupted(run_dir)
+    return result
+
+
+def _plan_run(variant_name: str, overrides: dict[str, Any] | None, options: RunOptions, host: PluginHost,
+              distributed: dist.Distributed) -> _Plan:
+    """The variant, config, seed, loss, dataset and callbacks of a new run, or of the run in
+    ``options.out`` when resuming (as recorded: its qualified names, seed and data options)."""
     run_dir = Path(options.out) if options.out else None
     saved: dict[str, Any] | None = None
     pins: dict[str, Any] = {}
     strict = False
     if options.resume:
         run_dir = run_dir or default_run_dir(split_name(variant_name)[1], split_name(options.dataset)[1])
-        if main:
+        if distributed.is_main:
             claim_run_dir(run_dir, resume=True)
         saved = read_run_config(run_dir)
         pins, strict = recorded_names(saved)  # what it was made with, whatever was installed since
@@ -134,18 +182,10 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
         if strict and made_with and made_with != now:
             raise CheckpointError(f"Run was trained with variant '{made_with}', not '{now}'. "
                                   f"Use: gankit train {made_with} --out {run_dir} --resume")
-        options.dataset = saved["dataset"]["name"]
-        options.max_images = options.max_images if options.max_images is not None \
-            else saved["dataset"].get("max_images")
-        options.data_options = options.data_options or saved["dataset"].get("options") or {}
-        options.callbacks = options.callbacks or saved.get("callbacks") or []
-        options.precision = resumed_precision(saved, options.precision)
-        config = build_config(variant.config_class, overrides, base=saved["config"])
-        seed = saved["seed"]
-    else:
-        config = build_config(variant.config_class, overrides)
-        seed = 0 if options.seed is None else options.seed
-    loss = host.losses.get(config.loss, pinned=pins.get("loss"), strict=strict)  # before the disk
+        _take_recorded_options(saved, options)
+    config = build_config(variant.config_class, overrides, base=saved["config"] if saved else None)
+    seed = saved["seed"] if saved else (0 if options.seed is None else options.seed)
+    loss = host.losses.get(config.loss, pinned=pins.get("loss"), strict=strict)
     distributed.check_batch(config.batch_size)
     if options.tensorboard:  # a missing package is one line before the disk is touched
         from gankit.train.tensorboard import summary_writer_class
@@ -160,6 +200,22 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
     parse_memory_budget(options.memory_budget)  # a bad --memory-budget fails before the disk is touched
     if dataset.image_shape is not None:
         _check_supported(variant, dataset.info)
+    return _Plan(variant, config, seed, loss, dataset, plugin_callbacks, run_dir, saved)
+
+
+def _take_recorded_options(saved: dict[str, Any], options: RunOptions) -> None:
+    """A resumed run keeps its dataset, subset, data options, callbacks and precision."""
+    options.dataset = saved["dataset"]["name"]
+    if options.max_images is None:
+        options.max_images = saved["dataset"].get("max_images")
+    options.data_options = options.data_options or saved["dataset"].get("options") or {}
+    options.callbacks = options.callbacks or saved.get("callbacks") or []
+    options.precision = resumed_precision(saved, options.precision)
+
+
+def _load_data(plan: _Plan, options: RunOptions) -> Any:
+    """The training images (the seeded subset under ``max_images``), checked against the plan."""
+    dataset, variant, config = plan.dataset, plan.variant, plan.config
     data = dataset.load(DataRequest(
         **({"root": Path(options.data_root)} if options.data_root else {}), split="train",
         download=options.download, require_full=options.require_full, options=dict(options.data_options)))
@@ -172,57 +228,49 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
         raise DataError(f"Dataset '{dataset.name}' has no labels; the conditional variant "
                         f"'{variant.name}' needs them. Pick a labelled dataset.")
     if options.max_images is not None:
-        data = data.subset(options.max_images, seed)
+        data = data.subset(options.max_images, plan.seed)
     if len(data) < config.batch_size:
         raise ConfigError(f"batch_size {config.batch_size} is larger than the dataset "
                           f"({len(data)} images); lower --batch-size.")
+    saved = plan.saved
     if saved is not None and saved["dataset"]["num_images"] != len(data):
         raise CheckpointError(
-            f"Cannot resume '{run_dir}': it trained on {saved['dataset']['num_images']} images "
+            f"Cannot resume '{plan.run_dir}': it trained on {saved['dataset']['num_images']} images "
             f"({saved['dataset']['source']}), but {len(data)} were found now ({data.source}).")
-    if not options.resume and main:  # a default name taken (another run this second) gets a suffix
-        run_dir = claim_run_dir(run_dir, resume=False, unique=options.out is None)
-    run_dir = distributed.broadcast(run_dir)  # rank 0's claim names the folder for every rank
-    if console is not None:
-        console.print(f"[bold]data:[/] {data.source}")
-        if data.notice:
-            console.print(f"[yellow]notice:[/] {data.notice}")
+    return data
 
-    result = TrainResult(run_dir, 0)
-    trainer = build_trainer(variant, config, dataset, data, options, run_dir, seed, host, console,
-                            [*(spec.build(config) for spec in plugin_callbacks), *(callbacks or []),
-                             _EpochRecords(result)], distributed=distributed, loss=loss)
-    context, info, device = trainer.context, trainer.context.data_info, trainer.context.device
-    if saved is not None and checkpoint_path(run_dir).is_file():  # else: a start that never saved
-        state = load_checkpoint(checkpoint_path(run_dir), map_location=device)
+
+def _restore(trainer: loop.Trainer, saved: dict[str, Any], run_dir: Path, main: bool) -> None:
+    """A resumed run's checkpoint into ``trainer`` (a start that never saved has none); the epochs
+    past it (cut off by a kill) lose their metrics lines, to be trained again."""
+    if checkpoint_path(run_dir).is_file():
+        state = load_checkpoint(checkpoint_path(run_dir), map_location=trainer.context.device)
         _check_checkpoint_matches(state, saved, run_dir)
         trainer.load_state_dict(state)
-    if saved is not None and main:  # epochs past the checkpoint (cut off by a kill) are trained again
-        drop_metrics_after(run_dir, context.epoch)
-    if main:  # the folder and its files are rank 0's
-        write_json_atomic(run_dir / CONFIG_FILE, {
-            "variant": variant.name, "config": config_to_dict(config),
-            "dataset": {"name": dataset.name, "source": data.source, "is_full": data.is_full,
-                        "num_images": len(data), "max_images": options.max_images,
-                        "image_shape": list(info.image_shape),
-                        "num_classes": info.num_classes, "options": dict(options.data_options)},
-            "seed": seed, "device": str(device), "plugin": trainer.plugin,
-            "loss_plugin": host.losses.registration_of(loss).owner, "callbacks": list(options.callbacks),
-            "qualified_names": {  # what --resume, sample and load_run rebuild, whatever is installed later
-                "variant": host.variants.registration_of(variant).qualified,
-                "loss": host.losses.registration_of(loss).qualified,
-                "dataset": host.datasets.registration_of(dataset).qualified,
-                "callbacks": [host.callbacks.registration_of(spec).qualified for spec in plugin_callbacks]},
-            "precision": trainer.precision.name, "compile": options.compile, "versions": versions(),
-            "distributed": distributed.record(config.batch_size),
-        })
-    with loop.StopOnSigint(escalate=not distributed.active) as stop:
-        finished = trainer.fit(stop_requested=lambda: stop.requested)
-    result.epochs_done = context.epoch
-    if not finished:
-        result.interrupted = True
-        raise Interrupted(run_dir)
-    return result
+    if main:
+        drop_metrics_after(run_dir, trainer.context.epoch)
+
+
+def _run_record(plan: _Plan, data: Any, options: RunOptions, trainer: loop.Trainer, host: PluginHost,
+                distributed: dist.Distributed) -> dict[str, Any]:
+    """``config.json``: everything needed to rebuild the run."""
+    info = trainer.context.data_info
+    return {
+        "variant": plan.variant.name, "config": config_to_dict(plan.config),
+        "dataset": {"name": plan.dataset.name, "source": data.source, "is_full": data.is_full,
+                    "num_images": len(data), "max_images": options.max_images,
+                    "image_shape": list(info.image_shape),
+                    "num_classes": info.num_classes, "options": dict(options.data_options)},
+        "seed": plan.seed, "device": str(trainer.context.device), "plugin": trainer.plugin,
+        "loss_plugin": host.losses.registration_of(plan.loss).owner, "callbacks": list(options.callbacks),
+        "qualified_names": {  # what --resume, sample and load_run rebuild, whatever is installed later
+            "variant": host.variants.registration_of(plan.variant).qualified,
+            "loss": host.losses.registration_of(plan.loss).qualified,
+            "dataset": host.datasets.registration_of(plan.dataset).qualified,
+            "callbacks": [host.callbacks.registration_of(spec).qualified for spec in plan.callbacks]},
+        "precision": trainer.precision.name, "compile": options.compile, "versions": versions(),
+        "distributed": distributed.record(plan.config.batch_size),
+    }
 
 
 def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, options: RunOptions,
@@ -241,7 +289,8 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
     networks = networks or variant.build_networks(config, info, loss_spec)
     if options.sync_bn:
         dist.convert_sync_batchnorm(networks, distributed, device)
-    generator, discriminator = place_network(networks.generator, device), place_network(networks.discriminator, device)
+    generator = place_network(networks.generator, device)
+    discriminator = place_network(networks.discriminator, device)
     optimizers = build_optimizers(variant, config, networks)
     context = TrainingContext(
         generator=generator, discriminator=discriminator, g_optimizer=optimizers.generator,
@@ -250,26 +299,32 @@ def build_trainer(variant: VariantSpec, config: Any, dataset: Any, data: Any, op
         options=options, console=console)
     ema = [GeneratorEMA(config.ema)] if getattr(config, "ema", 0.0) else []  # --ema: before the grid
     grid = SampleGrid(seed, *ema)
-    extra = adaptive_augment(config)  # --augment ada's p (logged before TensorBoard reads the record)
+    adaptive = adaptive_augment(config)  # --augment ada's p (logged before TensorBoard reads the record)
+    extra: list[Callback] = [*adaptive]
     if options.tensorboard:
         from gankit.train.tensorboard import TensorBoardLog
         extra.append(TensorBoardLog(grid))
     listeners = CallbackList([c for c in [*ema, grid, LossPlot(), *(callbacks or []), *extra]
                               if distributed.is_main or getattr(c, "all_ranks", False)])
+    batches = batch_source(data, device, labelled=variant.conditional or shares is not None,
+                           budget=options.memory_budget, console=console)
+    precision = Precision(resolve_precision(options.precision, device), device)
+    step = TrainStep(
+        context=context, loss=loss_spec.build(config), callbacks=listeners, precision=precision,
+        networks=wrap_networks(context, compile=options.compile, distributed=distributed,
+                               adaptive=next(iter(adaptive), None)),
+        batches_per_epoch=batches.num_images // config.batch_size, distributed=distributed)
     return loop.Trainer(
-        context, loss_spec.build(config), listeners,
-        batch_source(data, device, labelled=variant.conditional or shares is not None,
-                     budget=options.memory_budget, console=console), seed,
-        (optimizers.generator_scheduler, optimizers.discriminator_scheduler),
-        provenance(host, variant), options.refreshes_per_epoch,
-        Precision(resolve_precision(options.precision, device), device), options.compile, distributed,
-        CheckpointSchedule(options.checkpoint_every))
+        context=context, step=step, callbacks=listeners, data=batches, seed=seed, precision=precision,
+        schedulers=(optimizers.generator_scheduler, optimizers.discriminator_scheduler),
+        plugin=provenance(host, variant), refreshes_per_epoch=options.refreshes_per_epoch,
+        distributed=distributed, checkpoints=CheckpointSchedule(options.checkpoint_every))
 
 
 def _pin_of(recorded: Any, name: str) -> str | None:
     """The recorded qualified name among ``recorded`` (a list) that ``name`` asks for, if any."""
-    return next((pin for pin in recorded or [] if isinstance(pin, str) and split_name(pin)[1] == split_name(name)[1]),
-                None)
+    bare = split_name(name)[1]
+    return next((pin for pin in recorded or [] if isinstance(pin, str) and split_name(pin)[1] == bare), None)
 
 
 def _check_supported(variant: VariantSpec, info: Any) -> None:
@@ -285,7 +340,8 @@ def _check_resume_compatible(saved: dict[str, Any], spec: VariantSpec, overrides
     # Compare parsed values, so `--set lr=2e-4` against a saved 0.0002 is no change.
     original = build_config(spec.config_class, base=saved["config"])
     resumed = build_config(spec.config_class, overrides, base=saved["config"])
-    changed = [key for key in overrides if key != "epochs" and getattr(resumed, key) != getattr(original, key)]
+    changed = [key for key in overrides
+               if key != "epochs" and getattr(resumed, key) != getattr(original, key)]
     if changed:
         raise ConfigError(f"Cannot change {', '.join(changed)} when resuming (only --epochs may change); "
                           "start a new run with another --out instead.")

@@ -6,7 +6,9 @@ handed the real batch for G's step (relativistic losses use it) and auxiliary he
 the fakes came from (InfoGAN's Q). Nothing here reads a value back from the device: the logged
 numbers stay tensors in a :class:`LossAccumulator` until the loop reads them a few times an epoch.
 Forward passes run under the run's precision (autocast; weights and losses stay float32), and a D
-without batch statistics scores the real and the fake batch in one forward pass.
+without batch statistics scores the real and the fake batch in one forward pass. Features reach the
+step through its events (``discriminator_step``, ``generator_step``): EMA, ADA's p, a plugin's
+callbacks; the networks come wrapped (compile, DDP, augmentation) from gankit.train.wrapping.
 """
 
 from __future__ import annotations
@@ -16,49 +18,24 @@ from typing import Any
 import torch
 
 from gankit.losses import discriminator_step_loss, generator_step_loss, may_mix_batches
-from gankit.train.augment import AdaptiveProbability, augmented
 from gankit.train.distributed import SINGLE, Distributed
 from gankit.train.events import Batch, CallbackList, TrainingContext
 from gankit.train.precision import Precision
 from gankit.train.regularisers import r1_penalty
+from gankit.train.wrapping import StepNetworks
 
 
 class TrainStep:
-    """Runs batches for one run's networks, loss and optimizers."""
+    """Runs batches for one run: its networks (ready to call: :mod:`gankit.train.wrapping`), loss,
+    optimizers (in ``context``), precision and the callbacks that listen to the step's events."""
 
-    def __init__(self, context: TrainingContext, loss: Any, callbacks: CallbackList,
-                 precision: Precision, compile: bool = False, distributed: Distributed = SINGLE, *,
-                 batches_per_epoch: int) -> None:
-        self.context, self.loss, self.callbacks, self.precision = context, loss, callbacks, precision
-        self.distributed = distributed
+    def __init__(self, *, context: TrainingContext, loss: Any, networks: StepNetworks,
+                 callbacks: CallbackList, precision: Precision, batches_per_epoch: int,
+                 distributed: Distributed = SINGLE) -> None:
+        self.context, self.loss, self.networks, self.callbacks = context, loss, networks, callbacks
+        self.precision, self.distributed = precision, distributed
         self.n_critic = context.config.n_critic
         self.mixed_batch = may_mix_batches(context.discriminator)
-        # Compiled wrappers run the forward passes; the context keeps the plain modules, so state
-        # dicts (checkpoints) hold plain weight names and callbacks see the networks they know.
-        self.generator, self.discriminator = context.generator, context.discriminator
-        if compile:
-            mode = "reduce-overhead" if context.device.type == "cuda" else None  # CUDA graphs
-            self.generator = torch.compile(context.generator, mode=mode)
-            self.discriminator = torch.compile(context.discriminator, mode=mode)
-        # Several processes: G and D each in their own DDP wrapper, which averages their gradients.
-        # The G step scores its fakes with D's plain module: D's weights need no gradient there, and
-        # a DDP forward whose backward reaches none of its parameters would leave DDP's reducer
-        # waiting ("Expected to have finished reduction in the prior iteration") at the next D
-        # step. StyleGAN2-ADA likewise runs plain modules (and all-reduces gradients itself);
-        # StudioGAN wraps D in DDP for both steps with find_unused_parameters for its extra heads.
-        # For the same reason the D step's fakes come through DDP(G) only when the G step reuses
-        # them (n_critic == 1); otherwise from G's plain module.
-        policy = getattr(context.config, "augment", "none")
-        plain_generator, plain_discriminator = self.generator, self.discriminator
-        self.generator = distributed.wrap(self.generator, context.device)
-        self.discriminator = distributed.wrap(self.discriminator, context.device)
-        # --augment: D scores augmented real and fake images in both steps (gankit.train.augment);
-        # with ada, at a probability the run's "ada" callback tunes from D's real logits.
-        self.adaptive = next((c for c in callbacks.callbacks if isinstance(c, AdaptiveProbability)), None)
-        self.discriminator = augmented(self.discriminator, policy, self.adaptive)
-        self.frozen_discriminator = augmented(plain_discriminator, policy, self.adaptive) \
-            if distributed.active else self.discriminator
-        self.fakes_generator = self.generator if self.n_critic == 1 else plain_generator
         self.r1 = getattr(context.config, "r1", 0.0)
         # Lazy R1 (Karras et al. 2020, StyleGAN2): the penalty, a double backward through D, on
         # every r1_every-th D step, weighted r1_every times: the same pull on D for less compute.
@@ -67,54 +44,67 @@ class TrainStep:
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor | None, batch_number: int) -> None:
         """Train on one batch; ``batch_number`` counts from 1 within the epoch."""
-        context = self.context
-        generator, discriminator = self.generator, self.discriminator
+        context, nets, precision = self.context, self.networks, self.precision
         size = real.shape[0]
 
-        # D step: real batch vs. fresh fakes (detached: no gradient flows into G here).
+        # D step: the real batch against fresh fakes, detached so that no gradient reaches G.
         z = self.noise(size)
-        with self.precision.autocast():
-            fake = self.fakes_generator(z, labels)
-            d_out = discriminator_step_loss(self.loss, discriminator, real, fake.detach(), labels,
+        with precision.autocast():
+            fake = nets.fakes_generator(z, labels)
+            d_out = discriminator_step_loss(self.loss, nets.discriminator, real, fake.detach(), labels,
                                             latent=z, mixed_batch=self.mixed_batch)
             d_loss = d_out.loss
             d_steps = context.epoch * self.batches_per_epoch + batch_number  # this one included
             if self.r1 and d_steps % self.r1_every == 0:
-                penalty = r1_penalty(discriminator, real, labels)
+                penalty = r1_penalty(nets.discriminator, real, labels)
                 d_loss = d_loss + self.r1 * self.r1_every / 2 * penalty
                 context.log("r1", penalty.detach())
         context.d_optimizer.zero_grad(set_to_none=True)
-        self.precision.step("d", d_loss, context.d_optimizer)
-        if self.adaptive is not None:
-            self.adaptive.observe(d_out.real_logits)
-        with torch.no_grad():
-            context.log("d_loss", d_out.loss.detach())
-            context.log("d_real", torch.sigmoid(d_out.real_logits.detach().float()).mean())
-            context.log("d_fake", torch.sigmoid(d_out.fake_logits.detach().float()).mean())
-        if self.callbacks.listens("discriminator_step"):
-            context.batch = Batch(real, fake.detach().float(), z, labels)
-            self.callbacks.emit("discriminator_step", context)
+        precision.d_scaler.scale(d_loss).backward()  # fp32 and bf16: a disabled scaler, no branch
+        precision.d_scaler.step(context.d_optimizer)
+        precision.d_scaler.update()
+        self.log_discriminator(d_out)
+        self.emit("discriminator_step", Batch(real, fake, z, labels, d_out.real_logits))
 
         if batch_number % self.n_critic != 0:
             return
-        discriminator.requires_grad_(False)
+        # G step, every n_critic-th batch: D's weights need no gradient, but G's flows through D.
+        context.discriminator.requires_grad_(False)
         try:
-            with self.precision.autocast():
-                if self.n_critic > 1:
+            with precision.autocast():
+                if self.n_critic > 1:  # else it scores the D step's fakes again, not detached
                     z = self.noise(size)
-                    fake = generator(z, labels)
-                g_loss = generator_step_loss(self.loss, self.frozen_discriminator, fake, labels,
+                    fake = nets.generator(z, labels)
+                g_loss = generator_step_loss(self.loss, nets.frozen_discriminator, fake, labels,
                                              real=real, latent=z)
             context.g_optimizer.zero_grad(set_to_none=True)
-            self.precision.step("g", g_loss, context.g_optimizer)
+            precision.g_scaler.scale(g_loss).backward()
+            precision.g_scaler.step(context.g_optimizer)
+            precision.g_scaler.update()
         finally:
-            discriminator.requires_grad_(True)
+            context.discriminator.requires_grad_(True)
         context.log("g_loss", g_loss.detach())
         context.step += 1
-        if self.callbacks.listens("generator_step"):
-            context.batch = Batch(real, fake.detach().float(), z, labels)
-            self.callbacks.emit("generator_step", context)
-        context.batch = None
+        self.emit("generator_step", Batch(real, fake, z, labels))
+
+    def log_discriminator(self, d_out: Any) -> None:
+        """D's loss and its mean sigmoid on the real and the fake batch (on the device: no sync)."""
+        with torch.no_grad():
+            self.context.log("d_loss", d_out.loss.detach())
+            self.context.log("d_real", torch.sigmoid(d_out.real_logits.detach().float()).mean())
+            self.context.log("d_fake", torch.sigmoid(d_out.fake_logits.detach().float()).mean())
+
+    def emit(self, event: str, batch: Batch) -> None:
+        """``event`` with ``context.batch`` set (detached), only when a callback listens to it."""
+        if not self.callbacks.listens(event):
+            return
+        self.context.batch = batch._replace(
+            fake=batch.fake.detach().float(),
+            real_logits=None if batch.real_logits is None else batch.real_logits.detach())
+        try:
+            self.callbacks.emit(event, self.context)
+        finally:
+            self.context.batch = None
 
     def noise(self, size: int) -> torch.Tensor:
         """The step's noise: with several processes, drawn for the global batch on every rank (the
