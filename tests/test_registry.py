@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Literal
+from typing import Optional
 
 import pytest
 
@@ -110,3 +112,38 @@ def test_bad_set_values_are_one_clear_error(item, message):
 def test_set_without_equals_sign_is_rejected():
     with pytest.raises(ConfigError, match="--set expects KEY=VALUE, got 'epochs'"):
         parse_set_options(["epochs"])
+
+
+@dataclass
+class _Sequences(TrainConfig):
+    sizes: tuple[int, ...] = (8, 16)
+    rates: list[float] = field(default_factory=lambda: [0.5])
+    pair: tuple[int, int] = (1, 2)
+    tags: Optional[tuple[str, ...]] = None
+
+
+def test_lists_and_tuples_are_comma_separated():
+    config = build_config(_Sequences, parse_set_options(
+        ["sizes=1, 2,3", "rates=0.1,2e-3", "pair=3,4", "tags=a,b"]))
+    assert (config.sizes, config.rates, config.pair) == ((1, 2, 3), [0.1, 0.002], (3, 4))
+    assert config.tags == ("a", "b")
+    assert build_config(_Sequences, {"tags": "none", "sizes": ""}).sizes == ()
+    # config.json gives a tuple back as a list: a rebuilt run gets its tuple.
+    assert build_config(_Sequences, base={"sizes": [4, 5], "tags": ["x"]}).sizes == (4, 5)
+
+
+@pytest.mark.parametrize("item, message", [
+    ("sizes=1,two", "sizes must be list of ints: 1,2,3; got '1,two'."),
+    ("rates=0.1,inf", "rates must be list of floats: 0.5,1.5; got '0.1,inf'."),
+    ("pair=1", "pair must be 2 ints: 1,2; got '1' (1 value)."),
+])
+def test_bad_sequences_are_one_line_naming_the_field_and_the_expected_form(item, message):
+    with pytest.raises(ConfigError) as error:
+        build_config(_Sequences, parse_set_options([item]))
+    assert str(error.value) == message
+
+
+def test_the_unknown_key_error_says_where_the_keys_are_listed():
+    with pytest.raises(ConfigError, match=r"Valid keys: epochs, .*, sizes, rates, pair, tags; "
+                                          r"`gankit show VARIANT` lists them with their defaults\.$"):
+        build_config(_Sequences, {"colour": "red"})

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from gankit.config import TrainConfig, build_config
+from gankit.config import TrainConfig, build_config, unparseable_fields
 from gankit.host import PluginHost, get_host
 from gankit.registry import DataInfo, DatasetSpec, VariantSpec
 from gankit.testing._common import (BATCH, PluginCheckError, backward, check_gradients, check_images,
@@ -71,6 +71,9 @@ def check_spec(spec: VariantSpec, host: PluginHost, subject: str) -> None:
             and issubclass(spec.config_class, TrainConfig)):
         fail(subject, f"config_class {spec.config_class!r} is not a dataclass subclassing "
               "gankit.TrainConfig", "Declare it as `@dataclass class MyConfig(TrainConfig): ...`")
+    for name, problem in unparseable_fields(spec.config_class).items():
+        fail(subject, f"config field '{name}' has a type --set cannot parse: {problem}", "Declare it as "
+              "int, float, bool, str, a Literal of those, Optional[...] of one, or a list or tuple of them")
     if not callable(spec.build):
         fail(subject, "VariantSpec.build is not callable", "Pass build(config, data_info) -> Networks")
     try:
