@@ -25,7 +25,9 @@ def add_commands(app: typer.Typer) -> None:
 
 @user_errors
 def sample(
-    run: Annotated[Path, typer.Argument(help="A run folder or a checkpoint file.")],
+    run: Annotated[list[Path], typer.Argument(
+        metavar="RUN", help="A run folder or a checkpoint file; several (a glob such as "
+                            "runs/vanilla-mnist-*/): the newest.", show_default=False)],
     n: Annotated[int, typer.Option(help="How many images.")] = 16,
     seed: Annotated[int, typer.Option(help="Seed for the noise.")] = 0,
     out: Annotated[Optional[Path], typer.Option(
@@ -45,6 +47,7 @@ def sample(
              "it).")] = Precision.fp32,
 ) -> None:
     """Draw images from a trained run."""
+    run = newest_run(run)
     check_options(run, n, seed, out, force)
     from gankit.loading import load_run
     from gankit.sample import check_out, default_sample_path, parse_codes, parse_labels, save_samples
@@ -68,6 +71,31 @@ def sample(
         columns = len(chosen)
     save_samples(images, out, columns)
     typer.echo(f"Wrote {n} samples from {loaded.variant} to {out}")
+
+
+def newest_run(runs: list[Path]) -> Path:
+    """The one run to sample from ``runs``: itself when there is one; else the newest, said in a
+    notice on stderr.
+
+    Sampling the newest rather than refusing: the README's ``gankit sample runs/vanilla-mnist-*/``
+    matches every vanilla run once there are two, and whoever typed it wants samples of the run they
+    just trained, which is the one written last; the notice names it, so a wrong pick is seen.
+    """
+    unique = list(dict.fromkeys(runs))
+    if len(unique) == 1:
+        return unique[0]
+    chosen = max(unique, key=_written_at)
+    typer.echo(f"gankit: the pattern matched {len(unique)} run folders; sampling the newest, {chosen} "
+               "(pass one run folder to pick another).", err=True)
+    return chosen
+
+
+def _written_at(run: Path) -> tuple[bool, float]:
+    """When ``run`` (a folder or a checkpoint file) was last written: its newest ``config.json`` or
+    ``checkpoints/last.pt``; anything that is no run sorts first."""
+    files = [run] if run.is_file() else [run / "config.json", run / "checkpoints" / "last.pt"]
+    times = [path.stat().st_mtime for path in files if path.is_file()]
+    return (bool(times), max(times, default=0.0))
 
 
 def check_options(run: Path, n: int, seed: int, out: Path | None, force: bool) -> None:

@@ -176,4 +176,5 @@ def run_and_report(variant: str, overrides: dict[str, Any], options: Any, callba
     except (OSError, MemoryError) as error:
         fail(system_error_line(error, "; a run that saved a checkpoint continues with --resume"),
              EXIT_SYSTEM)
-    console.print(f"[green]Done:[/] {result.epochs_done} epochs in {result.run_dir}")
+    epochs = "epoch" if result.epochs_done == 1 else "epochs"
+    console.print(f"[green]Done:[/] {result.epochs_done} {epochs} in {result.run_dir}")

@@ -132,13 +132,13 @@ def _train(variant_name: str, overrides: dict[str, Any] | None, options: RunOpti
            distributed: dist.Distributed) -> TrainResult:
     host = host or get_host()
     plan = _plan_run(variant_name, overrides, options, host, distributed)
-    data = _load_data(plan, options)
+    data, described = _load_data(plan, options)
     run_dir = plan.run_dir
     if not options.resume and distributed.is_main:  # a default name taken this second gets a suffix
         run_dir = claim_run_dir(run_dir, resume=False, unique=options.out is None)
     run_dir = distributed.broadcast(run_dir)  # rank 0's claim names the folder for every rank
     if console is not None:
-        console.print(f"[bold]data:[/] {data.source}")
+        console.print(f"[bold]data:[/] {described}")
         if data.notice:
             console.print(f"[yellow]notice:[/] {data.notice}")
 
@@ -213,8 +213,10 @@ def _take_recorded_options(saved: dict[str, Any], options: RunOptions) -> None:
     options.precision = resumed_precision(saved, options.precision)
 
 
-def _load_data(plan: _Plan, options: RunOptions) -> Any:
-    """The training images (the seeded subset under ``max_images``), checked against the plan."""
+def _load_data(plan: _Plan, options: RunOptions) -> tuple[Any, str]:
+    """The training images (the seeded subset under ``max_images``), checked against the plan, and
+    what they are in words: their source, or how many were drawn from it (``data.source`` stays the
+    source, as ``config.json`` records it)."""
     dataset, variant, config = plan.dataset, plan.variant, plan.config
     data = dataset.load(DataRequest(
         **({"root": Path(options.data_root)} if options.data_root else {}), split="train",
@@ -227,8 +229,11 @@ def _load_data(plan: _Plan, options: RunOptions) -> Any:
     if variant.conditional and data.labels is None:
         raise DataError(f"Dataset '{dataset.name}' has no labels; the conditional variant "
                         f"'{variant.name}' needs them. Pick a labelled dataset.")
-    if options.max_images is not None:
+    described = data.source
+    if options.max_images is not None and options.max_images < len(data):
         data = data.subset(options.max_images, plan.seed)
+        article = "the " if data.source[:1].islower() else ""  # "the bundled ...", not "the /data/..."
+        described = f"{len(data):,} images drawn (seeded) from {article}{data.source}"
     if len(data) < config.batch_size:
         raise ConfigError(f"batch_size {config.batch_size} is larger than the dataset "
                           f"({len(data)} images); lower --batch-size.")
@@ -237,7 +242,7 @@ def _load_data(plan: _Plan, options: RunOptions) -> Any:
         raise CheckpointError(
             f"Cannot resume '{plan.run_dir}': it trained on {saved['dataset']['num_images']} images "
             f"({saved['dataset']['source']}), but {len(data)} were found now ({data.source}).")
-    return data
+    return data, described
 
 
 def _restore(trainer: loop.Trainer, saved: dict[str, Any], run_dir: Path, main: bool) -> None:
@@ -345,11 +350,23 @@ def _check_resume_compatible(saved: dict[str, Any], spec: VariantSpec, overrides
     if changed:
         raise ConfigError(f"Cannot change {', '.join(changed)} when resuming (only --epochs may change); "
                           "start a new run with another --out instead.")
+    _check_max_images_kept(saved["dataset"], options.max_images)
     if options.seed is not None and options.seed != saved["seed"]:
         raise ConfigError(f"Cannot change --seed when resuming (the run uses seed {saved['seed']}).")
     if resumed.epochs < original.epochs:
         raise ConfigError(f"Cannot lower --epochs to {resumed.epochs} when resuming (the run is set to "
                           f"{original.epochs}); --epochs may only grow. The checkpoints stay as they are.")
+
+
+def _check_max_images_kept(saved_data: dict[str, Any], max_images: int | None) -> None:
+    """``--max-images`` on ``--resume``: the number the run trained with (or, for a run on all its
+    images, one that draws all of them), else refused."""
+    recorded, trained_on = saved_data.get("max_images"), saved_data["num_images"]
+    if max_images is None or max_images == recorded or (recorded is None and max_images >= trained_on):
+        return
+    was = f"--max-images {recorded}" if recorded is not None else "all of them"
+    raise ConfigError(f"Cannot change --max-images when resuming (the run trained on {trained_on:,} images, "
+                      f"{was}); drop --max-images, or start a new run with another --out.")
 
 
 def _check_checkpoint_matches(state: dict[str, Any], saved: dict[str, Any], run_dir: Path) -> None:
