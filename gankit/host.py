@@ -173,9 +173,12 @@ class PluginHost:
         and the qualified name of each."""
         info = self.plugins.get(plugin)
         lines = []
+        registries = self.registries()
         for kind, names in (info.registered.items() if info else []):
-            registry = self.registries().get(kind)
-            for name in names if registry is not None else []:
+            if kind not in registries:  # "commands": no registry, no names to share
+                continue
+            registry = registries[kind]
+            for name in names:
                 others = [f"'{r.qualified}'" for r in registry.registrations()
                           if r.name == name and r.owner != plugin]
                 if not others:

@@ -122,7 +122,7 @@ def check_options(run: Path, n: int, seed: int, out: Path | None, force: bool) -
 def draw(loaded: Any, n: int, seed: int, labels: list[int] | None, codes: dict[str, Any],
          precision: Precision) -> Any:
     """``n`` images from ``loaded``'s generator under ``precision``'s autocast, as float32."""
-    from gankit.sample import draw_samples
+    from gankit.noise import draw_samples
     from gankit.train.precision import Precision as Autocast, resolve_precision
 
     where = next(loaded.generator.parameters()).device

@@ -181,7 +181,7 @@ def _results(contenders: list[Contender], options: CompareOptions, dataset_name:
 def panel_of(generator: Any, seed: int) -> Panel:
     """The grid a variant shows: 10x10 samples, or one row of 10 per class if conditional."""
     from gankit.evaluate.score import generate
-    from gankit.sample import fixed_noise
+    from gankit.noise import fixed_noise
 
     rows = generator.num_classes or UNCONDITIONAL_ROWS
     labels = [row for row in range(rows) for _ in range(PANEL_COLUMNS)] if generator.num_classes else None

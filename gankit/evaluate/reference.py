@@ -118,7 +118,7 @@ class RealReference:
     def closest_pairs(self, generator: Any, closest: dict[str, list], seed: int = 0) -> torch.Tensor:
         """Memorisation's ``closest`` generated images (redrawn from the same fixed noise), then
         the training image nearest to each, as one batch in [-1, 1] for a two-row picture."""
-        from gankit.sample import fixed_noise, generate
+        from gankit.noise import fixed_noise, generate
 
         z, labels = fixed_noise(generator, self.n, seed=seed)
         index = torch.tensor(closest["fake_index"], dtype=torch.long)

@@ -18,7 +18,8 @@ from gankit.evaluate.evaluator import Evaluator, load_evaluator
 from gankit.evaluate.metrics import METRICS, score
 from gankit.evaluate.reference import RealReference, build_reference
 from gankit.host import PluginHost, get_host
-from gankit.sample import fixed_noise, generate  # generate: re-exported for callers of 0.1
+from gankit.runs import recorded_names
+from gankit.noise import fixed_noise, generate  # generate: re-exported for callers of 0.1
 
 
 
@@ -77,7 +78,8 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
     target = resolve_device(device)
     loaded = load_run(Path(path), host=host, device=target, ema=ema)
     metadata = getattr(loaded, "metadata", None) or {}
-    dataset = host.datasets.get(loaded.dataset, pinned=(metadata.get("qualified_names") or {}).get("dataset"))
+    pins = recorded_names(metadata)[0] if metadata else {}  # the dataset the run was made with
+    dataset = host.datasets.get(loaded.dataset, pinned=pins.get("dataset"))
     recorded = metadata.get("dataset") or {}
     # The set has no evaluator of its own.
     unlabelled = "num_classes" in recorded and not recorded["num_classes"]

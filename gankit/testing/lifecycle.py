@@ -41,7 +41,7 @@ def check_training(spec: VariantSpec, config: Any, data_spec: DatasetSpec, host:
     from gankit.loading import load_run
     from gankit.nn import Networks
     from gankit.runs import checkpoint_path
-    from gankit.sample import draw_samples
+    from gankit.noise import draw_samples
     from gankit.train.run import RunOptions, build_trainer
 
     # Enough batches for two G steps whatever n_critic is.
