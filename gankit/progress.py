@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 # The keys the bar always shows, with their short labels, in this order; others follow.
-SHOWN = {"d_loss": "D", "g_loss": "G", "d_real": "D(x)", "d_fake": "D(G(z))"}
+# A critic loss (WGAN-GP, hinge, ...) logs its raw mean outputs as critic_real/critic_fake: they
+# are not probabilities, so its sigmoids (d_real, d_fake, kept in metrics.jsonl) are not shown.
+SHOWN = {"d_loss": "D", "g_loss": "G", "d_real": "D(x)", "d_fake": "D(G(z))",
+         "critic_real": "C(x)", "critic_fake": "C(G(z))"}
+PROBABILITIES = ("d_real", "d_fake")
 
 
 class ProgressBar:
@@ -51,6 +55,8 @@ class ProgressBar:
 
 def format_values(values: dict[str, float]) -> str:
     """``D 0.693  G 0.701  D(x) 0.50  ...  mi 0.12``: the standard keys first, then the rest."""
-    parts = [f"{label} {values[key]:.3f}" for key, label in SHOWN.items() if key in values]
-    parts += [f"{key} {value:.3g}" for key, value in values.items() if key not in SHOWN]
+    hidden = PROBABILITIES if "critic_real" in values else ()
+    parts = [f"{label} {values[key]:.3f}" for key, label in SHOWN.items()
+             if key in values and key not in hidden]
+    parts += [f"{key} {value:.3g}" for key, value in values.items() if key not in SHOWN and key not in hidden]
     return "  ".join(parts)

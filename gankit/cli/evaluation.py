@@ -91,7 +91,11 @@ def compare(
         metavar="VARIANT_OR_RUN",
         help="Variant names (trained now, under the same budget) and/or run folders (loaded).")],
     epochs: Annotated[Optional[int], typer.Option(
-        help="Epochs per variant (default: 5 unless --budget-seconds is given).")] = None,
+        help="Epochs per variant (default: 5 unless --budget-seconds or --g-steps is given).")] = None,
+    g_steps: Annotated[Optional[int], typer.Option(
+        help="Generator updates per variant and seed: the whole epochs nearest to N, from each "
+             "variant's own updates per epoch (a 5-critic-step variant trains 5x the epochs). "
+             "The report states each run's exact count.")] = None,
     budget_seconds: Annotated[Optional[float], typer.Option(
         help="Wall-clock seconds per variant and seed: as many whole epochs as fit, judged "
              "from the variant's first epoch.")] = None,
@@ -124,7 +128,7 @@ def compare(
     from gankit.train import Interrupted
 
     options = CompareOptions(
-        epochs=epochs, budget_seconds=budget_seconds, seeds=seeds, n=n, dataset=dataset,
+        epochs=epochs, g_steps=g_steps, budget_seconds=budget_seconds, seeds=seeds, n=n, dataset=dataset,
         out=out, data_root=data_root, download=not offline(),
         device=device.value, max_images=max_images, evaluator_path=evaluator, progress=progress,
         cache=cache, jobs=jobs, ema=ema, data_options=key_value_pairs(data_option, "--data-option"),

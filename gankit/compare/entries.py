@@ -20,7 +20,8 @@ DEFAULT_DATASET = "mnist"
 
 @dataclass
 class CompareOptions:
-    epochs: int | None = None  # None: DEFAULT_EPOCHS, unless budget_seconds is set
+    epochs: int | None = None  # None: DEFAULT_EPOCHS, unless budget_seconds or g_steps is set
+    g_steps: int | None = None  # generator updates per run, rounded to each variant's whole epochs
     budget_seconds: float | None = None
     seeds: int = 1
     n: int = 10_000

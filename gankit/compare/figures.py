@@ -1,5 +1,5 @@
-"""The comparison's figures, drawn from images and metrics, never from generators: the side-by-side
-samples (one panel per variant) and the overlaid loss curves."""
+"""The comparison's sample figures, drawn from images, never from generators: the side-by-side
+samples (one panel per variant); the loss curves are :func:`gankit.plots.plot_loss_overlay`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from gankit._io import atomic_path
-from gankit.runs import read_metrics
 
 PANEL_COLUMNS = 10  # samples per row of a panel
 UNCONDITIONAL_ROWS = 10
@@ -46,38 +45,6 @@ def save_side_by_side(panels: dict[str, Panel], path: Path) -> None:
                             fontsize=7)
         else:
             axis.set_yticks([])
-    figure.tight_layout()
-    _save_figure(figure, path)
-
-
-def save_loss_overlay(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    figure, (d_axis, g_axis) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
-    for variant in results["variants"]:
-        curves: dict[int, list[tuple[float, float]]] = {}
-        for run in variant["runs"]:
-            for record in read_metrics(Path(run["run_dir"])):
-                if record.get("event") == "epoch":
-                    curves.setdefault(record["epoch"], []).append((record["d_loss"], record["g_loss"]))
-        epochs = sorted(curves)
-        if not epochs:
-            continue
-        marker = "o" if len(epochs) < 30 else None
-        for axis, index in ((d_axis, 0), (g_axis, 1)):
-            means = [sum(pair[index] for pair in curves[e]) / len(curves[e]) for e in epochs]
-            axis.plot(epochs, means, label=variant["name"], marker=marker)
-    for axis, name in ((d_axis, "D loss"), (g_axis, "G loss")):
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.set_xlabel("epoch")
-        axis.set_ylabel(f"{name} (epoch mean" + (", mean over seeds)" if results["seeds"] > 1 else ")"))
-        axis.set_title(name)
-        axis.grid(alpha=0.3)
-        axis.legend()
     figure.tight_layout()
     _save_figure(figure, path)
 

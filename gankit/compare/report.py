@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from gankit._io import write_json_atomic, write_text_atomic
-from gankit.compare.figures import Panel, save_loss_overlay, save_side_by_side
+from gankit.compare.figures import Panel, save_side_by_side
+from gankit.plots import plot_loss_overlay
 
 
 def _cell(key: str, summary_mean: float | None, summary_std: float | None, num_classes: int | None,
@@ -218,7 +219,7 @@ def write_reports(results: dict[str, Any], panels: dict[str, Panel], out: Path,
     save_side_by_side(panels, out / "side_by_side.png")
     if closest:
         save_side_by_side(closest, out / CLOSEST_PAIRS)
-    save_loss_overlay(results, out / "losses.png")
+    plot_loss_overlay(results, out / "losses.png")
     write_json_atomic(out / "results.json", results)
     write_text_atomic(out / "report.md", markdown(results, out))
     write_text_atomic(out / "report.html", html_report(results, out))
