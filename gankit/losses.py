@@ -37,7 +37,16 @@ class DiscriminatorLoss(NamedTuple):
 
 
 class Loss:
-    """A GAN objective: one method for D's step and one for G's."""
+    """A GAN objective: one method for D's step and one for G's.
+
+    ``critic`` says what D's outputs are: ``False`` (the default) for a classifier's logits, whose
+    sigmoid is D's probability that an image is real (logged as ``d_real``/``d_fake``, shown as
+    D(x), D(G(z))); ``True`` for a critic's scores (Wasserstein, hinge, least squares,
+    relativistic), whose sigmoid is no probability: the engine then also logs the raw means as
+    ``critic_real``/``critic_fake`` and shows those, as C(x), C(G(z)).
+    """
+
+    critic = False
 
     @classmethod
     def from_config(cls, config: Any) -> "Loss":
@@ -93,6 +102,8 @@ class MinimaxLoss(NonSaturatingLoss):
 class LeastSquaresLoss(LogitLoss):
     """LSGAN with targets a=0 (fake), b=1 (real), c=1 (what G wants D to say)."""
 
+    critic = True
+
     def d_loss_from_logits(self, real_logits, fake_logits):
         return 0.5 * ((real_logits - 1).pow(2).mean() + fake_logits.pow(2).mean())
 
@@ -101,6 +112,8 @@ class LeastSquaresLoss(LogitLoss):
 
 
 class HingeLoss(LogitLoss):
+    critic = True
+
     def d_loss_from_logits(self, real_logits, fake_logits):
         return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
 
@@ -111,6 +124,8 @@ class HingeLoss(LogitLoss):
 class WassersteinGPLoss(LogitLoss):
     """Critic maximises E[D(x)] - E[D(G(z))], plus ``gp_weight * (||grad D(x_hat)|| - 1)^2`` on
     random interpolates of real and fake images."""
+
+    critic = True
 
     def __init__(self, gp_weight: float = 10.0) -> None:
         self.gp_weight = gp_weight
@@ -136,6 +151,8 @@ class WassersteinGPLoss(LogitLoss):
 class RelativisticAverageLoss(Loss):
     """RaGAN (Jolicoeur-Martineau 2019): D judges whether a real image is more realistic than the
     average fake, and the reverse; G gets the mirrored objective, so it needs the real batch too."""
+
+    critic = True
 
     def discriminator_loss(self, discriminator, real, fake, labels=None):
         real_logits, fake_logits = discriminator(real, labels), discriminator(fake, labels)

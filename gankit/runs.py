@@ -1,7 +1,8 @@
 """The run folder: its layout, its ``config.json`` and ``metrics.jsonl``, and finding checkpoints.
 
 A run folder holds ``config.json`` (everything needed to rebuild the run), ``metrics.jsonl``
-(one JSON object per logged event), ``samples/epoch_XXXX.png``, ``losses.png`` and
+(one JSON object per logged event), ``steps.jsonl`` (the losses a few times an epoch),
+``samples/epoch_XXXX.png``, ``losses.png`` and
 ``checkpoints/last.pt``. Torch-free, so the CLI can inspect runs cheaply.
 """
 
@@ -29,6 +30,7 @@ from gankit.errors import CheckpointError, GankitError, GankitWarning
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
+STEPS_FILE = "steps.jsonl"  # the losses a few times an epoch (per-step curves), one line each
 LOSS_PLOT_FILE = "losses.png"
 SAMPLES_DIR = "samples"
 CHECKPOINTS_DIR = "checkpoints"
@@ -248,8 +250,9 @@ def _config_problem(config: Any) -> str | None:
     return None
 
 
-def append_metrics(run_dir: Path, records: list[dict[str, Any]]) -> None:
-    path = Path(run_dir) / METRICS_FILE
+def append_metrics(run_dir: Path, records: list[dict[str, Any]], file: str = METRICS_FILE) -> None:
+    """Append ``records`` to ``metrics.jsonl`` (or another of the run's JSON-lines ``file``)."""
+    path = Path(run_dir) / file
     with open(path, "ab") as file:
         # A kill mid-append leaves a torn last line: start on a fresh line, never glue onto it.
         if file.tell() > 0:
@@ -261,20 +264,20 @@ def append_metrics(run_dir: Path, records: list[dict[str, Any]]) -> None:
         file.write("".join(json.dumps(record) + "\n" for record in records).encode())
 
 
-def drop_metrics_after(run_dir: Path, epoch: int) -> int:
-    """Remove the ``metrics.jsonl`` lines of epochs after ``epoch`` (a resume trains them again),
-    rewriting the file atomically if any goes; returns how many went."""
-    records = read_metrics(run_dir)
+def drop_metrics_after(run_dir: Path, epoch: int, file: str = METRICS_FILE) -> int:
+    """Remove the ``metrics.jsonl`` (or ``file``) lines of epochs after ``epoch`` (a resume trains
+    them again), rewriting the file atomically if any goes; returns how many went."""
+    records = read_metrics(run_dir, file)
     kept = [r for r in records if not (isinstance(r.get("epoch"), int) and r["epoch"] > epoch)]
     if len(kept) < len(records):
-        write_text_atomic(Path(run_dir) / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in kept))
+        write_text_atomic(Path(run_dir) / file, "".join(json.dumps(r) + "\n" for r in kept))
     return len(records) - len(kept)
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The records of ``metrics.jsonl``; a line that is not a JSON object (the torn end of a
-    killed append) is skipped."""
-    path = Path(run_dir) / METRICS_FILE
+def read_metrics(run_dir: Path, file: str = METRICS_FILE) -> list[dict[str, Any]]:
+    """The records of ``metrics.jsonl`` (or ``file``: ``steps.jsonl``); a line that is not a JSON
+    object (the torn end of a killed append) is skipped."""
+    path = Path(run_dir) / file
     if not path.exists():
         return []
     records = []

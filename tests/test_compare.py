@@ -95,6 +95,12 @@ def test_compare_writes_every_output(comparison):
     assert "![closest pairs](closest_pairs.png)" in markdown and "near-copies of a training image" in markdown
     assert "never precision" in markdown  # the highlighting rule is stated under the table
     assert "real vs real" in output and "FID" in output  # the Rich table
+    # Each metric's name leads to its one-line meaning, in both reports; the recipes are tabled.
+    assert "<a href='#metric-0'>FID</a>" in html and "<dt id='metric-0'><b>FID</b>" in html
+    assert "## What the metrics mean" in markdown and "- **FID** (lower is better): " in markdown
+    assert "## Recipes" in markdown and "| D steps per G step | 1 | 1 |" in markdown
+    assert "<h2>Recipes</h2>" in html and "recipes" in output
+    assert "same noise (seed 0, z 100-d" in markdown  # both z are 100-d: truly the same noise
 
 
 def test_every_variant_is_trained_and_scored_alike(comparison):
@@ -146,6 +152,28 @@ def test_an_existing_run_folder_is_loaded_not_retrained(comparison, tmp_path):
     assert not (tmp_path / "again/runs").exists()
 
 
+def test_a_g_steps_budget_gives_every_variant_the_same_generator_updates(tmp_path):
+    # 100 images: vanilla (batch 100) updates G once an epoch, tiny-cgan (batch 50) twice.
+    result = invoke("vanilla", "tiny-cgan", "--g-steps", "4", "--max-images", "100", "--n", "300",
+                    "--no-progress", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "results.json").read_text())
+    vanilla, tiny = results["variants"]
+    assert results["budget"] == {"g_steps": 4}
+    assert (vanilla["epochs"], tiny["epochs"]) == ([4], [2])
+    assert vanilla["g_steps"] == tiny["g_steps"] == [4]
+    assert (vanilla["images_seen"], tiny["images_seen"]) == ([400], [200])
+    assert "vanilla: 1 generator updates per epoch -> 4 epochs" in result.output
+    assert not any("different numbers of updates" in note for note in results["notes"])
+
+
+def test_different_generator_updates_are_pointed_out(comparison):
+    _, _, results = comparison  # one epoch each of 100 images: vanilla 1 update, tiny-cgan 2
+    assert [v["g_steps"] for v in results["variants"]] == [[1, 1], [2, 2]]
+    (note,) = [n for n in results["notes"] if "different numbers of updates" in n]
+    assert "vanilla 1, tiny-cgan 2" in note and "--g-steps N" in note
+
+
 def test_a_seconds_budget_becomes_whole_epochs(tmp_path):
     result = invoke("tiny-cgan", "--budget-seconds", "0.001", "--max-images", "100", "--n", "300",
                     "--no-progress", "--out", str(tmp_path))
@@ -156,7 +184,9 @@ def test_a_seconds_budget_becomes_whole_epochs(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["vanila"], "Did you mean 'vanilla'?"),
-    (["vanilla", "--epochs", "2", "--budget-seconds", "5"], "not both"),
+    (["vanilla", "--epochs", "2", "--budget-seconds", "5"], "not --epochs and --budget-seconds"),
+    (["vanilla", "--g-steps", "20", "--epochs", "2"], "not --epochs and --g-steps"),
+    (["vanilla", "--g-steps", "0"], "--g-steps must be at least 1"),
     (["vanilla", "vanilla"], "named twice"),
 ])
 def test_bad_requests_fail_in_one_line(args, message, tmp_path):

@@ -64,8 +64,8 @@ def test_ema_weights_differ_from_raw_and_are_what_sample_and_load_run_use(tmp_pa
     from gankit.images import save_grid
 
     z, _ = fixed_noise(loaded.generator, seed=0)
-    save_grid(generate(loaded.generator, z, None), tmp_path / "ema_grid.png", 4)
-    save_grid(generate(plain.generator, z, None), tmp_path / "raw_grid.png", 4)
+    save_grid(generate(loaded.generator, z, None), tmp_path / "ema_grid.png", 4, label="dcgan, epoch 2")
+    save_grid(generate(plain.generator, z, None), tmp_path / "raw_grid.png", 4, label="dcgan, epoch 2")
     pixels = {name: Image.open(path).convert("L").tobytes() for name, path in (
         ("run", run / "samples/epoch_0002.png"), ("ema", tmp_path / "ema_grid.png"), ("raw", tmp_path / "raw_grid.png"))}
     assert pixels["run"] == pixels["ema"] != pixels["raw"]

@@ -44,6 +44,8 @@ def test_outputs_lost_between_the_checkpoint_and_the_epoch_end_are_written_again
         assert runs.sample_grid_path(broken, epoch).read_bytes() == \
             runs.sample_grid_path(unbroken, epoch).read_bytes()
     assert (broken / "losses.png").is_file()
+    # epoch 1's steps.jsonl lines had landed before the "kill": written again once, not twice
+    assert (broken / "steps.jsonl").read_text() == (unbroken / "steps.jsonl").read_text()
     ours, theirs = (load_checkpoint(runs.checkpoint_path(r)) for r in (broken, unbroken))
     for key, value in theirs["generator"].items():  # and the run went on bit for bit
         assert torch.equal(ours["generator"][key], value), key

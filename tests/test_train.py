@@ -49,6 +49,11 @@ def test_a_short_run_writes_the_whole_run_folder(tmp_path):
         assert all(line[key] > 0 for line in lines), key
     checkpoint = load_checkpoint(run / "checkpoints/last.pt")
     assert (checkpoint["epoch"], checkpoint["step"]) == (2, 12)
+    # steps.jsonl: the per-step curves, here every batch (6 a epoch, fewer than 20 reads an epoch)
+    steps = [json.loads(line) for line in (run / "steps.jsonl").read_text().splitlines()]
+    assert [(w["epoch"], w["batch"], w["step"]) for w in steps] == \
+        [(1 + i // 6, 1 + i % 6, 1 + i) for i in range(12)]
+    assert all(w["batches"] == 6 and w["d_loss"] > 0 and w["g_loss"] > 0 for w in steps)
     for key in ("g_optimizer", "d_optimizer", "rng", "config"):
         assert key in checkpoint
 
@@ -86,6 +91,12 @@ def test_ctrl_c_saves_mid_epoch_and_resume_is_still_exact(tmp_path, monkeypatch)
     train("vanilla", {}, options(tmp_path / "stopped", resume=True))
     assert_same_weights(weights(tmp_path / "straight/checkpoints/last.pt"),
                         weights(tmp_path / "stopped/checkpoints/last.pt"))
+    # The per-step curves and the epoch means are the unbroken run's too, to the last digit.
+    assert (tmp_path / "stopped/steps.jsonl").read_text() == (tmp_path / "straight/steps.jsonl").read_text()
+    timeless = [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")}
+                for r in map(json.loads, (tmp_path / "straight/metrics.jsonl").read_text().splitlines())]
+    assert [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in
+            map(json.loads, (tmp_path / "stopped/metrics.jsonl").read_text().splitlines())] == timeless
 
 
 def test_existing_run_folder_is_never_overwritten(tmp_path):

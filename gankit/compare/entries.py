@@ -94,10 +94,14 @@ def check_options(options: CompareOptions, contenders: list[Contender],
                   host: PluginHost) -> tuple[str, CompareOptions]:
     """Validate the options; returns the dataset everything is compared on, and the options with
     the dataset options every run shares."""
-    if options.epochs is not None and options.budget_seconds is not None:
-        raise ConfigError("Give --epochs or --budget-seconds, not both: the budget is one or the other.")
-    if options.epochs is not None and options.epochs < 1:
-        raise ConfigError(f"--epochs must be at least 1, got {options.epochs}.")
+    given = [name for name, value in (("--epochs", options.epochs), ("--g-steps", options.g_steps),
+                                      ("--budget-seconds", options.budget_seconds)) if value is not None]
+    if len(given) > 1:
+        raise ConfigError(f"Give one of --epochs, --g-steps and --budget-seconds, not {' and '.join(given)}: "
+                          "the budget is one of them.")
+    for name, value in (("--epochs", options.epochs), ("--g-steps", options.g_steps)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}.")
     if options.budget_seconds is not None and not options.budget_seconds > 0:
         raise ConfigError(f"--budget-seconds must be positive, got {options.budget_seconds}.")
     if options.seeds < 1:

@@ -23,24 +23,25 @@ class Panel:
 
 
 def save_side_by_side(panels: dict[str, Panel], path: Path) -> None:
-    """One panel per variant, side by side, each a grid of ``PANEL_COLUMNS`` columns."""
+    """One panel per variant, side by side, each a grid of ``PANEL_COLUMNS`` columns drawn as the
+    run's own sample grids are (:func:`gankit.images.grid_pixels`: the same light grey separators)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from torchvision.utils import make_grid
+
+    from gankit.images import grid_pixels
 
     figure, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.8), dpi=110,
                                 squeeze=False)
     for axis, (label, panel) in zip(axes[0], panels.items()):
         images, rows = panel.images, panel.rows
-        grid = make_grid(images, nrow=PANEL_COLUMNS, normalize=True, value_range=(-1, 1),
-                         padding=2, pad_value=1.0)
-        axis.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        grid = grid_pixels(images, PANEL_COLUMNS).numpy()  # the run grids' cells and separators
+        axis.imshow(grid, interpolation="nearest")
         axis.set_title(label + (" (one row per class)" if panel.conditional else ""), fontsize=10)
         axis.set_xticks([])
         if panel.conditional:
-            cell = grid.shape[1] / rows
+            cell = grid.shape[0] / rows
             axis.set_yticks([cell * (row + 0.5) for row in range(rows)], [str(r) for r in range(rows)],
                             fontsize=7)
         else:

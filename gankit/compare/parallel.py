@@ -1,6 +1,6 @@
 """``gankit compare --jobs N``: the contenders' runs trained N at a time, each in its own process.
 
-A job is one (variant, seed) run, or under ``--budget-seconds`` all of a variant's seeds (its
+A job is one (variant, seed) run, or under ``--budget-seconds`` or ``--g-steps`` all of a variant's seeds (its
 first seed sets the epochs the others get). Each worker process holds one slot for its life: on a
 machine with several GPUs, slot k trains on ``cuda:k`` (modulo the count); on a CPU the cores are
 split, ``torch.set_num_threads(cores // N)`` each. A run is the same function of its seed as in a
@@ -30,7 +30,8 @@ def train_in_parallel(train_contender: Callable[..., None], contenders: list[Any
     ``run_dirs``, ``seeds`` and ``epochs`` in seed order, as the serial path does."""
     import torch
 
-    per_contender = options.budget_seconds is not None  # seed 0 sets the epochs of the others
+    # Under a time or G-step budget seed 0 sets the epochs of the others.
+    per_contender = options.budget_seconds is not None or options.g_steps is not None
     jobs = [(index, list(range(options.seeds)) if per_contender else [seed])
             for index in range(len(contenders))
             for seed in ([0] if per_contender else range(options.seeds))]

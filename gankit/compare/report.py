@@ -48,7 +48,8 @@ def table(results: dict[str, Any]) -> tuple[list[str], list[list[str]], list[int
         rows.append([info.label, info.better, *cells,
                      _cell(key, results["floor"].get(key), None, classes, False)])
         values = [v["mean"].get(key) for v in variants]
-        best.append(_best_index(values, info.better) if info.ranks else None)
+        shown = [_cell(key, value, None, classes, False) for value in values]
+        best.append(_best_index(values, info.better, shown) if info.ranks else None)
     for key, label, fmt in (("seconds_per_epoch", "seconds / epoch", "{:.2f}"),
                             ("images_per_s", "images / s", "{:,.0f}")):
         cells = []
@@ -60,34 +61,85 @@ def table(results: dict[str, Any]) -> tuple[list[str], list[list[str]], list[int
             cells.append(text)
         rows.append([label, "", *cells, ""])
         best.append(None)
-    rows.append(["epochs trained", "",
-                 *[", ".join(map(str, sorted(set(v["epochs"])))) for v in variants], ""])
-    best.append(None)
+    for key, label in (("epochs", "epochs trained"), ("g_steps", "generator updates"),
+                       ("images_seen", "real images seen by D")):
+        rows.append([label, "", *[", ".join(f"{n:,}" for n in sorted(set(v.get(key) or [])))
+                                  or "-" for v in variants], ""])
+        best.append(None)
     return header, rows, best
 
 
-def _best_index(values: list[float | None], better: str) -> int | None:
+def recipe_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """What each variant was trained with: one row per setting, one column per variant."""
+    variants = [v for v in results["variants"] if v.get("recipe")]
+    header = ["recipe", *[v["name"] for v in variants]]
+    settings = (
+        ("loss", lambda r: str(r["loss"])),
+        ("optimizer", lambda r: str(r["optimizer"])),
+        ("learning rate", lambda r: f"{r['g_lr']:g}" if r["g_lr"] == r["d_lr"]
+         else f"G {r['g_lr']:g}, D {r['d_lr']:g}"),
+        ("betas", lambda r: ", ".join("-" if b is None else f"{b:g}" for b in r["betas"])),
+        ("batch size", lambda r: str(r["batch_size"])),
+        ("D steps per G step", lambda r: str(r["n_critic"])),
+        ("z width", lambda r: str(r["latent_dim"])),
+        ("G weight averaging (EMA)", lambda r: f"{r['ema']:g}" if r["ema"] else "off"),
+        ("G parameters", lambda r: f"{r['g_params']:,}"),
+        ("D parameters", lambda r: f"{r['d_params']:,}"),
+        ("precision", lambda r: str(r["precision"])),
+    )
+    rows = [[name, *[shown(v["recipe"]) for v in variants]] for name, shown in settings]
+    return header, rows
+
+
+def _best_index(values: list[float | None], better: str, shown: list[str]) -> int | None:
+    """The column of the best value, or None when there is no best: fewer than two values, no
+    direction, or a tie as the table shows the values (IS 1.00 beside 1.00 is a tie)."""
     present = [(value, index) for index, value in enumerate(values) if value is not None]
     if len(present) < 2 or better not in ("lower", "higher"):
         return None
     chosen = min(present) if better == "lower" else max(present)
-    ties = sum(value == chosen[0] for value, _ in present)
-    return chosen[1] if ties == 1 else None  # a tie has no best
+    ties = sum(shown[index] == shown[chosen[1]] for _, index in present)
+    return chosen[1] if ties == 1 else None
+
+
+def _budget_text(budget: dict[str, Any]) -> str:
+    if "epochs" in budget:
+        return f"{budget['epochs']} epoch{'s' if budget['epochs'] != 1 else ''}"
+    if "g_steps" in budget:
+        return f"the whole epochs nearest to {budget['g_steps']:,} generator updates"
+    return f"{budget['budget_seconds']:g} seconds of training (whole epochs)"
+
+
+def _noise_line(results: dict[str, Any]) -> str:
+    """Say honestly what "the same noise" means: one seed, the same z only where widths agree."""
+    widths = {v["name"]: v.get("recipe", {}).get("latent_dim") for v in results["variants"]}
+    classes = (results.get("num_classes") or 10) - 1
+    labels = (f"; conditional runs ask for labels 0, 1, ..., {classes} in turn"
+              if any(v.get("conditional") for v in results["variants"]) else "")
+    if len(set(widths.values())) <= 1:
+        width = next(iter(widths.values()), None)
+        return (f"every run sampled from the same noise (seed {results['noise_seed']}"
+                + (f", z {width}-d" if width else "") + f"{labels}).")
+    described = ", ".join(f"{name} {width}-d" for name, width in widths.items())
+    return (f"every run sampled from noise of the same seed ({results['noise_seed']}); the z "
+            f"widths differ ({described}), so only runs of equal width share their z{labels}.")
+
+
+def _without_home(text: str) -> str:
+    """A report is shared: the home folder shows as ~, not as someone's absolute path."""
+    home = str(Path.home())
+    return text.replace(home, "~") if home not in ("", "/") else text
 
 
 def _context_lines(results: dict[str, Any]) -> list[str]:
     real, evaluator = results["real"], results["evaluator"]
-    budget = results["budget"]
-    budget_text = (f"{budget['epochs']} epoch{'s' if budget['epochs'] != 1 else ''}" if "epochs" in budget
-                   else f"{budget['budget_seconds']:g} seconds of training (whole epochs)")
     seeds = "seed 0" if results["seeds"] == 1 else f"seeds 0..{results['seeds'] - 1}"
     accuracy = evaluator.get("test_accuracy")
     trained = [v["name"] for v in results["variants"] if v["source"] == "trained"]
     lines = [
         f"Dataset {results['dataset']}; "
-        + (f"{', '.join(trained)} trained now for {budget_text} each, with {seeds}; " if trained else "")
-        + f"every run sampled from the same noise (seed {results['noise_seed']}; conditional runs "
-        f"ask for labels 0, 1, ..., {(results.get('num_classes') or 10) - 1} in turn).",
+        + (f"{', '.join(trained)} trained now for {_budget_text(results['budget'])} each, with "
+           f"{seeds}; " if trained else "") + _noise_line(results),
         f"n = {results['n']:,} generated images per run against {real['n_real']:,} real images "
         f"({real['real_split']}). FID and KID depend on n: compare them only at equal n.",
         f"Real vs real: {real['n_real']:,} other real images ({real['floor_split']}) scored the same "
@@ -99,7 +151,7 @@ def _context_lines(results: dict[str, Any]) -> list[str]:
     lines += [note for note in (real.get("notice"), real.get("data_notice")) if note]
     lines += results.get("notes", [])
     lines.append("Ranking by FID (lower is better): " + " < ".join(results["ranking"]["order"]) + ".")
-    return lines
+    return [_without_home(line) for line in lines]
 
 
 # -- documents -------------------------------------------------------------------------------------
@@ -124,13 +176,37 @@ def markdown(results: dict[str, Any], out: Path = Path(".")) -> str:
         if best_index is not None:
             cells[2 + best_index] = f"**{cells[2 + best_index]}**"
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"Bold: the best variant on that metric. {HIGHLIGHT_RULE} See docs/metrics.md for "
-              "what each metric means.", ""]
+    lines += ["", f"Bold: the best variant on that metric; a tie as shown is not marked. {HIGHLIGHT_RULE}",
+              "", "## Recipes", "", *_markdown_table(*recipe_table(results)), "",
+              "## What the metrics mean", "",
+              *[f"- **{info.label}** ({info.better} is better): {info.about}."
+                for info in _shown_metrics(results)],
+              "", f"{METRICS_DOC} explains each, its biases and how it was validated.", ""]
     if (out / CLOSEST_PAIRS).is_file():
         lines += ["## Memorisation", "", *_memorisation_lines(results), "",
                   f"![closest pairs]({CLOSEST_PAIRS})", ""]
     lines += ["## Losses", "", "![losses](losses.png)", ""]
     return "\n".join(lines)
+
+
+METRICS_DOC = "docs/metrics.md in gankit's source"
+
+
+def _shown_metrics(results: dict[str, Any]) -> list[Any]:
+    from gankit.evaluate.metrics import METRICS
+
+    return [info for key, info in METRICS.items() if any(key in v["mean"] for v in results["variants"])]
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{cells}</tr>{body}</table>"
 
 
 def _memorisation_lines(results: dict[str, Any]) -> list[str]:
@@ -173,15 +249,24 @@ def html_report(results: dict[str, Any], out: Path) -> str:
     parts.append(f"<img alt='side by side samples' src='{_data_uri(out / 'side_by_side.png')}'>")
     parts.append("<h2>Metrics</h2><table><tr>"
                  + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+    anchors = {info.label: f"metric-{index}" for index, info in enumerate(_shown_metrics(results))}
     for row, best_index in zip(rows, best):
-        cells = [f"<td>{html.escape(row[0])}</td>", f"<td>{html.escape(row[1])}</td>"]
+        name = html.escape(row[0])
+        if row[0] in anchors:  # the metric's name leads to its explanation below
+            name = f"<a href='#{anchors[row[0]]}'>{name}</a>"
+        cells = [f"<td>{name}</td>", f"<td>{html.escape(row[1])}</td>"]
         for index, cell in enumerate(row[2:-1]):
             kind = "num best" if index == best_index else "num"
             cells.append(f"<td class='{kind}'>{html.escape(cell)}</td>")
         cells.append(f"<td class='num floor'>{html.escape(row[-1])}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append(f"</table><p>Highlighted: the best variant on that metric. {html.escape(HIGHLIGHT_RULE)} "
-                 "The last column scores real images against real images.</p>")
+    parts.append(f"</table><p>Highlighted: the best variant on that metric; a tie as shown is not marked. "
+                 f"{html.escape(HIGHLIGHT_RULE)} The last column scores real images against real images.</p>")
+    parts.append("<h2>Recipes</h2>" + _html_table(*recipe_table(results)))
+    parts.append("<h2>What the metrics mean</h2><dl>" + "".join(
+        f"<dt id='{anchors[info.label]}'><b>{html.escape(info.label)}</b> ({html.escape(info.better)} is "
+        f"better)</dt><dd>{html.escape(info.about)}.</dd>" for info in _shown_metrics(results))
+        + f"</dl><p>{html.escape(METRICS_DOC)} explains each, its biases and how it was validated.</p>")
     if (out / CLOSEST_PAIRS).is_file():
         parts.append("<h2>Memorisation</h2><ul>" + "".join(
             f"<li>{html.escape(line.lstrip('- '))}</li>" for line in _memorisation_lines(results)) + "</ul>")
@@ -207,6 +292,13 @@ def print_table(results: dict[str, Any], console: Any) -> None:
             cells[2 + best_index] = f"[bold green]{cells[2 + best_index]}[/]"
         rich_table.add_row(*cells)
     console.print(rich_table)
+    header, rows = recipe_table(results)
+    recipes = Table(title="recipes", title_justify="left")
+    for index, name in enumerate(header):
+        recipes.add_column(name, justify="left" if index == 0 else "right")
+    for row in rows:
+        recipes.add_row(*row)
+    console.print(recipes)
     for line in _context_lines(results)[1:]:
         console.print(line)
 

@@ -1,12 +1,13 @@
 """``gankit compare``: variants side by side, fair by construction.
 
 Variant names are trained now, each with the same data, the same seeds 0..K-1 and the same budget
-(``epochs``, or ``budget_seconds`` turned into whole epochs from each variant's first epoch); run
-folders are loaded as they are. Every run is then sampled from the same fixed noise (and, if
-conditional, the same labels) and scored by the same evaluator against the same real images at the
-same n, next to the real-vs-real floor. The outputs go to one folder: ``side_by_side.png``,
-``losses.png``, ``report.md``, ``report.html`` (self-contained) and ``results.json``
-(see :mod:`gankit.report`); the terminal gets a Rich table.
+(``epochs``, or ``g_steps`` or ``budget_seconds`` turned into whole epochs from each variant's first
+epoch); run folders are loaded as they are. Every run is then sampled from noise of the same seed
+(the same z for variants of equal z width; and, if conditional, the same labels) and scored by the
+same evaluator against the same real images at the same n, next to the real-vs-real floor, with
+what each variant was trained with (its recipe) and given (epochs, G's updates, images seen). The
+outputs go to one folder: ``side_by_side.png``, ``losses.png``, ``report.md``, ``report.html``
+(self-contained) and ``results.json`` (see :mod:`gankit.compare.report`); the terminal gets Rich tables.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ def train_contender(contender: Contender, options: CompareOptions, dataset: str,
     """Train seeds 0..K-1 (or ``seeds``) of one variant under the shared budget."""
     from gankit.train import RunOptions, train
 
-    epochs = options.epochs or DEFAULT_EPOCHS
     for seed in range(options.seeds) if seeds is None else seeds:
         run_dir = out / RUNS_DIR / f"{contender.variant.replace(':', '-')}-seed{seed}"  # PLUGIN:NAME too
         if run_dir.exists() and any(run_dir.iterdir()):
@@ -45,24 +45,39 @@ def train_contender(contender: Contender, options: CompareOptions, dataset: str,
                                  data_options=dict(options.data_options))
         if console is not None:
             console.rule(f"{contender.variant}, seed {seed}")
-        if options.budget_seconds is not None and contender.epochs is None:
-            # Judge the epoch time on the first seed, then give every seed the same epochs.
+        if contender.epochs is None and (options.budget_seconds is not None or options.g_steps is not None):
+            # Judge the variant on the first seed's first epoch, then give every seed the same epochs.
             first = train(contender.variant, {"epochs": 1}, run_options, host=host, console=console)
-            seconds = first.epoch_metrics[0]["seconds"]
-            contender.epochs = max(1, math.floor(options.budget_seconds / seconds))
-            if console is not None:
-                console.print(f"{contender.variant}: {seconds:.2f}s per epoch -> "
-                              f"{contender.epochs} epochs in {options.budget_seconds:g}s")
+            contender.epochs = epochs_for_budget(contender.variant, first.epoch_metrics[0], options, console)
             if contender.epochs > 1:
                 run_options.resume = True
                 train(contender.variant, {"epochs": contender.epochs}, run_options, host=host,
                       console=console)
         else:
-            contender.epochs = contender.epochs or epochs
+            contender.epochs = contender.epochs or options.epochs or DEFAULT_EPOCHS
             train(contender.variant, {"epochs": contender.epochs}, run_options, host=host,
                   console=console)
         contender.run_dirs.append(run_dir)
         contender.seeds.append(seed)
+
+
+def epochs_for_budget(variant: str, first_epoch: dict[str, Any], options: CompareOptions,
+                      console: Any) -> int:
+    """The whole epochs that spend ``--budget-seconds`` or ``--g-steps``, from the first epoch's
+    line (its seconds, and its ``step``: the generator updates one epoch gives this variant)."""
+    if options.g_steps is not None:
+        per_epoch = max(1, int(first_epoch["step"]))
+        epochs = max(1, round(options.g_steps / per_epoch))
+        text = (f"{per_epoch} generator updates per epoch -> {epochs} epoch{'s' if epochs != 1 else ''} "
+                f"({epochs * per_epoch} updates for --g-steps {options.g_steps})")
+    else:
+        seconds = first_epoch["seconds"]
+        epochs = max(1, math.floor(options.budget_seconds / seconds))
+        text = (f"{seconds:.2f}s per epoch -> {epochs} epoch{'s' if epochs != 1 else ''} in "
+                f"{options.budget_seconds:g}s")
+    if console is not None:
+        console.print(f"{variant}: {text}")
+    return epochs
 
 
 def timing(run_dir: Path) -> dict[str, float | None]:
@@ -146,8 +161,12 @@ def _score_contenders(contenders: list[Contender], options: CompareOptions, data
                 closest[contender.label] = Panel(
                     reference.closest_pairs(loaded.generator, scores["closest"], NOISE_SEED), 2, False)
             config = runs.read_run_config(run_dir)
+            batch = int(config["config"].get("batch_size") or 1)
             contender.results.append({
                 "run_dir": str(run_dir), "seed": config["seed"], "epochs": loaded.epoch,
+                "g_steps": loaded.step, "recipe": recipe_of(loaded, config),
+                # the real images D saw: whole batches of the run's data, every epoch
+                "images_seen": loaded.epoch * (config["dataset"]["num_images"] // batch) * batch,
                 "train_images": config["dataset"]["num_images"], **timing(run_dir),
                 "scores": {key: scores[key] for key in METRICS if key in scores},
                 "memorised": scores.get("memorised"),
@@ -165,17 +184,24 @@ def _results(contenders: list[Contender], options: CompareOptions, dataset_name:
         "gankit_version": runs.versions()["gankit"], "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "dataset": dataset_name, "data_options": options.data_options, "n": reference.n,
         "noise_seed": NOISE_SEED, "seeds": options.seeds,
-        "budget": ({"budget_seconds": options.budget_seconds} if options.budget_seconds is not None
-                   else {"epochs": options.epochs or DEFAULT_EPOCHS}),
+        "budget": _budget(options),
         "real": reference.record(), "evaluator": evaluator.record(),
         "num_classes": evaluator.meta.get("num_classes"),
         "floor": {key: floor[key] for key in METRICS if key in floor},
         "variants": [_contender_record(c) for c in contenders],
-        "notes": _fairness_notes(contenders),
+        "notes": _fairness_notes(contenders, options),
     }
     results["ranking"] = {"by": "fid", "order": [v["name"] for v in sorted(
         results["variants"], key=lambda v: v["mean"]["fid"])]}
     return results
+
+
+def _budget(options: CompareOptions) -> dict[str, Any]:
+    if options.budget_seconds is not None:
+        return {"budget_seconds": options.budget_seconds}
+    if options.g_steps is not None:
+        return {"g_steps": options.g_steps}
+    return {"epochs": options.epochs or DEFAULT_EPOCHS}
 
 
 def panel_of(generator: Any, seed: int) -> Panel:
@@ -189,6 +215,22 @@ def panel_of(generator: Any, seed: int) -> Panel:
     return Panel(generate(generator, z, label_tensor), rows, bool(generator.num_classes))
 
 
+def recipe_of(loaded: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """What a run was trained with, as compare's recipe table shows it."""
+    from gankit.nn import count_parameters
+
+    fields = config["config"]
+    lr = fields.get("lr")
+    return {
+        "loss": fields.get("loss"), "optimizer": fields.get("optimizer", "adam"),
+        "g_lr": fields.get("g_lr") or lr, "d_lr": fields.get("d_lr") or lr,
+        "betas": [fields.get("beta1"), fields.get("beta2")], "batch_size": fields.get("batch_size"),
+        "n_critic": fields.get("n_critic", 1), "latent_dim": loaded.generator.latent_dim,
+        "ema": fields.get("ema") or 0.0, "precision": config.get("precision", "fp32"),
+        "g_params": count_parameters(loaded.generator), "d_params": count_parameters(loaded.discriminator),
+    }
+
+
 def _contender_record(contender: Contender) -> dict[str, Any]:
     from gankit.evaluate.metrics import METRICS
 
@@ -199,6 +241,9 @@ def _contender_record(contender: Contender) -> dict[str, Any]:
         "source": "trained" if contender.trained else "loaded",
         "conditional": "label_accuracy" in scores[0],
         "epochs": [r["epochs"] for r in contender.results],
+        "g_steps": [r["g_steps"] for r in contender.results],
+        "images_seen": [r["images_seen"] for r in contender.results],
+        "recipe": contender.results[0]["recipe"],  # every seed shares it
         "mean": {key: value["mean"] for key, value in summary.items()},
         "std": {key: value["std"] for key, value in summary.items()},
         "runs": contender.results,
@@ -209,8 +254,9 @@ def _contender_record(contender: Contender) -> dict[str, Any]:
     return record
 
 
-def _fairness_notes(contenders: list[Contender]) -> list[str]:
-    """Say where loaded runs make the comparison less than like for like."""
+def _fairness_notes(contenders: list[Contender], options: CompareOptions) -> list[str]:
+    """Say where the comparison is less than like for like: loaded runs keep their own budget, and
+    variants trained for the same epochs may have had different numbers of G's updates."""
     notes = []
     loaded = [c for c in contenders if not c.trained]
     if loaded:
@@ -218,4 +264,19 @@ def _fairness_notes(contenders: list[Contender]) -> list[str]:
                               f"{c.results[0]['train_images']:,} images, seed {c.results[0]['seed']})"
                               for c in loaded)
         notes.append(f"Loaded runs keep their own training budget: {described}.")
+    updates = {c.label: sorted({r["g_steps"] for r in c.results}) for c in contenders}
+    if len({tuple(counts) for counts in updates.values()}) > 1:
+        described = ", ".join(f"{label} {', '.join(f'{n:,}' for n in counts)}"
+                              for label, counts in updates.items())
+        if options.g_steps is None:
+            notes.append(f"The generators had different numbers of updates ({described}): a variant "
+                         "with several D steps per G step, or smaller batches, updates G a different "
+                         "number of times per epoch. `--g-steps N` trains each variant for the whole "
+                         "epochs nearest to N updates.")
+        else:
+            per_epoch = ", ".join(f"{c.label} {c.results[0]['g_steps'] // max(1, c.results[0]['epochs']):,}"
+                                  for c in contenders)
+            notes.append(f"--g-steps {options.g_steps:,} in whole epochs gave {described} updates; a "
+                         f"multiple of every variant's updates per epoch ({per_epoch}) matches them "
+                         "exactly.")
     return notes

@@ -44,28 +44,47 @@ class MetricInfo:
     # Whether the best value alone marks the better generator. Not for precision or density: a
     # collapsed generator (one image, or noise the evaluator maps to one place) scores precision 1.
     ranks: bool = True
+    about: str = ""  # one line for reports; docs/metrics.md explains each at length
 
 
 # The metrics in the order tables show them.
 METRICS = {
-    "fid": MetricInfo("FID", "lower", "{:.2f}"),
-    "kid": MetricInfo("KID", "lower", "{:.4g}"),
-    "is": MetricInfo("Inception Score", "higher", "{:.2f}"),
-    "precision": MetricInfo("precision (k=3)", "higher", "{:.3f}", ranks=False),
-    "recall": MetricInfo("recall (k=3)", "higher", "{:.3f}"),
-    "density": MetricInfo("density (k=5)", "near 1", "{:.3f}", ranks=False),
-    "coverage": MetricInfo("coverage (k=5)", "higher", "{:.3f}"),
-    "modes_covered": MetricInfo("modes covered", "higher", "{:d}"),
-    "kl_to_uniform": MetricInfo("KL to uniform", "lower", "{:.3f}"),
-    "unrecognised": MetricInfo("unrecognised", "lower", "{:.1%}", ranks=False),
-    "label_accuracy": MetricInfo("label accuracy", "higher", "{:.1%}"),
+    "fid": MetricInfo("FID", "lower", "{:.2f}", about="distance between Gaussians fitted to the real "
+                      "and the generated features: quality and diversity in one number (biased: "
+                      "falls as n grows)"),
+    "kid": MetricInfo("KID", "lower", "{:.4g}", about="kernel (MMD) distance between the real and the "
+                      "generated features; unbiased, so the floor is about 0"),
+    "is": MetricInfo("Inception Score", "higher", "{:.2f}", about="how confidently and evenly the "
+                     "evaluator classifies the samples; never looks at real images"),
+    "precision": MetricInfo("precision (k=3)", "higher", "{:.3f}", ranks=False, about="share of samples "
+                            "inside the real images' manifold (fidelity); a collapsed generator scores 1"),
+    "recall": MetricInfo("recall (k=3)", "higher", "{:.3f}", about="share of real images inside the "
+                         "samples' manifold (diversity)"),
+    "density": MetricInfo("density (k=5)", "near 1", "{:.3f}", ranks=False, about="how many real "
+                          "neighbourhoods hold each sample, over k: about 1 for real data"),
+    "coverage": MetricInfo("coverage (k=5)", "higher", "{:.3f}", about="share of real images with a "
+                           "sample in their neighbourhood (diversity, robust to outliers)"),
+    "modes_covered": MetricInfo("modes covered", "higher", "{:d}", about="classes that get at least a "
+                                "fifth of their fair share of the recognised samples"),
+    "kl_to_uniform": MetricInfo("KL to uniform", "lower", "{:.3f}", about="KL divergence of the "
+                                "samples' class histogram to the uniform one, in nats"),
+    "unrecognised": MetricInfo("unrecognised", "lower", "{:.1%}", ranks=False, about="share of samples "
+                               "in which the evaluator recognises no class"),
+    "label_accuracy": MetricInfo("label accuracy", "higher", "{:.1%}", about="conditional runs: share "
+                                 "of samples classified as the label they were drawn for"),
     # Scores from RealReference.extra_scores (memorisation.py, parzen.py), when asked for.
-    "near_copies": MetricInfo("near-copies of training images", "lower", "{:.1%}"),
+    "near_copies": MetricInfo("near-copies of training images", "lower", "{:.1%}", about="share of "
+                              "samples closer to a training image than 1% of training images are "
+                              "to their nearest other one"),
     "copy_ratio_pixel": MetricInfo("nearest-train distance vs real's (pixels)", "near 1; < 1 copies",
-                                   "{:.3f}", ranks=False),
+                                   "{:.3f}", ranks=False, about="median distance of samples to their "
+                                   "nearest training image, over held-out real images' (pixels)"),
     "copy_ratio_feature": MetricInfo("nearest-train distance vs real's (features)",
-                                     "near 1; < 1 copies", "{:.3f}", ranks=False),
-    "parzen": MetricInfo("Parzen log-likelihood, nats", "higher", "{:.1f}", ranks=False),
+                                     "near 1; < 1 copies", "{:.3f}", ranks=False, about="the same "
+                                     "ratio in the evaluator's feature space"),
+    "parzen": MetricInfo("Parzen log-likelihood, nats", "higher", "{:.1f}", ranks=False, about="log-"
+                         "likelihood of the test set under a Gaussian Parzen window on the samples "
+                         "(Goodfellow et al. 2014's Table 1)"),
 }
 
 

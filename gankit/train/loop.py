@@ -3,7 +3,8 @@
 Each epoch's shuffle comes from a generator seeded by (seed, epoch), so a resumed run sees exactly
 the batches an unbroken one would; a :class:`~gankit.train.batches.BatchSource` fetches them (one
 tensor on the device by default). Logged values are read back ``refreshes_per_epoch`` times an
-epoch, never per step. The checkpoint is written right after the last step of the epochs
+epoch, never per step; each such window's means is a line of ``steps.jsonl`` (the per-step loss
+curves), written with the epoch's outputs. The checkpoint is written right after the last step of the epochs
 ``checkpoint_schedule`` picks (its RNG state is the resume point), and by a mid-epoch stop.
 """
 
@@ -22,7 +23,8 @@ from gankit.checkpoint import capture_rng_state, restore_rng_state, save_checkpo
 from gankit.config import config_to_dict
 from gankit.errors import CheckpointError, TrainingError
 from gankit.progress import ProgressBar, format_values
-from gankit.runs import append_metrics, checkpoint_path, read_metrics, versions
+from gankit.runs import (STEPS_FILE, append_metrics, checkpoint_path, drop_metrics_after, read_metrics,
+                         versions)
 from gankit.train.background import BackgroundWriter, detached_copy, spare_core
 from gankit.train.batches import BatchSource
 from gankit.train.checkpoint_schedule import CheckpointSchedule
@@ -60,6 +62,8 @@ class Trainer:
         # The last finished epoch's record, kept in the checkpoint: a kill after the checkpoint but
         # before that epoch's outputs (grid, plot, metrics line) lets resume write them again.
         self.epoch_record: dict[str, Any] | None = None
+        self.windows: list[dict[str, Any]] = []  # the current epoch's steps.jsonl lines so far
+        self.epoch_windows: list[dict[str, Any]] = []  # the last finished epoch's, as epoch_record
         self._replay: dict[str, Any] | None = None
         context._state = self.state_dict
 
@@ -77,6 +81,7 @@ class Trainer:
             "plugin": self.plugin, "callbacks": self.callbacks.state_dict(),
             "precision": self.precision.name, "grad_scalers": self.precision.state_dict(),
             "epoch_record": dict(self.epoch_record) if self.epoch_record else None,
+            "epoch_windows": list(self.epoch_windows),
         }
         for name, scheduler in zip(("g_scheduler", "d_scheduler"), self.schedulers):
             if scheduler is not None:
@@ -101,6 +106,7 @@ class Trainer:
         c.epoch, self.batch_in_epoch, c.step = state["epoch"], state["batch_in_epoch"], state["step"]
         self.resume_sums = _sums_from_checkpoint(state.get("partial_epoch") or {})
         self.epoch_record = state.get("epoch_record")
+        self.epoch_windows = list(state.get("epoch_windows") or [])  # gankit 0.1 kept none
         self._replay = self.epoch_record if self.batch_in_epoch == 0 else None
         self.callbacks.load_state_dict(state.get("callbacks") or {})
         self.precision.load_state_dict(state.get("grad_scalers") or {})
@@ -151,6 +157,7 @@ class Trainer:
         context = self.context
         order = self.epoch_order(context.epoch)
         sums = LossAccumulator.resume(context.device, self.resume_sums, self.distributed)
+        self.windows = list(self.resume_sums.get("windows", []))
         context._log = sums.add
         refresh_every = max(1, self.batches_per_epoch // max(1, self.refreshes_per_epoch))
         bar.start_epoch(context.epoch + 1, context.config.epochs, self.batches_per_epoch, self.batch_in_epoch)
@@ -167,6 +174,7 @@ class Trainer:
                 now = time.perf_counter()
                 window = sums.read_window()
                 self._check_finite(window)
+                self._record_window(window)
                 bar.update(self.batch_in_epoch, window, refresh_every * size / max(now - last_refresh, 1e-9))
                 last_refresh = now
                 if self.distributed.active and self.distributed.any(stop_requested(), context.device):
@@ -179,9 +187,16 @@ class Trainer:
         return True
 
     def _stopped(self, sums: LossAccumulator, started: float) -> bool:
-        self.resume_sums = {**sums.carry(),
+        self.resume_sums = {**sums.carry(), "windows": list(self.windows),
                             "seconds": time.perf_counter() - started + self.resume_sums.get("seconds", 0.0)}
         return False
+
+    def _record_window(self, window: dict[str, float]) -> None:
+        """One ``steps.jsonl`` line: the means since the last read, ending at this batch."""
+        if window:
+            self.windows.append({"epoch": self.context.epoch + 1, "batch": self.batch_in_epoch,
+                                 "batches": self.batches_per_epoch, "step": self.context.step,
+                                 **{key: round(value, 6) for key, value in window.items()}})
 
     def _end_epoch(self) -> None:
         context = self.context
@@ -194,6 +209,7 @@ class Trainer:
                 scheduler.step()
         images = self.batches_per_epoch * self.batch_size
         seconds = self._epoch_seconds
+        self.epoch_windows, self.windows = self.windows, []
         self.epoch_record = {
             "event": "epoch", "epoch": context.epoch, "step": context.step,
             "seconds": round(seconds, 4), "images_per_s": round(images / max(seconds, 1e-9), 1),
@@ -215,6 +231,8 @@ class Trainer:
         if self.context.console is not None:
             self.context.console.print(f"[yellow]notice:[/] epoch {record['epoch']}'s outputs were "
                                        "lost by an interruption; writing them again.")
+        # The epoch's steps.jsonl lines may have landed before the kill: they are written again.
+        drop_metrics_after(self.context.run_dir, record["epoch"] - 1, STEPS_FILE)
         rng = capture_rng_state()  # outputs must not move the resumed run's random numbers
         try:
             self._emit_epoch_outputs()
@@ -223,8 +241,10 @@ class Trainer:
 
     def _emit_epoch_outputs(self) -> None:
         """The epoch_end event, then the epoch's metrics line (after the callbacks' own writes)."""
-        context, record = self.context, self.epoch_record
+        context, record, windows = self.context, self.epoch_record, self.epoch_windows
         context.record = dict(record)
+        # Before the callbacks: the loss plot, drawn on the writer after them, reads these lines.
+        self.writer.submit(lambda: append_metrics(context.run_dir, windows, STEPS_FILE))
         try:
             self.callbacks.emit("epoch_end", context)
             lines = [context.record, *context._lines]  # after the checkpoint, in the writer's order

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import torch
 
 from gankit.images import grid_columns, save_grid
-from gankit.runs import LOSS_PLOT_FILE, read_metrics, sample_grid_path
+from gankit.runs import LOSS_PLOT_FILE, STEPS_FILE, read_metrics, sample_grid_path
 from gankit.noise import fixed_noise
 from gankit.train.events import Callback, TrainingContext
 from gankit.train.time_budget import DEFAULT_SHARE, TimeBudget
@@ -41,15 +41,16 @@ class SampleGrid(Callback):
         images, path = images.float().cpu(), sample_grid_path(context.run_dir, context.epoch)
         self.images = images
         columns = grid_columns(images.shape[0], labels is not None)
-        context.in_background(lambda: save_grid(images, path, columns))
+        label = f"{context.variant}, epoch {context.epoch}"
+        context.in_background(lambda: save_grid(images, path, columns, label=label))
 
 
 class LossPlot(Callback):
-    """``losses.png``: each logged loss's epoch mean. Drawing it costs about 0.1 s, a few percent
-    of a short epoch (issue 10), so it is redrawn after an epoch only while its drawing time so far
-    stays within ``budget`` of the training steps' time so far (the first epoch always); a run
-    that ends or stops with a newer epoch not drawn yet draws it then, so the finished plot always
-    holds every epoch."""
+    """``losses.png``: D's and G's loss per step (``steps.jsonl``) and per epoch. Drawing it costs
+    about 0.1 s, a few percent of a short epoch (issue 10), so it is redrawn after an epoch only
+    while its drawing time so far stays within ``budget`` of the training steps' time so far (the
+    first epoch always); a run that ends or stops with a newer epoch not drawn yet draws it then,
+    so the finished plot always holds every epoch."""
 
     name = "loss_plot"
 
@@ -78,8 +79,12 @@ class LossPlot(Callback):
         from gankit.plots import plot_losses
 
         self.pending = False
-        records, path = list(self.records), context.run_dir / LOSS_PLOT_FILE
+        records, run_dir = list(self.records), context.run_dir
         title = f"{context.variant} on {context.dataset}"
 
+        def draw() -> None:  # steps.jsonl is read on the writer, after the epoch's lines landed
+            plot_losses(records, run_dir / LOSS_PLOT_FILE, title=title,
+                        steps=read_metrics(run_dir, STEPS_FILE))
+
         budget = self.budget
-        return lambda: budget.timed(lambda: plot_losses(records, path, title=title))
+        return lambda: budget.timed(draw)

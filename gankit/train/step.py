@@ -36,6 +36,7 @@ class TrainStep:
         self.precision, self.distributed = precision, distributed
         self.n_critic = context.config.n_critic
         self.mixed_batch = may_mix_batches(context.discriminator)
+        self.critic = bool(getattr(loss, "critic", False))  # a third-party Loss may predate it
         self.r1 = getattr(context.config, "r1", 0.0)
         # Lazy R1 (Karras et al. 2020, StyleGAN2): the penalty, a double backward through D, on
         # every r1_every-th D step, weighted r1_every times: the same pull on D for less compute.
@@ -88,11 +89,16 @@ class TrainStep:
         self.emit("generator_step", Batch(real, fake, z, labels))
 
     def log_discriminator(self, d_out: Any) -> None:
-        """D's loss and its mean sigmoid on the real and the fake batch (on the device: no sync)."""
+        """D's loss and its mean sigmoid on the real and the fake batch (on the device: no sync);
+        for a critic loss also its mean raw outputs, which are what its numbers mean."""
         with torch.no_grad():
+            real, fake = d_out.real_logits.detach().float(), d_out.fake_logits.detach().float()
             self.context.log("d_loss", d_out.loss.detach())
-            self.context.log("d_real", torch.sigmoid(d_out.real_logits.detach().float()).mean())
-            self.context.log("d_fake", torch.sigmoid(d_out.fake_logits.detach().float()).mean())
+            self.context.log("d_real", torch.sigmoid(real).mean())
+            self.context.log("d_fake", torch.sigmoid(fake).mean())
+            if self.critic:
+                self.context.log("critic_real", real.mean())
+                self.context.log("critic_fake", fake.mean())
 
     def emit(self, event: str, batch: Batch) -> None:
         """``event`` with ``context.batch`` set (detached), only when a callback listens to it."""
@@ -134,6 +140,9 @@ class LossAccumulator:
         accumulator = cls(device, distributed)
         accumulator.totals = dict(sums.get("totals", {}))
         accumulator.counts = {key: int(value) for key, value in sums.get("counts", {}).items()}
+        for name, value in sums.get("window", {}).items():  # the open window, cut by the stop
+            accumulator.window[name] = torch.tensor(value, dtype=torch.float64, device=device)
+            accumulator.window_counts[name] = int(sums["window_counts"][name])
         return accumulator
 
     def add(self, name: str, value: Any) -> None:
@@ -169,6 +178,14 @@ class LossAccumulator:
         return {name: total / self.counts[name] for name, total in self.totals.items() if self.counts[name]}
 
     def carry(self) -> dict[str, Any]:
-        """What a mid-epoch checkpoint keeps, so the resumed epoch's means are the unbroken ones."""
-        self.read_window()
-        return {"totals": dict(self.totals), "counts": dict(self.counts)}
+        """What a mid-epoch checkpoint keeps, so the resumed epoch's means are the unbroken ones;
+        in one process the open window too (float64 sums round-trip exactly), so the resumed run
+        logs the very windows the unbroken one does. Several processes close it: a rank keeps only
+        its own sums, and the resumed run's next window is then a short one."""
+        if self.distributed.active:
+            self.read_window()
+            return {"totals": dict(self.totals), "counts": dict(self.counts)}
+        sums = torch.stack(list(self.window.values())).tolist() if self.window else []
+        window = dict(zip(self.window, sums))
+        return {"totals": dict(self.totals), "counts": dict(self.counts),
+                "window": window, "window_counts": dict(self.window_counts)}
