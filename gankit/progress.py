@@ -13,7 +13,13 @@ PROBABILITIES = ("d_real", "d_fake")
 
 
 class ProgressBar:
-    """A Rich progress bar; silent when ``console`` is None."""
+    """A Rich progress bar; silent when ``console`` is None or writes to no terminal.
+
+    Piped or redirected (a log file, CI, ``| tee``) a live bar cannot redraw itself: Rich leaves
+    its frames in the output, the last one with other numbers than the epoch's own line. There,
+    the per-epoch lines the training loop prints are the record, and no bar is drawn. A notebook
+    (Rich's Jupyter display) still gets the bar.
+    """
 
     def __init__(self, console: Any, name: str) -> None:
         self.console, self.name = console, name
@@ -21,7 +27,7 @@ class ProgressBar:
         self.task: Any = None
 
     def __enter__(self) -> "ProgressBar":
-        if self.console is not None:
+        if draws_live(self.console):
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeElapsedColumn, TimeRemainingColumn)
 
@@ -51,6 +57,11 @@ class ProgressBar:
             return
         self.bar.update(self.task, completed=completed,
                         stats=f"{format_values(window)}  {images_per_s:,.0f} img/s")
+
+
+def draws_live(console: Any) -> bool:
+    """Whether a live bar on ``console`` redraws in place: a terminal, or a notebook."""
+    return console is not None and bool(console.is_terminal or getattr(console, "is_jupyter", False))
 
 
 def format_values(values: dict[str, float]) -> str:

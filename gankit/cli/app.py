@@ -17,10 +17,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
 from gankit._version import __version__
 from gankit.cli import evaluation, info, sample, scaffold, train
-from gankit.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, PlainHelpGroup, fail
+from gankit.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, PlainHelpCommand, PlainHelpGroup, fail
 from gankit.cli.context import AppHost, command_host, running
 from gankit.cli.plugin_commands import add_plugin_commands
 from gankit.errors import GankitError
@@ -48,7 +49,19 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
     for group in (train, sample, info, evaluation, scaffold):  # in this order in `gankit --help`
         group.add_commands(app)
     add_plugin_commands(app, get())
+    plain_help_pages(app)
     return app
+
+
+def plain_help_pages(app: typer.Typer) -> None:
+    """Give every command that kept Typer's own class, in ``app`` and its sub-apps (the plugins'
+    too), :class:`~gankit.cli.common.PlainHelpCommand`: help in option panels, free of Python types."""
+    for command in app.registered_commands:
+        if command.cls is None or command.cls is TyperCommand:
+            command.cls = PlainHelpCommand
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            plain_help_pages(group.typer_instance)
 
 
 def show_version(value: bool) -> None:
@@ -61,7 +74,7 @@ def root(
     version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
     plugins_dir: Annotated[Optional[Path], typer.Option(
-        help="Also load one-off plugins: every *.py file in this folder.")] = None,
+        metavar="DIR", help="Also load one-off plugins: every *.py file in DIR.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
     # The options before the command (a comment, not a docstring: `gankit --help` shows build_app's help).

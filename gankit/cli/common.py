@@ -1,5 +1,6 @@
 """What every command shares, plugin commands included: the device and precision choices, one-line
-errors and their exit codes, KEY=VALUE options, flags from the environment and plain help pages.
+errors and their exit codes, KEY=VALUE options, flags from the environment and plain help pages
+(:class:`PlainHelpGroup`, :class:`PlainHelpCommand`: no Python types, options in panels).
 
 This is public API (``__all__``, docs/plugins/api.md); what only gankit's own commands share is in
 :mod:`gankit.cli.options`.
@@ -16,7 +17,7 @@ from enum import Enum
 from typing import Any, Callable, Iterator, NoReturn
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 from rich.console import Console
 
 from gankit._io import env_flag
@@ -159,19 +160,107 @@ class PlainHelpGroup(TyperGroup):
     """Help pages in plain text (click's formatter) instead of Typer's Rich panels: drawing the Rich
     page imports rich.markdown, markdown-it and pygments, which kept ``gankit --help`` over issue
     10's 0.3 s. The commands are still listed by panel, as the Rich page did: gankit's under
-    "Commands", each plugin's under "Plugin: NAME" (or the panel it named)."""
+    "Commands", each plugin's under "Plugin: NAME" (or the panel it named); each summary is the
+    command's ``short_help`` or its help's first sentence, whole (wrapped, never cut with "...")."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        write_plain_options(self, ctx, formatter)
+        self.format_commands(ctx, formatter)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         panels: dict[str, list[tuple[str, Any]]] = {}
         for name in self.list_commands(ctx):
             command = self.get_command(ctx, name)
             if command is not None and not command.hidden:
-                panel = getattr(command, "rich_help_panel", None)
-                panel = panel if isinstance(panel, str) and panel else "Commands"
-                panels.setdefault(panel, []).append((name, command))
-        if not panels:
-            return
-        limit = formatter.width - 6 - max(len(name) for rows in panels.values() for name, _ in rows)
+                panels.setdefault(_panel_of(command, "Commands"), []).append((name, command))
         for panel, rows in panels.items():
             with formatter.section(panel):
-                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in rows])
+                # No limit: a summary is wrapped, never cut with "..."
+                formatter.write_dl([(name, command.get_short_help_str(limit=10_000))
+                                    for name, command in rows])
+
+
+class PlainHelpCommand(TyperCommand):
+    """A command's help page in plain text with no Python types in it: each value is named by its
+    metavar (``N``, ``PATH``, ``KEY=VALUE``; one is made up from the type where the command set
+    none), arguments read ``VARIANT`` rather than ``{variant} <str>``, and options are grouped under
+    their ``rich_help_panel`` in the order the panels first appear, the rest under "Options".
+    :func:`gankit.cli.build_app` gives it to every command that kept Typer's own class, plugins'
+    commands included."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = _argument_name(param)
+                pieces.append(name if param.required else f"[{name}]")
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        write_plain_options(self, ctx, formatter)
+
+
+def write_plain_options(command: Any, ctx: Any, formatter: Any) -> None:
+    """``command``'s arguments, then its options by panel (unpanelled ones last, as "Options")."""
+    arguments: list[tuple[str, str]] = []
+    panels: dict[str, list[tuple[str, str]]] = {}
+    for param in command.get_params(ctx):
+        record = _plain_record(param, ctx)
+        if record is None:
+            continue
+        if param.param_type_name == "argument":
+            arguments.append(record)
+        else:
+            panels.setdefault(_panel_of(param, "Options"), []).append(record)
+    sections = ([("Arguments", arguments)] if arguments else []) + sorted(
+        panels.items(), key=lambda item: item[0] == "Options")  # a stable sort: panels keep their order
+    # One column width for every section (write_dl sizes each on its own), at most write_dl's 30.
+    width = min(30, max((len(name) for _, records in sections for name, _ in records), default=0))
+    for title, records in sections:
+        with formatter.section(title):
+            formatter.write_dl([(name.ljust(width) if text else name, text) for name, text in records])
+
+
+def _panel_of(item: Any, default: str) -> str:
+    panel = getattr(item, "rich_help_panel", None)
+    return panel if isinstance(panel, str) and panel else default
+
+
+def _plain_record(param: Any, ctx: Any) -> tuple[str, str] | None:
+    if getattr(param, "hidden", False):
+        return None
+    if param.param_type_name != "argument":
+        flag = getattr(param, "is_flag", False) or getattr(param, "count", False)
+        if param.metavar is None and not flag:
+            param.metavar = _made_up_metavar(param, ctx)
+        return param.get_help_record(ctx)
+    record = param.get_help_record(ctx)
+    return None if record is None else (_argument_name(param), record[1])
+
+
+def _argument_name(param: Any) -> str:
+    name = str(param.metavar) if param.metavar else (param.name or "value").strip("_").upper()
+    return f"{name}..." if param.nargs != 1 and not name.endswith("...") else name
+
+
+_TYPE_METAVARS = {"int": "N", "int range": "N", "float": "NUMBER", "float range": "NUMBER", "path": "PATH",
+                  "file": "FILE", "dir": "DIR", "directory": "DIR", "datetime": "DATE", "bool": "BOOL"}
+
+
+def _made_up_metavar(param: Any, ctx: Any) -> str:
+    """A metavar from Typer's type text (``<list[int]>`` -> ``N``), or the option's name in capitals."""
+    try:
+        shown = str(param.display_type(ctx)).strip("<>")  # Typer's, e.g. "int range" or "auto|cpu"
+    except Exception:  # noqa: BLE001 - another click parameter class: fall back to the name
+        shown = ""
+    while shown.startswith("list[") and shown.endswith("]"):
+        shown = shown[5:-1]
+    if shown in _TYPE_METAVARS:
+        return _TYPE_METAVARS[shown]
+    choices = shown.split("|")
+    if len(choices) > 1 and not any(choice in _TYPE_METAVARS or choice == "str" for choice in choices):
+        return shown  # the choices themselves: auto|cpu|cuda|mps
+    longest = max(getattr(param, "opts", None) or [param.name or "value"], key=len)
+    return longest.lstrip("-").replace("-", "_").upper()

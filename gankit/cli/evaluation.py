@@ -16,7 +16,7 @@ from rich.console import Console
 from gankit.cli.common import (EXIT_INTERRUPTED, Device, PlainHelpGroup, Precision, key_value_pairs, offline,
                                one_line_warnings, user_errors)
 from gankit.cli.context import command_host
-from gankit.cli.options import check_max_images
+from gankit.cli.options import COMMON, DATA, GENERATOR, OUTPUTS, SCORING, SPEED, check_max_images
 from gankit.errors import GankitError
 
 DEFAULT_N = 10_000
@@ -35,34 +35,52 @@ def add_commands(app: typer.Typer) -> None:
 
 @user_errors
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="A run folder or a checkpoint file.")],
-    n: Annotated[int, typer.Option(help="Generated images to score (and real images per "
-                                        "set); compare FIDs only at equal n.")] = DEFAULT_N,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the fixed noise and the real subsets.")] = 0,
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder or a checkpoint file.")],
+    n: Annotated[int, typer.Option(
+        metavar="N", rich_help_panel=COMMON,
+        help="Generated images to score (and real images per set); compare FIDs only at equal "
+             "n.")] = DEFAULT_N,
+    as_json: Annotated[bool, typer.Option(
+        "--json", rich_help_panel=COMMON, help="Print one JSON object.")] = False,
+    seed: Annotated[int, typer.Option(
+        metavar="N", rich_help_panel=COMMON, help="Seed of the fixed noise and the real subsets.")] = 0,
     data_root: Annotated[Optional[Path], typer.Option(
-        help="Folder with the dataset files (default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data).")] = None,
+        metavar="DIR", rich_help_panel=DATA,
+        help="Folder with the dataset files [default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data].")] = None,
     evaluator: Annotated[Optional[Path], typer.Option(
-        help="Evaluator weights (.pt) (default: the one gankit ships for the run's dataset).")] = None,
-    device: Annotated[Device, typer.Option(help="Where to run the networks.")] = Device.auto,
+        metavar="FILE", rich_help_panel=SCORING,
+        help="Evaluator weights (.pt) [default: the one gankit ships for the run's dataset].")] = None,
+    device: Annotated[Device, typer.Option(
+        metavar="auto|cpu|cuda|mps", rich_help_panel=COMMON,
+        help="Where to run the networks.")] = Device.auto,
     parzen: Annotated[bool, typer.Option(
-        "--parzen", help="Also the Parzen-window log-likelihood of Goodfellow et al. 2014 (a weak metric: "
+        "--parzen", rich_help_panel=SCORING,
+        help="Also the Parzen-window log-likelihood of Goodfellow et al. 2014 (a weak metric: "
              "docs/metrics.md).")] = False,
     features: Annotated[str, typer.Option(
-        help="evaluator (gankit's classifier) or inception (InceptionV3, as papers report; "
-             "pip install 'gankit[inception]').")] = "evaluator",
+        metavar="evaluator|inception", rich_help_panel=SCORING,
+        help="Whose features: gankit's classifier, or InceptionV3 as papers report (pip install "
+             "'gankit[inception]').")] = "evaluator",
     inception_weights: Annotated[Optional[Path], typer.Option(
-        help="With --features inception: weights-inception-2015-12-05-6726825d.pth (never downloaded; "
-             "default: $GANKIT_INCEPTION_WEIGHTS).")] = None,
+        metavar="FILE", rich_help_panel=SCORING,
+        help="With --features inception: weights-inception-2015-12-05-6726825d.pth (never downloaded) "
+             "[default: $GANKIT_INCEPTION_WEIGHTS].")] = None,
     cache: Annotated[bool, typer.Option(
-        help="Reuse the real sets' features and floor from the data root's cache folder "
-             "(also off with GANKIT_NO_EVAL_CACHE=1).")] = True,
+        rich_help_panel=DATA, help="Reuse the real sets' features and floor from the data root's cache "
+                                   "folder (also off with GANKIT_NO_EVAL_CACHE=1).")] = True,
     precision: Annotated[Precision, typer.Option(
-        help="Autocast of the generator while drawing the images; features stay fp32.")] = Precision.fp32,
+        metavar="MODE", rich_help_panel=GENERATOR,
+        help="Autocast of the generator while drawing the images (fp32, bf16, fp16 or auto); "
+             "features stay fp32.")] = Precision.fp32,
     ema: Annotated[bool, typer.Option(
+        rich_help_panel=GENERATOR,
         help="Score the EMA generator when the run kept one (--no-ema: the raw weights).")] = True,
 ) -> None:
-    """Score a trained run in the evaluator's feature space (FID, KID, IS, precision/recall, ...)."""
+    """Score a trained run: FID, KID, IS, precision, recall.
+
+    The scores are in the feature space of the evaluator gankit ships for the run's dataset, each
+    beside its real-vs-real floor (docs/metrics.md).
+    """
     from gankit.evaluate.reference import MIN_N
 
     if n < MIN_N:
@@ -91,39 +109,61 @@ def compare(
         metavar="VARIANT_OR_RUN",
         help="Variant names (trained now, under the same budget) and/or run folders (loaded).")],
     epochs: Annotated[Optional[int], typer.Option(
-        help="Epochs per variant (default: 5 unless --budget-seconds or --g-steps is given).")] = None,
+        metavar="N", rich_help_panel=COMMON,
+        help="Epochs per variant [default: 5 unless --budget-seconds or --g-steps is given].")] = None,
     g_steps: Annotated[Optional[int], typer.Option(
+        metavar="N", rich_help_panel=COMMON,
         help="Generator updates per variant and seed: the whole epochs nearest to N, from each "
              "variant's own updates per epoch (a 5-critic-step variant trains 5x the epochs). "
              "The report states each run's exact count.")] = None,
     budget_seconds: Annotated[Optional[float], typer.Option(
+        metavar="S", rich_help_panel=COMMON,
         help="Wall-clock seconds per variant and seed: as many whole epochs as fit, judged "
              "from the variant's first epoch.")] = None,
-    seeds: Annotated[int, typer.Option(help="Train each variant with seeds 0..K-1.")] = 1,
-    n: Annotated[int, typer.Option(help="Images scored per run (and per real set).")] = DEFAULT_N,
+    seeds: Annotated[int, typer.Option(
+        metavar="K", rich_help_panel=COMMON, help="Train each variant with seeds 0..K-1.")] = 1,
+    n: Annotated[int, typer.Option(
+        metavar="N", rich_help_panel=COMMON, help="Images scored per run (and per real set).")] = DEFAULT_N,
     dataset: Annotated[Optional[str], typer.Option(
-        help="Dataset to train on (default: the loaded runs' dataset, else mnist).")] = None,
+        metavar="NAME", rich_help_panel=DATA,
+        help="Dataset to train on [default: the loaded runs' dataset, else mnist].")] = None,
     data_option: Annotated[Optional[list[str]], typer.Option(
-        "--data-option", help="An option of the dataset, KEY=VALUE, for every run and the real "
-                              "images (e.g. path=DIR for imagefolder; default: the loaded runs').")] = None,
+        "--data-option", metavar="KEY=VALUE", rich_help_panel=DATA,
+        help="An option of the dataset, for every run and the real images (repeatable; e.g. path=DIR "
+             "for imagefolder) [default: the loaded runs'].")] = None,
     out: Annotated[Optional[Path], typer.Option(
-        help="Folder for the report and the trained runs (default: comparisons/NAMES-TIME).")] = None,
+        metavar="DIR", rich_help_panel=COMMON,
+        help="Folder for the report and the trained runs [default: comparisons/NAMES-TIME].")] = None,
     data_root: Annotated[Optional[Path], typer.Option(
-        help="Folder with the dataset files (default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data).")] = None,
-    device: Annotated[Device, typer.Option(help="Where to train and evaluate.")] = Device.auto,
+        metavar="DIR", rich_help_panel=DATA,
+        help="Folder with the dataset files [default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data].")] = None,
+    device: Annotated[Device, typer.Option(
+        metavar="auto|cpu|cuda|mps", rich_help_panel=COMMON,
+        help="Where to train and evaluate.")] = Device.auto,
     max_images: Annotated[Optional[int], typer.Option(
-        help="Train on a seeded random subset of this many images (quick trials).")] = None,
+        metavar="N", rich_help_panel=DATA,
+        help="Train on a seeded random subset of N images (quick trials).")] = None,
     evaluator: Annotated[Optional[Path], typer.Option(
-        help="Evaluator weights (.pt) (default: the one gankit ships for the dataset).")] = None,
-    progress: Annotated[bool, typer.Option(help="Show training progress bars.")] = True,
+        metavar="FILE", rich_help_panel=SCORING,
+        help="Evaluator weights (.pt) [default: the one gankit ships for the dataset].")] = None,
+    progress: Annotated[bool, typer.Option(
+        rich_help_panel=OUTPUTS, help="Show training progress bars in a terminal.")] = True,
     cache: Annotated[bool, typer.Option(
+        rich_help_panel=SCORING,
         help="Reuse the real sets' features and floor from the data root's cache folder.")] = True,
-    jobs: Annotated[int, typer.Option(min=1, help="Train N runs at a time, each in its own process "
-                                      "(one GPU each, or a share of the CPU cores).")] = 1,
+    jobs: Annotated[int, typer.Option(
+        min=1, metavar="N", rich_help_panel=SPEED,
+        help="Train N runs at a time, each in its own process (one GPU each, or a share of the CPU "
+             "cores).")] = 1,
     ema: Annotated[bool, typer.Option(
+        rich_help_panel=SCORING,
         help="Score each run's EMA generator when it kept one (--no-ema: the raw weights).")] = True,
 ) -> None:
-    """Train and/or load variants, sample all from the same noise, and write a side-by-side report."""
+    """Train or load variants and report them side by side.
+
+    Variants named are trained now under the same data, seeds and budget; run folders are loaded.
+    All are sampled from the same noise, scored, and written to a report with a side-by-side grid.
+    """
     from gankit.compare import CompareOptions, run_comparison
     from gankit.train import Interrupted
 
@@ -146,23 +186,29 @@ def compare(
 
 @user_errors
 def evaluator_train(
-    dataset: Annotated[str, typer.Option(help="A labelled dataset (see `gankit list`).")] = "mnist",
+    dataset: Annotated[str, typer.Option(
+        metavar="NAME", help="A labelled dataset (see `gankit list`).")] = "mnist",
     out: Annotated[Optional[Path], typer.Option(
-        help="Folder for DATASET.pt and DATASET.json (default: gankit's own weights folder, "
-             "replacing the shipped evaluator).")] = None,
+        metavar="DIR", help="Folder for DATASET.pt and DATASET.json [default: gankit's own weights "
+                            "folder, replacing the shipped evaluator].")] = None,
     data_root: Annotated[Optional[Path], typer.Option(
-        help="Folder with the dataset files; its full test split, if there, measures the "
-             "held-out accuracy.")] = None,
+        metavar="DIR", help="Folder with the dataset files; its full test split, if there, measures "
+                            "the held-out accuracy.")] = None,
     epochs: Annotated[Optional[int], typer.Option(
-        help="Passes over the training data (default: about 150,000 images, at least 5).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation, order and augmentation.")] = 0,
+        metavar="N", help="Passes over the training data [default: about 150,000 images, at least "
+                          "5].")] = None,
+    seed: Annotated[int, typer.Option(
+        metavar="N", help="Seed for initialisation, order and augmentation.")] = 0,
     max_images: Annotated[Optional[int], typer.Option(
-        help="Train on a seeded random subset of this many images (quick trials).")] = None,
+        metavar="N", help="Train on a seeded random subset of N images (quick trials).")] = None,
     data_option: Annotated[Optional[list[str]], typer.Option(
-        "--data-option", help="An option of the dataset, KEY=VALUE (e.g. path=DIR for "
-                              "imagefolder).")] = None,
+        "--data-option", metavar="KEY=VALUE",
+        help="An option of the dataset (repeatable; e.g. path=DIR for imagefolder).")] = None,
 ) -> None:
-    """Train the evaluator classifier for a dataset, reproducibly, and record its accuracy."""
+    """Train the evaluator classifier for a dataset.
+
+    Reproducibly, from a seed; its held-out accuracy is recorded in the weights' metadata.
+    """
     from gankit.evaluate.evaluator import WEIGHTS_DIR
     from gankit.evaluate.train_evaluator import train_evaluator
 
@@ -175,10 +221,15 @@ def evaluator_train(
 
 @user_errors
 def evaluator_show(
-    dataset: Annotated[str, typer.Option(help="Dataset whose evaluator to describe.")] = "mnist",
-    evaluator: Annotated[Optional[Path], typer.Option(help="Evaluator weights (.pt).")] = None,
+    dataset: Annotated[str, typer.Option(
+        metavar="NAME", help="Dataset whose evaluator to describe.")] = "mnist",
+    evaluator: Annotated[Optional[Path], typer.Option(
+        metavar="FILE", help="Evaluator weights (.pt).")] = None,
 ) -> None:
-    """Print an evaluator's metadata (accuracy, training command, data, sha256) as JSON."""
+    """Print an evaluator's metadata as JSON.
+
+    Its accuracy, the command that trained it, its data and its sha256.
+    """
     from gankit.evaluate.evaluator import load_evaluator
 
     loaded = load_evaluator(dataset, evaluator)

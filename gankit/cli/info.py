@@ -31,7 +31,10 @@ def add_commands(app: typer.Typer) -> None:
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
-    """List variants, losses and datasets, and the plugin each came from."""
+    """List variants, losses, datasets and their plugins.
+
+    One line each: its name, a summary and the plugin it came from (a dataset also its options).
+    """
     found = listing(command_host())
     if as_json:
         typer.echo(json.dumps(found, indent=2))
@@ -40,8 +43,11 @@ def list_(
 
 
 def plugins() -> None:
-    """Show every plugin found, with its state (loaded, failed, disabled, incompatible) and
-    any mistakes found in it (a misspelt hook, a hook without @hookimpl), as JSON."""
+    """Show every plugin found and its state, as JSON.
+
+    The state is loaded, failed, disabled or incompatible; any mistakes found in a plugin (a
+    misspelt hook, a hook without @hookimpl) are listed with it.
+    """
     typer.echo(json.dumps(command_host().plugin_report(), indent=2))
 
 
@@ -85,11 +91,15 @@ def print_tables(found: dict[str, list[dict[str, Any]]]) -> None:
 
 @user_errors
 def show(
-    variant: Annotated[str, typer.Argument(help="A registered variant (`gankit list` shows them).")],
+    variant: Annotated[str, typer.Argument(
+        metavar="VARIANT", help="A registered variant (`gankit list` shows them).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Show one variant: its paper and plugin, every config field (type, default, bounds, meaning)
-    that --set takes, the losses it trains with and the datasets it supports."""
+    """Show one variant: config fields, losses, datasets.
+
+    Its paper and plugin, every config field that --set takes (type, default, bounds, meaning),
+    the losses it trains with and the datasets it supports.
+    """
     found = variant_details(command_host(), variant)
     typer.echo(json.dumps(found, indent=2) if as_json else details_text(found))
 

@@ -1,9 +1,22 @@
 """Checks of the options that gankit's own commands share (``train``, ``sample``, ``evaluator
-train``): what plugin commands need is in :mod:`gankit.cli.common` instead."""
+train``), and the help panels they are listed in: what plugin commands need is in
+:mod:`gankit.cli.common` instead."""
 
 from __future__ import annotations
 
 from gankit.errors import GankitError
+
+# The help panels (``rich_help_panel``) of gankit's own commands. A help page lists its panels in the
+# order its options first use them: Common (what a first run changes) first, then by topic.
+COMMON = "Common"
+DATA = "Data"
+OUTPUTS = "Outputs and progress"
+SCORING = "Scoring"
+GENERATOR = "Generator"  # which generator, and its autocast (sample, evaluate)
+CONDITIONS = "Labels and codes"  # what sample asks a conditional generator for
+SPEED = "Speed and precision"
+DISTRIBUTED = "Distributed"
+ADVANCED = "Advanced"
 
 MAX_SEED = 2**32 - 1  # seeds beyond overflow the engine's per-epoch shuffle seed
 

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from gankit.cli.common import Precision, one_line_warnings, user_errors
 from gankit.cli.context import command_host
-from gankit.cli.options import check_seed
+from gankit.cli.options import COMMON, CONDITIONS, GENERATOR, check_seed
 from gankit.errors import GankitError
 
 
@@ -28,23 +28,28 @@ def sample(
     run: Annotated[list[Path], typer.Argument(
         metavar="RUN", help="A run folder or a checkpoint file; several (a glob such as "
                             "runs/vanilla-mnist-*/): the newest.", show_default=False)],
-    n: Annotated[int, typer.Option(help="How many images.")] = 16,
-    seed: Annotated[int, typer.Option(help="Seed for the noise.")] = 0,
+    n: Annotated[int, typer.Option(metavar="N", rich_help_panel=COMMON, help="How many images.")] = 16,
+    seed: Annotated[int, typer.Option(metavar="N", rich_help_panel=COMMON, help="Seed for the noise.")] = 0,
     out: Annotated[Optional[Path], typer.Option(
+        metavar="FILE", rich_help_panel=COMMON,
         help=".png for a grid, .npy or .pt for a tensor (n, C, H, W) in [-1, 1] "
              "[default: RUN/samples/sample-seedS.png].")] = None,
     labels: Annotated[Optional[str], typer.Option(
+        metavar="SPEC", rich_help_panel=CONDITIONS,
         help="Conditional variants: classes to draw, e.g. 7, 0-9 or 1,4,4 (cycled over --n).")] = None,
     code: Annotated[Optional[list[str]], typer.Option(
-        "--code", help="Set a latent code the variant declares, NAME=VALUES: 3, 0-9 or 1,4 for "
-                       "a categorical code, 0.5, -1,0,1 or LOW:HIGH:COUNT for a continuous one. "
-                       "Several codes make a grid, the first varying along each row.")] = None,
-    ema: Annotated[bool, typer.Option(help="Use the EMA generator when the run kept one.")] = True,
+        "--code", metavar="NAME=VALUES", rich_help_panel=CONDITIONS,
+        help="Set a latent code the variant declares: 3, 0-9 or 1,4 for a categorical code, 0.5, "
+             "-1,0,1 or LOW:HIGH:COUNT for a continuous one. Several codes make a grid, the first "
+             "varying along each row.")] = None,
+    ema: Annotated[bool, typer.Option(
+        rich_help_panel=GENERATOR, help="Use the EMA generator when the run kept one.")] = True,
     force: Annotated[bool, typer.Option(  # gankit <= 0.1 needed it: scripts pass it
         "--force", hidden=True, help="Deprecated: an existing samples file is replaced anyway.")] = False,
     precision: Annotated[Precision, typer.Option(
-        help="Autocast of the generator's forward pass (bf16 or fp16 where the device runs "
-             "it).")] = Precision.fp32,
+        metavar="MODE", rich_help_panel=GENERATOR,
+        help="Autocast of the generator's forward pass: fp32, bf16 or fp16 (where the device runs "
+             "it), or auto.")] = Precision.fp32,
 ) -> None:
     """Draw images from a trained run."""
     run = newest_run(run)

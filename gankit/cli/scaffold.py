@@ -248,7 +248,7 @@ def write_plugin(name: str, out: Path, host: Any = None) -> Path:
 def add_commands(app: typer.Typer) -> None:
     """Add the ``plugin`` group (``gankit plugin new NAME``) to ``app``."""
     plugin_app = typer.Typer(no_args_is_help=True, cls=PlainHelpGroup, rich_markup_mode=None,
-                             help="Write and check plugins.")
+                             help="Write a new plugin project to start from (plugin new).")
     plugin_app.command("new")(new)
     app.add_typer(plugin_app, name="plugin")
 

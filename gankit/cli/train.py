@@ -17,7 +17,8 @@ from rich.console import Console
 from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_SYSTEM, Device, Precision, fail, key_value_pairs,
                                offline, one_line_warnings, system_error_line, user_errors)
 from gankit.cli.context import command_host
-from gankit.cli.options import check_max_images, check_seed
+from gankit.cli.options import (ADVANCED, COMMON, DATA, DISTRIBUTED, OUTPUTS, SPEED, check_max_images,
+                                check_seed)
 from gankit.errors import GankitError
 
 
@@ -28,68 +29,112 @@ def add_commands(app: typer.Typer) -> None:
 
 @user_errors
 def train(
-    variant: Annotated[str, typer.Argument(help="Variant to train (see `gankit list`).")],
-    dataset: Annotated[Optional[str], typer.Option(
-        help="Dataset name (see `gankit list`) [default: mnist; with --resume, the run's].")] = None,
-    data_root: Annotated[Optional[Path], typer.Option(
-        help="Folder with the dataset files [default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data].")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs in total [default: the variant's].")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="[default: the variant's]")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate [default: the variant's].")] = None,
-    loss: Annotated[Optional[str], typer.Option(help="Any registered loss [default: the variant's].")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for everything [default: 0].")] = None,
-    device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    variant: Annotated[str, typer.Argument(metavar="VARIANT", help="Variant to train (see `gankit list`).")],
+    # Common: what a first run changes.
+    epochs: Annotated[Optional[int], typer.Option(
+        metavar="N", rich_help_panel=COMMON, help="Epochs in total [default: the variant's].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        metavar="N", rich_help_panel=COMMON,
+        help="Images per training step (the global batch with --devices) [default: the variant's].")] = None,
+    lr: Annotated[Optional[float], typer.Option(
+        metavar="RATE", rich_help_panel=COMMON,
+        help="Learning rate of G and D, for the optimizer the config names (adam unless --set "
+             "optimizer=adamw|rmsprop|sgd; --set g_lr=, d_lr= set one each) [default: the "
+             "variant's].")] = None,
+    loss: Annotated[Optional[str], typer.Option(
+        metavar="NAME", rich_help_panel=COMMON,
+        help="Any registered loss (see `gankit list`) [default: the variant's].")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", metavar="KEY=VALUE", rich_help_panel=COMMON,
+        help="Set a field of the variant's config (repeatable; `gankit show VARIANT` lists them).")] = None,
     out: Annotated[Optional[Path], typer.Option(
+        metavar="DIR", rich_help_panel=COMMON,
         help="Run folder [default: runs/VARIANT-DATASET-TIME].")] = None,
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue the run in --out from its last checkpoint.")] = False,
-    set_: Annotated[Optional[list[str]], typer.Option(
-        "--set", help="Set a variant config field, KEY=VALUE (repeatable).")] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar (else one line per epoch).")] = True,
+        "--resume", rich_help_panel=COMMON,
+        help="Continue the run in --out from its last checkpoint.")] = False,
     max_images: Annotated[Optional[int], typer.Option(
-        help="Train on a seeded random subset of this many images (quick trials).")] = None,
-    full: Annotated[bool, typer.Option(
-        "--full", help="Require the full dataset: error instead of falling back to a bundled "
-                       "subset.")] = False,
-    download: Annotated[bool, typer.Option(
-        help="Try to download missing data (off when GANKIT_OFFLINE=1).")] = True,
-    eval_every: Annotated[Optional[int], typer.Option(
-        help="Score the generator every K epochs (FID, modes, ...) into metrics.jsonl; "
-             "keeps checkpoints/best.pt by FID.")] = None,
-    eval_n: Annotated[int, typer.Option(help="Images per evaluation with --eval-every.")] = 2000,
+        metavar="N", rich_help_panel=COMMON,
+        help="Train on a seeded random subset of N images (quick trials).")] = None,
+    seed: Annotated[Optional[int], typer.Option(
+        metavar="N", rich_help_panel=COMMON, help="Seed for everything [default: 0].")] = None,
+    device: Annotated[Device, typer.Option(
+        metavar="auto|cpu|cuda|mps", rich_help_panel=COMMON, help="Where to train.")] = Device.auto,
+    # Data
+    dataset: Annotated[Optional[str], typer.Option(
+        metavar="NAME", rich_help_panel=DATA,
+        help="Dataset (see `gankit list`) [default: mnist; with --resume, the run's].")] = None,
+    data_root: Annotated[Optional[Path], typer.Option(
+        metavar="DIR", rich_help_panel=DATA,
+        help="Folder with the dataset files [default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data].")] = None,
     data_option: Annotated[Optional[list[str]], typer.Option(
-        "--data-option", help="An option of the dataset, KEY=VALUE (repeatable; see `gankit list`).")] = None,
-    callback: Annotated[Optional[list[str]], typer.Option(
-        "--callback", help="Enable a plugin's training callback (repeatable; see `gankit list`).")] = None,
+        "--data-option", metavar="KEY=VALUE", rich_help_panel=DATA,
+        help="An option of the dataset (repeatable; see `gankit list`).")] = None,
+    full: Annotated[bool, typer.Option(
+        "--full", rich_help_panel=DATA,
+        help="Require the full dataset: error instead of falling back to a bundled subset.")] = False,
+    download: Annotated[bool, typer.Option(
+        rich_help_panel=DATA,
+        help="Try to download missing data (never with GANKIT_OFFLINE=1); a failed try is tried "
+             "again a day later, or now with GANKIT_RETRY_DOWNLOAD=1.")] = True,
+    memory_budget: Annotated[Optional[str], typer.Option(
+        metavar="SIZE", rich_help_panel=DATA,
+        help="Stream the data from disk above this size (2GB; 0: always) [default: half the free "
+             "memory].")] = None,
+    # Outputs and progress
+    progress: Annotated[bool, typer.Option(
+        rich_help_panel=OUTPUTS,
+        help="Show a progress bar in a terminal (one line per epoch either way).")] = True,
+    eval_every: Annotated[Optional[int], typer.Option(
+        metavar="K", rich_help_panel=OUTPUTS,
+        help="Score the generator every K epochs (FID, modes covered) into metrics.jsonl; keeps "
+             "checkpoints/best.pt by FID.")] = None,
+    eval_n: Annotated[int, typer.Option(
+        metavar="N", rich_help_panel=OUTPUTS, help="Images per evaluation with --eval-every.")] = 2000,
+    checkpoint_every: Annotated[str, typer.Option(
+        metavar="N|auto", rich_help_panel=OUTPUTS,
+        help="Write the checkpoint every N epochs, or auto: as often as keeps its writing within 1% "
+             "of the training time (the first and last epoch and any stop always write one).")] = "auto",
+    tensorboard: Annotated[bool, typer.Option(
+        "--tensorboard", rich_help_panel=OUTPUTS,
+        help="Also log scalars and grids to RUN/tb (pip install 'gankit[tensorboard]').")] = False,
+    # Speed and precision
     precision: Annotated[Precision, typer.Option(
+        metavar="MODE", rich_help_panel=SPEED,
         help="Forward passes in fp32, bf16 or fp16 (CUDA) with fp32 weights; auto: fp32 until bf16's "
              "quality check has run (docs/benchmarks.md).")] = Precision.auto,
     compile: Annotated[bool, typer.Option(
-        "--compile", help="torch.compile the networks (slow to start; see docs/benchmarks.md).")] = False,
-    memory_budget: Annotated[Optional[str], typer.Option(
-        help="Stream the data from disk above this size (2GB; 0: always; default: half the free "
-             "memory).")] = None,
+        "--compile", rich_help_panel=SPEED,
+        help="torch.compile the networks (slow to start; see docs/benchmarks.md).")] = False,
+    # Distributed
+    devices: Annotated[int, typer.Option(
+        min=1, metavar="N", rich_help_panel=DISTRIBUTED,
+        help="Train on N processes of this machine (one per GPU, or gloo on CPU) through torchrun; "
+             "see docs/distributed.md.")] = 1,
+    sync_bn: Annotated[bool, typer.Option(
+        "--sync-bn", rich_help_panel=DISTRIBUTED,
+        help="With several processes on CUDA: BatchNorm statistics over the global batch "
+             "(SyncBatchNorm).")] = False,
+    # Advanced: the recipe beyond --set's shorthand
     ema: Annotated[Optional[float], typer.Option(
+        metavar="DECAY", rich_help_panel=ADVANCED,
         help="Average G's weights: decay per G step, e.g. 0.999; 0: off [default: the variant's].")] = None,
     augment: Annotated[Optional[str], typer.Option(
-        help="Augment D's real and fake inputs: none, diffaug, or ada (at a probability tuned to D's "
+        metavar="none|diffaug|ada", rich_help_panel=ADVANCED,
+        help="Augment D's real and fake inputs: DiffAugment, or ada (at a probability tuned to D's "
              "overfitting) [default: the variant's].")] = None,
     r1: Annotated[Optional[float], typer.Option(
+        metavar="GAMMA", rich_help_panel=ADVANCED,
         help="R1 penalty weight on D's gradient at real images; 0: off [default: the variant's].")] = None,
-    tensorboard: Annotated[bool, typer.Option(
-        "--tensorboard", help="Also log scalars and grids to RUN/tb (pip install "
-                              "'gankit[tensorboard]').")] = False,
-    devices: Annotated[int, typer.Option(
-        min=1, help="Train on N processes of this machine (one per GPU, or gloo on CPU) through "
-                    "torchrun; see docs/distributed.md.")] = 1,
-    sync_bn: Annotated[bool, typer.Option(
-        "--sync-bn", help="With several processes on CUDA: BatchNorm statistics over the global "
-                          "batch (SyncBatchNorm).")] = False,
-    checkpoint_every: Annotated[str, typer.Option(
-        help="Write the checkpoint every N epochs, or auto: as often as keeps its writing within 1% "
-             "of the training time (the first and last epoch and any stop always write one).")] = "auto",
+    callback: Annotated[Optional[list[str]], typer.Option(
+        "--callback", metavar="NAME", rich_help_panel=ADVANCED,
+        help="Enable a plugin's training callback (repeatable; see `gankit list`).")] = None,
 ) -> None:
-    """Train a GAN variant; writes samples, a loss plot, metrics and checkpoints to a run folder."""
+    """Train a GAN variant into a run folder.
+
+    The folder gets sample grids every epoch, a loss plot, metrics and checkpoints; the options a
+    first run needs are under Common.
+    """
     from gankit.config import parse_set_options
     from gankit.train import RunOptions
     if devices > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start it

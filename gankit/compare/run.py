@@ -102,7 +102,6 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
     from gankit.evaluate.reference import build_reference
     from gankit.compare.report import write_reports
     from gankit.device import resolve_device
-    from gankit.evaluate.score import show_notices
 
     host = host or get_host()
     contenders = resolve_entries(entries, host)
@@ -117,7 +116,7 @@ def run_comparison(entries: list[str], options: CompareOptions, *, host: PluginH
     reference = build_reference(dataset, evaluator, options.n, data_root=options.data_root,
                                 download=options.download, seed=NOISE_SEED, extras=("memorisation",),
                                 options=options.data_options, cache=options.cache)
-    show_notices(reference, console)
+    # The reference's notices are not printed here: the summary under the table states them once.
     panels, closest = _score_contenders(contenders, options, dataset_name, evaluator, reference, device,
                                         host, console)
     results = _results(contenders, options, dataset_name, evaluator, reference)

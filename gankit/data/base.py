@@ -2,15 +2,22 @@
 
 Importing this module does not import torch (``gankit.data`` re-exports it, and ``gankit --help``
 must stay fast); torch and torchvision are imported inside the functions that need them.
+
+A failed download is remembered for :data:`RETRY_AFTER_HOURS` in a marker file in the data root
+(``.download-failed-mnist``: when and why), so a machine without internet does not wait on every
+run; ``GANKIT_RETRY_DOWNLOAD=1`` tries again at once (:func:`download_unless_failed_lately`).
 """
 
 from __future__ import annotations
 
+import math
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from gankit._io import env_flag
 from gankit.errors import DataError
 
 if TYPE_CHECKING:
@@ -20,6 +27,9 @@ if TYPE_CHECKING:
 SPLIT_PREFIX = {"train": "train", "test": "t10k"}
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 
+RETRY_AFTER_HOURS = 24  # how long a failed download is not tried again
+RETRY_FLAG = "GANKIT_RETRY_DOWNLOAD"  # set: try a download now, whatever failed before
+
 
 @dataclass(frozen=True)
 class ImageData:
@@ -28,7 +38,8 @@ class ImageData:
     :param images: uint8 tensor of shape (N, C, H, W).
     :param labels: int64 tensor of shape (N,), or None for unlabelled data.
     :param source: a short description of where the data came from, for logs and run metadata.
-    :param notice: a warning to show the user when a fallback was used (None otherwise).
+    :param notice: a warning to show the user when a fallback was used (None otherwise; a loader
+        may also leave out a notice this process has already given, as MNIST's train split does).
     :param is_full: whether this is the complete split rather than a subset.
     :param num_classes: the number of classes when only loading can tell (class sub-folders);
         None leaves it to the ``DatasetSpec``.
@@ -128,6 +139,52 @@ def download_with_torchvision(class_name: str, root: Path, split: str, timeout: 
     finally:
         socket.setdefaulttimeout(previous_timeout)
     return None
+
+
+def download_unless_failed_lately(class_name: str, root: Path, split: str, timeout: float,
+                                  key: str) -> str | None:
+    """:func:`download_with_torchvision`, unless a download of ``key`` (``mnist``) failed within
+    :data:`RETRY_AFTER_HOURS` and ``GANKIT_RETRY_DOWNLOAD`` is not set: then it is not tried.
+
+    A failure writes ``root/.download-failed-KEY`` (the time and the reason); a success removes it.
+    :returns: None on success, else why there is no download, in a few words that say when the
+        next try is and how to have it now.
+    """
+    marker = Path(root) / f".download-failed-{key}"
+    hours = _hours_since(marker)
+    if hours is not None and hours < RETRY_AFTER_HOURS and not env_flag(RETRY_FLAG):
+        ago = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.0f} h"
+        return (f"download failed {ago} ago; next try in {math.ceil(RETRY_AFTER_HOURS - hours)} h, or "
+                f"now with {RETRY_FLAG}=1")
+    failure = download_with_torchvision(class_name, Path(root), split, timeout)
+    try:
+        if failure is None:
+            marker.unlink(missing_ok=True)
+        else:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {failure}\n", encoding="utf-8")
+    except OSError:  # a read-only data root: the download is simply tried again next time
+        pass
+    if failure is None:
+        return None
+    return f"download failed: {failure}; next try in {RETRY_AFTER_HOURS} h, or now with {RETRY_FLAG}=1"
+
+
+def _hours_since(marker: Path) -> float | None:
+    try:
+        return max(0.0, time.time() - marker.stat().st_mtime) / 3600
+    except OSError:
+        return None
+
+
+def shown_path(path: Path | str) -> str:
+    """``path`` as a notice shows it: ``~/...`` under the home directory, which a shared log or a
+    report should not name."""
+    try:
+        relative = Path(path).relative_to(Path.home())
+    except (ValueError, RuntimeError):  # elsewhere, or no home directory
+        return str(path)
+    return "~" if relative == Path(".") else f"~/{relative.as_posix()}"
 
 
 def short_reason(exc: BaseException, limit: int = 200) -> str:

@@ -6,8 +6,10 @@ Sources, in order (the first that works wins):
    ``<root>/fashion-mnist`` or ``<root>``; ``.gz`` files must have the official MD5.
 2. Debian's ``dataset-fashion-mnist`` package, :data:`DEBIAN_DIR`. Its ``.gz`` files are
    re-compressed (their MD5 is not the official one), so they are checked by structure and count.
-3. A torchvision download into ``<root>/FashionMNIST/raw``, if ``request.download`` is true, bounded
-   by ``request.download_timeout`` per socket operation.
+3. A torchvision download into ``<root>/FashionMNIST/raw``, if ``request.download`` is true and no
+   download failed in the last day (``<root>/.download-failed-fashion-mnist``;
+   ``GANKIT_RETRY_DOWNLOAD=1`` tries anyway), bounded by ``request.download_timeout`` per socket
+   operation.
 4. Otherwise a DataError naming both fixes. There is no bundled subset to fall back to, so
    ``request.require_full`` changes nothing here.
 """
@@ -20,7 +22,7 @@ from gankit.data.base import (
     SPLIT_SIZES,
     ImageData,
     describe_split,
-    download_with_torchvision,
+    download_unless_failed_lately,
     find_split_files,
     split_file_names,
 )
@@ -62,18 +64,17 @@ def load_fashion_mnist(request: DataRequest) -> ImageData:
         return _from_files(found, split, f"Debian dataset-fashion-mnist package in {DEBIAN_DIR}",
                            check_md5=False)
 
+    why = "download disabled"
     if request.download:
-        failure = download_with_torchvision(TORCHVISION_CLASS, root, split, request.download_timeout)
-        if failure is None:
+        why = download_unless_failed_lately(TORCHVISION_CLASS, root, split, request.download_timeout,
+                                            "fashion-mnist")
+        if why is None:
             found = find_split_files([raw_folder(root)], split)
             if found:
                 return _from_files(found, split,
                                    f"IDX files downloaded by torchvision to {found[0].parent}",
                                    check_md5=True)
-            failure = f"torchvision reported success but the files are not in {raw_folder(root)}"
-        why = f"download failed: {failure}"
-    else:
-        why = "download disabled"
+            why = f"download failed: torchvision reported success but the files are not in {raw_folder(root)}"
 
     images_name, labels_name = split_file_names(split)
     raise DataError(
