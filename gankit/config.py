@@ -82,6 +82,8 @@ class TrainConfig:
     augment: Literal["none", "diffaug", "ada"] = "none"  # differentiable augmentation of D's inputs
     r1: float = param(0.0, ge=0)  # R1 penalty weight gamma on D's gradient at real images (0: none)
     r1_every: int = param(1, ge=1)  # lazy R1: on every N-th D step only, weighted N times (StyleGAN2)
+    bcr: float = param(0.0, ge=0)  # bCR weight: D's outputs kept equal on shifted images (0: none; paper: 10)
+    bcr_flip: bool = False  # bCR's image change also flips left-right (natural images; not digits)
 
     def __post_init__(self) -> None:
         check_bounds(self)

@@ -63,3 +63,13 @@ def test_loss_passes_the_kit(loss):
 @pytest.mark.parametrize("module", PLUGIN_MODULES)
 def test_plugin_import_and_hooks_are_torch_free(module):
     check_plugin(module)
+
+
+@pytest.mark.parametrize("variant", HOST.variants.names())
+def test_variant_cites_its_paper(variant):
+    """A name means its paper: every variant says which (and `gankit list` shows it short)."""
+    from gankit.cli.info import short_citation
+
+    paper = HOST.variants.get(variant).paper
+    assert paper and any(str(year) in paper for year in range(1990, 2030)), (variant, paper)
+    assert short_citation(paper) != "-"

@@ -130,5 +130,40 @@ def test_a_dcgan_run_saved_before_clusters_existed_loads_without_them(tmp_path, 
     loaded = load_run(run)
     assert loaded.config.clusters == 0 and loaded.generator.latent_codes == ()
     # Only a saved config takes the old value; a new one gets the default, an explicit value wins.
-    assert build_config(DCGANConfig).clusters == 200
+    from gankit_dcgan import SelfCondConfig
+
+    assert build_config(DCGANConfig).clusters == 0 and build_config(SelfCondConfig).clusters == 200
     assert build_config(DCGANConfig, {"clusters": "5"}, base={"epochs": 3}).clusters == 5
+
+
+def test_a_run_of_the_old_dcgan_default_loads_samples_and_resumes_as_it_trained(tmp_path, monkeypatch):
+    """Runs saved before gankit 0.2 have dcgan's clustered default written out, and no ``noise``
+    field (their z was N(0, 1)): they rebuild, sample and resume as they trained."""
+    import json
+
+    from gankit.checkpoint import load_checkpoint, save_checkpoint
+    from gankit.runs import checkpoint_path
+    from gankit.testing import invoke
+
+    monkeypatch.setenv("GANKIT_OFFLINE", "1")
+    old = {"batch_size": 50, "clusters": 7, "latent_dim": 107, "ema": 0.999, "g_features": 8,
+           "d_features": 8, "noise": "normal", "epochs": 2}
+    options = {"progress": False, "max_images": 100, "device": "cpu"}
+    train("dcgan", old, RunOptions(out=tmp_path / "unbroken", **options))
+    run = train("dcgan", {**old, "epochs": 1}, RunOptions(out=tmp_path / "old", **options)).run_dir
+    state = load_checkpoint(checkpoint_path(run))  # what gankit 0.1 wrote: no "noise" anywhere
+    del state["config"]["noise"]
+    save_checkpoint(state, checkpoint_path(run))
+    record = json.loads((run / "config.json").read_text())
+    del record["config"]["noise"]
+    (run / "config.json").write_text(json.dumps(record))
+
+    loaded = load_run(run)
+    assert loaded.config.noise == "normal" and loaded.config.clusters == 7 and loaded.ema
+    images, _ = loaded.sample(4)
+    assert images.shape == (4, 1, 28, 28)
+    result = invoke(["train", "dcgan", "--out", run, "--resume", "--epochs", 2, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    ours, theirs = (load_checkpoint(checkpoint_path(r)) for r in (run, tmp_path / "unbroken"))
+    for key, value in theirs["generator"].items():
+        assert torch.equal(ours["generator"][key], value), key

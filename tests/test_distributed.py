@@ -124,7 +124,7 @@ def test_two_processes_train_the_one_process_run_and_resume_across_world_sizes(t
     lines = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     assert [(line["event"], line["epoch"]) for line in lines] == [("epoch", 1), ("eval", 1)]
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
-        "checkpoints", "config.json", "losses.png", "metrics.jsonl", "samples"]
+        "checkpoints", "config.json", "losses.png", "metrics.jsonl", "samples", "steps.jsonl"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "b", "nan", "nan0.txt", "nan1.txt", "rank0.pt", "rank1.pt", "ref", "two", "worker.py"]
     # A NaN on rank 1 alone stops both ranks at the same step with the same message.

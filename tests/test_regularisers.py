@@ -117,3 +117,52 @@ def test_lazy_r1_resumes_bit_for_bit_mid_epoch(tmp_path):
                     for name in ("whole", "parts"))
     for key, value in whole["discriminator"].items():
         assert torch.equal(value, parts["discriminator"][key]), key
+
+
+def test_bcr_penalises_a_d_that_changes_its_mind_when_the_image_shifts():
+    from gankit.train.regularisers import consistency_penalty
+
+    torch.manual_seed(0)
+    real, fake = torch.rand(64, 1, 16, 16) * 2 - 1, torch.rand(64, 1, 16, 16) * 2 - 1
+    constant = lambda x, labels=None: x.new_zeros(x.shape[0])  # noqa: E731
+    assert consistency_penalty(constant, real, fake, None, constant(real), constant(fake)).item() == 0
+    weight = nn.Parameter(torch.ones(()))
+    corner = lambda x, labels=None: weight * x[:, 0, 0, 0]  # noqa: E731  # sees where things are
+    penalty = consistency_penalty(corner, real, fake, None, corner(real), corner(fake))
+    assert penalty.item() > 0.1  # most images moved: the corner pixel changed
+    penalty.backward()
+    assert weight.grad.abs() > 0  # it trains D
+    # A D that only sees the image's mirror-symmetric part does not mind flips: with translation
+    # off the penalty is then exactly zero.
+    import gankit.train.augment as augment
+
+    symmetric = lambda x, labels=None: (x + x.flip(3)).sum((1, 2, 3))  # noqa: E731
+    original = augment.translation
+    augment.translation = lambda x: x
+    try:
+        assert consistency_penalty(symmetric, real, fake, None, symmetric(real), symmetric(fake),
+                                   flip=True).item() == pytest.approx(0, abs=1e-6)
+        assert consistency_penalty(corner, real, fake, None, corner(real), corner(fake), flip=True) > 0
+    finally:
+        augment.translation = original
+
+
+def test_bcr_trains_logs_and_resumes_bit_for_bit(tmp_path):
+    from gankit.checkpoint import load_checkpoint
+    from gankit.runs import checkpoint_path, read_metrics
+
+    settings = {"bcr": 10.0, "batch_size": 50, "epochs": 2}
+    train("vanilla", settings, options(tmp_path / "whole"))
+    train("vanilla", {**settings, "epochs": 1}, options(tmp_path / "split"))
+    train("vanilla", {"epochs": 2}, RunOptions(out=tmp_path / "split", progress=False, device="cpu",
+                                               resume=True))
+    whole, split = (load_checkpoint(checkpoint_path(tmp_path / r)) for r in ("whole", "split"))
+    for key, value in whole["discriminator"].items():
+        assert torch.equal(split["discriminator"][key], value), key
+    epochs = [r for r in read_metrics(tmp_path / "whole") if r.get("event") == "epoch"]
+    assert all(r["bcr"] > 0 for r in epochs)
+    train("vanilla", {"batch_size": 50, "epochs": 1}, options(tmp_path / "off"))
+    (off,) = read_metrics(tmp_path / "off")
+    assert "bcr" not in off  # off by default: the step is the one it was
+    plain = load_checkpoint(checkpoint_path(tmp_path / "off"))
+    assert not all(torch.equal(plain["discriminator"][k], v) for k, v in split["discriminator"].items())

@@ -80,13 +80,40 @@ def print_tables(found: dict[str, list[dict[str, Any]]]) -> None:
         if not rows:
             continue
         table = Table(title=kind.capitalize(), title_justify="left", expand=False)
-        for column in ("name", "summary", "plugin"):
+        columns = ("name", "summary", "paper", "plugin") if kind == "variants" else \
+            ("name", "summary", "plugin")
+        for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:
             name = row["name"] + (" (conditional)" if row.get("conditional") else "")
             options = "; ".join(f"--data-option {k}=...: {v}" for k, v in (row.get("options") or {}).items())
-            table.add_row(name, row["summary"] + (f" [{options}]" if options else ""), row["plugin"])
+            cells = [name, row["summary"] + (f" [{options}]" if options else "")]
+            if kind == "variants":  # the whole citation: `gankit show NAME` and --json
+                cells.append(short_citation(row.get("paper") or ""))
+            table.add_row(*cells, row["plugin"])
         console.print(table)
+
+
+def short_citation(paper: str) -> str:
+    """"Radford, Metz & Chintala, Unsupervised ..., ICLR 2016" -> "Radford et al. 2016": the first
+    author (both of two) and the year of the first work cited (a variant may cite more after ';')."""
+    import re
+
+    first = re.sub(r"\(?arXiv:\S+\)?", "", paper.split(";")[0]).strip()
+    if not first:
+        return "-"
+    parts = [part.strip() for part in first.split(",")]
+    years = re.findall(r"\b(?:19|20)\d\d\b", first)
+    lead = parts[0]
+    if "et al" in lead:
+        authors = lead.split(" et al")[0] + " et al."
+    elif " & " in lead:
+        authors = lead  # two authors: both
+    elif len(parts) > 1 and (" & " in parts[1] or re.fullmatch(r"[A-Z][\w'-]+", parts[1])):
+        authors = lead + " et al."  # "Radford, Metz & Chintala, ..."
+    else:
+        authors = lead
+    return f"{authors} {years[-1] if years else ''}".strip()
 
 
 @user_errors

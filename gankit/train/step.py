@@ -21,7 +21,7 @@ from gankit.losses import discriminator_step_loss, generator_step_loss, may_mix_
 from gankit.train.distributed import SINGLE, Distributed
 from gankit.train.events import Batch, CallbackList, TrainingContext
 from gankit.train.precision import Precision
-from gankit.train.regularisers import r1_penalty
+from gankit.train.regularisers import consistency_penalty, r1_penalty
 from gankit.train.wrapping import StepNetworks
 
 
@@ -41,6 +41,9 @@ class TrainStep:
         # Lazy R1 (Karras et al. 2020, StyleGAN2): the penalty, a double backward through D, on
         # every r1_every-th D step, weighted r1_every times: the same pull on D for less compute.
         self.r1_every = getattr(context.config, "r1_every", 1)
+        # bCR (Zhao et al. 2021): a config may predate the fields (a plugin's own TrainConfig copy)
+        self.bcr = getattr(context.config, "bcr", 0.0)
+        self.bcr_flip = getattr(context.config, "bcr_flip", False)
         self.batches_per_epoch = batches_per_epoch  # to count D steps across epochs
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor | None, batch_number: int) -> None:
@@ -60,6 +63,11 @@ class TrainStep:
                 penalty = r1_penalty(nets.discriminator, real, labels)
                 d_loss = d_loss + self.r1 * self.r1_every / 2 * penalty
                 context.log("r1", penalty.detach())
+            if self.bcr:  # bCR: D's outputs must not change when the images are shifted
+                consistency = consistency_penalty(nets.discriminator, real, fake, labels, d_out.real_logits,
+                                                  d_out.fake_logits, flip=self.bcr_flip)
+                d_loss = d_loss + self.bcr * consistency
+                context.log("bcr", consistency.detach())
         context.d_optimizer.zero_grad(set_to_none=True)
         precision.d_scaler.scale(d_loss).backward()  # fp32 and bf16: a disabled scaler, no branch
         precision.d_scaler.step(context.d_optimizer)

@@ -166,7 +166,9 @@ def test_arch_is_checked_when_set_from_the_cli(tmp_path):
 
 def test_the_epoch_grid_has_one_row_per_class(trained_run):
     with Image.open(trained_run / "samples/epoch_0001.png") as grid:
-        assert grid.size == (10 * 30 + 2, 10 * 30 + 2)  # 10 x 10 digits of 28 px, 2 px padding
+        # 10 x 10 digits of 28 px with 2 px separators (302 px), drawn twice as large (at least
+        # 360 px wide), under a strip that names the epoch
+        assert grid.size[0] == 2 * (10 * 30 + 2) and grid.size[1] > grid.size[0]
 
 
 @pytest.mark.parametrize("labels, n, expected", [

@@ -10,14 +10,14 @@ On MNIST (1x28x28, s = 7, k = 2, F = 64), without clusters: G 759,681 and D 138,
 On 3x64x64 (s = 4, k = 4) these are the paper's (and the PyTorch example's) 64-512-256-128-64
 stacks.
 
-With ``clusters`` K > 0 (the default, 200) both are conditioned on the k-means cluster of the
+With ``clusters`` K > 0 (``selfcond``'s default, 200) both are conditioned on the k-means cluster of the
 image (gankit/data/clusters.py), which the engine hands them as labels in training. The last K of
-z's ``latent_dim`` columns (300 by default) are a one-hot latent code ``cluster``, which
+z's ``latent_dim`` columns (300 in ``selfcond``) are a one-hot latent code ``cluster``, which
 :meth:`DCGANGenerator.sample_latent` draws with each cluster's share of the training images (so
 sampling needs no labels); D adds a learnt per-cluster bias to its first layer's channels. That
 bias is what the cgan's constant label maps at D's input amount to (a conv of a constant map is a
 constant per channel, but at the borders), without their cost: the first conv stays one-channel.
-On MNIST with the defaults G has 2,014,081 parameters (z's 200 more columns: 1,254,400 more in
+On MNIST with ``selfcond``'s defaults G has 2,014,081 parameters (z's 200 more columns: 1,254,400 more in
 its first layer) and D 151,489 (K x F = 12,800 more).
 """
 
@@ -37,9 +37,10 @@ class DCGANGenerator(Generator):
     keep it), and the rest are noise."""
 
     def __init__(self, *, latent_dim: int, image_shape: tuple[int, int, int], plan: tuple[int, int],
-                 features: int, clusters: int = 0, cluster_shares: tuple[float, ...] | None = None) -> None:
+                 features: int, clusters: int = 0, cluster_shares: tuple[float, ...] | None = None,
+                 noise: str = "normal") -> None:
         super().__init__(latent_dim=latent_dim, image_shape=image_shape)
-        self.clusters = clusters
+        self.clusters, self.noise = clusters, noise
         if clusters:
             self.latent_codes = (LatentCode("cluster", latent_dim - clusters, clusters, "the k-means "
                                             "cluster of the training images to draw from (by its share)"),)
@@ -49,7 +50,10 @@ class DCGANGenerator(Generator):
 
     def sample_latent(self, n: int, *, device: torch.device | str | None = None,
                       generator: torch.Generator | None = None) -> torch.Tensor:
-        z = torch.randn(n, self.latent_dim, device=device, generator=generator)
+        if self.noise == "uniform":  # the paper's U(-1, 1)
+            z = torch.rand(n, self.latent_dim, device=device, generator=generator).mul_(2).sub_(1)
+        else:
+            z = torch.randn(n, self.latent_dim, device=device, generator=generator)
         if not self.clusters:
             return z
         # Inverse-CDF draw from the same generator as the noise: seeded draws stay reproducible.
@@ -90,7 +94,8 @@ def build_networks(config, data: DataInfo, *, loss: LossSpec | None = None) -> N
                                 r1=config.r1)
     generator = DCGANGenerator(latent_dim=config.latent_dim, image_shape=data.image_shape, plan=plan,
                                features=config.g_features, clusters=config.clusters,
-                               cluster_shares=data.label_shares if config.clusters else None)
+                               cluster_shares=data.label_shares if config.clusters else None,
+                               noise=config.noise)
     discriminator = DCGANDiscriminator(image_shape=data.image_shape, plan=plan,
                                        features=config.d_features, leaky_slope=config.leaky_slope,
                                        norm=norm, clusters=config.clusters)

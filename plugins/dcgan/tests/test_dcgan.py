@@ -14,7 +14,7 @@ import gankit_dcgan
 from gankit import ConfigError, DataInfo, DatasetSpec, GankitWarning, LossSpec, get_loss, hookimpl
 from gankit.blocks import count_parameters
 from gankit.testing import invoke, plugin_host, using_host
-from gankit_dcgan import DCGANConfig, build, supports
+from gankit_dcgan import DCGANConfig, SelfCondConfig, build, supports
 from gankit_dcgan.model import build_networks
 
 LOSSES = ["bce", "minimax", "lsgan", "hinge", "wgan-gp"]
@@ -118,7 +118,7 @@ def two_training_steps(generator, discriminator, loss_name, config, labels=None)
 @pytest.mark.parametrize("loss", LOSSES)
 def test_every_loss_trains(loss):
     torch.manual_seed(0)
-    config = DCGANConfig(loss=loss, g_features=8, d_features=8)
+    config = SelfCondConfig(loss=loss, g_features=8, d_features=8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GankitWarning)
         generator, discriminator = build_networks(config, DataInfo("mnist", (1, 28, 28), 10),
@@ -127,9 +127,9 @@ def test_every_loss_trains(loss):
     two_training_steps(generator, discriminator, loss, config, labels=torch.arange(8) * 7)
 
 
-def test_the_default_conditions_on_clusters_without_labels_at_sampling():
+def test_selfcond_conditions_on_clusters_without_labels_at_sampling():
     shares = (0.7, 0.3) + (0.0,) * 198
-    generator, discriminator = build_networks(DCGANConfig(), DataInfo("mnist", (1, 28, 28), 10, shares))
+    generator, discriminator = build_networks(SelfCondConfig(), DataInfo("mnist", (1, 28, 28), 10, shares))
     assert (count_parameters(generator), count_parameters(discriminator)) == (2_014_081, 151_489)
     assert generator.num_classes is None and generator.latent_dim == 300  # unconditional to the user
     [code] = generator.latent_codes
@@ -158,9 +158,24 @@ def test_other_losses_keep_batchnorm_and_warn_nothing(loss):
     assert any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
 
 
+def test_dcgan_is_the_papers_recipe_and_selfcond_the_clustered_one():
+    paper, clustered = DCGANConfig(), SelfCondConfig()
+    # Radford et al.: batches of 128, Adam 2e-4 with beta1 0.5, a 100-d uniform z, nothing added.
+    assert (paper.batch_size, paper.lr, paper.beta1, paper.beta2, paper.optimizer) == (128, 2e-4, 0.5, 0.999, "adam")
+    assert (paper.latent_dim, paper.noise, paper.clusters, paper.ema, paper.r1, paper.loss) == \
+        (100, "uniform", 0, 0.0, 0.0, "bce")
+    assert (paper.leaky_slope, paper.init_std) == (0.2, 0.02)
+    assert (clustered.batch_size, clustered.latent_dim, clustered.noise, clustered.clusters, clustered.ema,
+            clustered.epochs) == (32, 300, "normal", 200, 0.999, 50)
+    generator, discriminator = networks((1, 28, 28))  # the paper's networks, 0.76 M / 0.14 M
+    assert (count_parameters(generator), count_parameters(discriminator)) == (759_681, 138_689)
+    z = generator.sample_latent(5000, generator=torch.Generator().manual_seed(0))
+    assert z.min() >= -1 and z.max() <= 1 and abs(z.mean().item()) < 0.01  # U(-1, 1)
+    with pytest.raises(ConfigError, match="clusters must be"):
+        SelfCondConfig(clusters=0)
+
+
 def test_the_default_d_is_the_papers_batchnorm_d_and_r1_swaps_its_norm_saying_so():
-    defaults = DCGANConfig()
-    assert (defaults.r1, defaults.ema, defaults.clusters, defaults.epochs) == (0.0, 0.999, 200, 50)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing is swapped behind the user's back
         _, discriminator = networks((1, 28, 28))
@@ -216,7 +231,7 @@ def test_r1_from_the_plugins_dir_declares_a_per_sample_penalty():
     ({"g_features": 0}, "g_features must be"),
     ({"leaky_slope": 1.0}, "leaky_slope must be"),
     ({"init_std": 0.0}, "init_std must be"),
-    ({"clusters": 300}, r"latent_dim \(300\) must exceed clusters \(300\)"),
+    ({"clusters": 100}, r"latent_dim \(100\) must exceed clusters \(100\)"),
 ])
 def test_config_rejects_bad_values_in_one_line(bad, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -242,7 +257,7 @@ def test_unsupported_dataset_is_a_one_line_error_before_any_data_is_read(tmp_pat
 
 def test_a_real_cli_run_then_sample(tmp_path):
     run = tmp_path / "run"
-    result = invoke(["train", "dcgan", "--max-images", 200, "--epochs", 1, "--no-progress", "--out", run])
+    result = invoke(["train", "selfcond", "--max-images", 200, "--epochs", 1, "--no-progress", "--out", run])
     assert result.exit_code == 0, result.output
     assert (run / "samples/epoch_0001.png").is_file() and (run / "checkpoints/last.pt").is_file()
     result = invoke(["sample", run, "--n", 4, "--out", tmp_path / "s.pt"])
@@ -251,10 +266,35 @@ def test_a_real_cli_run_then_sample(tmp_path):
     assert images.shape == (4, 1, 28, 28) and images.abs().max() <= 1
     result = invoke(["sample", run, "--labels", 7])
     assert result.exit_code == 2 and "unconditional" in result.output
-    # The cluster code of the default: one cluster on request, the same noise otherwise.
+    # selfcond's cluster code: one cluster on request, the same noise otherwise.
     picked = tmp_path / "picked.pt"
     result = invoke(["sample", run, "--n", 4, "--code", "cluster=3", "--out", picked])
     assert result.exit_code == 0, result.output
     assert not torch.equal(torch.load(picked), images)
     result = invoke(["sample", run, "--code", "cluster=200"])
     assert result.exit_code == 2 and "--code cluster '200': values must be in 0-199" in result.output
+
+
+def test_train_dcgan_writes_radford_et_als_settings_into_config_json(tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    result = invoke(["train", "dcgan", "--max-images", 256, "--epochs", 1, "--no-progress", "--out", run])
+    assert result.exit_code == 0, result.output
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert {key: config[key] for key in ("batch_size", "lr", "beta1", "optimizer", "latent_dim", "noise",
+                                         "clusters", "ema", "loss")} == \
+        {"batch_size": 128, "lr": 2e-4, "beta1": 0.5, "optimizer": "adam", "latent_dim": 100,
+         "noise": "uniform", "clusters": 0, "ema": 0.0, "loss": "bce"}
+
+
+def test_the_old_recipe_spelt_out_for_dcgan_is_selfcond():
+    """docs/compatibility.md's spelling of 0.1's `gankit train dcgan` gives selfcond's config."""
+    from dataclasses import asdict
+
+    from gankit.testing import variant_config
+
+    spelt_out = variant_config("dcgan", {"clusters": "200", "latent_dim": "300", "noise": "normal",
+                                         "ema": "0.999", "batch_size": "32", "epochs": "50"},
+                               host=plugin_host(gankit_dcgan))
+    assert asdict(spelt_out) == asdict(SelfCondConfig())

@@ -1,0 +1,1 @@
+"""The catalogue's networks (torch): imported by a variant's ``build`` only."""
