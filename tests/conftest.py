@@ -21,6 +21,11 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def _offline_and_isolated(monkeypatch, tmp_path_factory):
+    # `--precision auto` is bf16 on a CPU with AVX512-BF16 and fp32 elsewhere: the suite pins fp32
+    # so that it computes the same numbers on every CI machine (bf16 has tests of its own).
+    import gankit.train.precision
+
+    monkeypatch.setattr(gankit.train.precision, "native_bf16", lambda device: False)
     monkeypatch.setenv("GANKIT_OFFLINE", "1")
     monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path_factory.getbasetemp() / "empty-data-root"))
     for name in ("GANKIT_LOAD_PLUGINS", "GANKIT_DISABLE_PLUGINS", "GANKIT_STRICT_PLUGINS", "GANKIT_DEBUG"):

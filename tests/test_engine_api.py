@@ -406,3 +406,34 @@ def test_background_writes_keep_order_and_skip_what_follows_a_failure(tmp_path):
     snapshot = detached_copy(live)
     live["w"].add_(1)
     assert snapshot["w"].tolist() == [1.0, 1.0] and snapshot["nested"][0] is not live["nested"][0]
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
+    import gankit.train.precision as precision
+
+    monkeypatch.undo()  # the conftest's pin of native_bf16: this test asks the real one, torch mocked
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for avx512, amx, expected in ((True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+        assert precision.resolve_precision("auto", cpu) == expected, (avx512, amx)
+        assert precision.resolve_precision("fp32", cpu) == "fp32"  # an explicit choice wins
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for capability, expected in (((8, 0), "bf16"), ((9, 0), "bf16"), ((7, 5), "fp32")):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+        assert precision.resolve_precision("auto", cuda) == expected, capability
+    assert precision.resolve_precision("auto", torch.device("mps")) == "fp32"
+
+
+def test_auto_records_what_it_picked_and_a_resume_keeps_it(tmp_path, monkeypatch):
+    import gankit.train.precision as precision
+
+    host = make_host()
+    monkeypatch.setattr(precision, "native_bf16", lambda device: True)  # a CPU with AVX512-BF16
+    train("tiny", {"epochs": 1}, run_options(tmp_path / "native"), host=host)
+    assert json.loads((tmp_path / "native/config.json").read_text())["precision"] == "bf16"
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)  # resumed on an AVX2 CPU
+    train("tiny", {"epochs": 2}, run_options(tmp_path / "native", resume=True), host=host)
+    assert load_checkpoint(tmp_path / "native/checkpoints/last.pt")["precision"] == "bf16"
+    train("tiny", {"epochs": 1}, run_options(tmp_path / "plain"), host=host)
+    assert json.loads((tmp_path / "plain/config.json").read_text())["precision"] == "fp32"

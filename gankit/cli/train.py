@@ -101,8 +101,8 @@ def train(
     # Speed and precision
     precision: Annotated[Precision, typer.Option(
         metavar="MODE", rich_help_panel=SPEED,
-        help="Forward passes in fp32, bf16 or fp16 (CUDA) with fp32 weights; auto: fp32 until bf16's "
-             "quality check has run (docs/benchmarks.md).")] = Precision.auto,
+        help="Forward passes in fp32, bf16 or fp16 (CUDA) with fp32 weights; auto: bf16 where the "
+             "CPU or GPU runs it natively (AVX512-BF16, AMX, CUDA 8.0+), else fp32.")] = Precision.auto,
     compile: Annotated[bool, typer.Option(
         "--compile", rich_help_panel=SPEED,
         help="torch.compile the networks (slow to start; see docs/benchmarks.md).")] = False,
