@@ -49,6 +49,18 @@ def test_variant_passes_the_kit(variant, tmp_path):
     check_variant(variant, host=HOST, workdir=tmp_path)
 
 
+@pytest.mark.parametrize("variant", HOST.variants.names())
+def test_variant_passes_the_kit_on_colour_32x32_images(variant, tmp_path):
+    """The catalogue's habit (timm's): every variant also trains and samples on 3x32x32 images
+    where its networks allow (CIFAR-10's shape; the data is synthetic, nothing is read)."""
+    spec = HOST.variants.get(variant)
+    colour = HOST.datasets.get("cifar10")
+    reason = spec.supports(colour.info) if spec.supports else None
+    if reason:
+        pytest.skip(f"{variant} refuses 3x32x32: {reason}")
+    check_variant(variant, host=HOST, dataset="cifar10", workdir=tmp_path)
+
+
 @pytest.mark.parametrize("loss", HOST.losses.names())
 @pytest.mark.parametrize("variant", HOST.variants.names())
 def test_variant_works_with_every_loss(variant, loss):

@@ -99,7 +99,12 @@ def short_citation(paper: str) -> str:
     author (both of two) and the year of the first work cited (a variant may cite more after ';')."""
     import re
 
-    first = re.sub(r"\(?arXiv:\S+\)?", "", paper.split(";")[0]).strip()
+    first = ""
+    for part in paper.split(";"):  # the first work cited ends at the first ';' after its year
+        first += (";" if first else "") + part
+        if re.search(r"\b(?:19|20)\d\d\b", re.sub(r"arXiv:\S+", "", first)):
+            break
+    first = re.sub(r"\(?arXiv:\S+\)?", "", first).strip()
     if not first:
         return "-"
     parts = [part.strip() for part in first.split(",")]

@@ -1,7 +1,8 @@
 """The catalogue: the classic GAN variants, each as its paper defines it.
 
-Each module here holds one paper's variants (``VARIANTS``, a tuple of :class:`gankit.VariantSpec`)
-and, if the paper brings its own objective, its losses (``LOSSES``). A module's config class holds
+Each module here holds one paper's variants (``VARIANTS``, a tuple of :class:`gankit.VariantSpec`),
+if the paper brings its own objective, its losses (``LOSSES``), and any training callbacks it
+logs its own signals with (``CALLBACKS``). A module's config class holds
 the paper's recipe as its defaults (loss, optimizer and betas, learning rates, n_critic,
 regularisers); its docstring cites the paper, says what it changes and what it measured at on the
 bundled digits (bench/catalogue.py). Networks live in :mod:`gankit_catalogue.nets` and are imported
@@ -39,4 +40,11 @@ def gankit_register_variants(register):
 def gankit_register_losses(register):
     for module in paper_modules():
         for spec in getattr(module, "LOSSES", ()):
+            register(spec)
+
+
+@hookimpl
+def gankit_register_callbacks(register):
+    for module in paper_modules():  # a paper's own training signals (BEGAN's k_t and M_global)
+        for spec in getattr(module, "CALLBACKS", ()):
             register(spec)
