@@ -10,21 +10,32 @@ Two ways in:
 * :func:`folder_dataset` for a plugin (or a ``--plugins-dir`` file): the same for one fixed folder
   under a name of its own, its classes counted when the plugin registers it.
 
-Each image is converted to RGB (or greyscale with ``channels=1``); with ``size=N`` it is
-centre-cropped to a square and resized to NxN, else all images must share one size. The result is
-cached under ``<data root>/cache/`` (see :mod:`gankit.data.decode`). Importing this module does not
-import torch, so a plugin may call :func:`folder_dataset` at registration.
+Each image is converted to RGB (or greyscale with ``channels=1``; 16-bit greyscale is scaled, not
+clipped); with ``size=N`` (4 to :data:`MAX_SIZE`) it is centre-cropped to a square and resized to
+NxN, else all images must share one size. The scan visits each real folder and file once, however
+many symlinks reach it (a link loop ends; the duplicates are counted), and one notice line counts
+and names what was skipped: unreadable folders, unreadable files, images over the pixel limit. The
+result is cached under ``<data root>/cache/`` (see :mod:`gankit.data.decode`); a data root that
+cannot be written decodes in memory instead, with a notice. Importing this module does not import
+torch, so a plugin may call :func:`folder_dataset` at registration.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
 from gankit.data.base import ImageData
 from gankit.data.decode import (EXTENSIONS, cache_path, decode_files, file_stamps, load_cache,
                                 save_and_map, scratch_removed, skipped_notice)
 from gankit.errors import DataError
 from gankit.registry import DataRequest, DatasetSpec
+
+# The largest side --data-option size takes: StyleGAN's 1024x1024 (3 MB an RGB image decoded, 3 GB
+# per 1,000 images). A side of 100,000 was 30 GB an image and a 1.2 TB scratch file for 40 images.
+MAX_SIZE = 1024
 
 OPTIONS = {
     "path": "the folder of images (required); png, jpg, jpeg and webp files, sub-folders included",
@@ -97,6 +108,10 @@ def parse_size(text: str | None) -> int | None:
         size = 0
     if size < 4:
         raise DataError(f"--data-option size={text}: expected a whole number of pixels, at least 4.")
+    if size > MAX_SIZE:
+        raise DataError(f"--data-option size={text} is too large: at most {MAX_SIZE} pixels a side (a "
+                        f"{size:,}x{size:,} RGB image is {3 * size * size / 1e9:,.1f} GB decoded); pass "
+                        f"a size from 4 to {MAX_SIZE}, e.g. size=64.")
     return size
 
 
@@ -114,74 +129,174 @@ def class_folders(folder: Path) -> list[str]:
                   if entry.is_dir() and not entry.name.startswith("."))
 
 
-def image_files(folder: Path) -> list[Path]:
-    """Every image file under ``folder``, sorted, hidden files and folders skipped."""
-    found = []
-    for parent, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(parent) / name for name in sorted(files)
-                     if not name.startswith(".") and name.lower().endswith(EXTENSIONS))
+def image_files(folder: Path, base: Path | None = None, skipped: list[str] | None = None,
+                duplicates: list[str] | None = None) -> list[Path]:
+    """Every image file under ``folder``, sorted (a folder's files, then each sub-folder's, by name),
+    hidden files and folders skipped. Each real folder and file is read once however many symlinks
+    reach it (a loop ends; the links not followed go to ``duplicates``); a folder that cannot be
+    listed and an image name that is no readable file go to ``skipped`` ("sub/: PermissionError",
+    "a.png: broken link"). Both name paths relative to ``base`` (default ``folder``)."""
+    base = Path(base or folder)
+    skipped = [] if skipped is None else skipped
+    duplicates = [] if duplicates is None else duplicates
+    found: list[Path] = []
+    seen: set[str] = set()  # the real paths read: a file not a link is its real folder's, plus its name
+    pending = [Path(folder)]
+    while pending:
+        current = pending.pop()
+        real_current = os.path.realpath(current)
+        if real_current in seen:
+            duplicates.append(current.relative_to(base).as_posix())
+            continue
+        seen.add(real_current)
+        try:
+            with os.scandir(current) as listing:
+                entries = sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
+        except OSError as error:
+            skipped.append(f"{current.relative_to(base).as_posix()}/: {type(error).__name__}")
+            continue
+        folders = []
+        for entry in entries:
+            path, kind = Path(entry.path), _kind(entry)
+            is_image = entry.name.lower().endswith(EXTENSIONS)
+            real = os.path.realpath(path) if entry.is_symlink() else os.path.join(real_current, entry.name)
+            if kind == "folder":
+                folders.append(path)
+            elif kind == "file" and is_image and real in seen:
+                duplicates.append(path.relative_to(base).as_posix())
+            elif kind == "file" and is_image:
+                seen.add(real)
+                found.append(path)
+            elif kind not in ("file", "not a file", "broken link") or is_image:  # an error: always said
+                skipped.append(f"{path.relative_to(base).as_posix()}: {kind}")
+        pending.extend(reversed(folders))
     return found
+
+
+def _kind(entry: os.DirEntry) -> str:
+    """"folder" or "file" (links followed), "broken link", "not a file", or the error's name."""
+    try:
+        if entry.is_dir():
+            return "folder"
+        if entry.is_file():
+            return "file"
+        entry.stat()  # follows a link: raises for a broken one
+        return "not a file"
+    except FileNotFoundError:
+        return "broken link"
+    except OSError as error:
+        return type(error).__name__
+
+
+@dataclass
+class _Scan:
+    """What a folder's scan found: the image files (and their labels), the class sub-folders, what
+    was skipped (folders and files, as ``"path: reason"``) and the duplicate links not followed."""
+
+    files: list[Path]
+    labels: list[int] | None
+    classes: list[str]
+    skipped: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
 
 
 def load_folder(folder: Path, *, root: Path, size: int | None, channels: int, labelled: bool,
                 expected_classes: list[str] | None = None) -> ImageData:
     """Decode (or read from the cache) the images under ``folder``; see the module docstring."""
-    import torch
-
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DataError(f"Image folder {folder} does not exist (or is not a folder).")
     folder = folder.resolve()
-    files, labels, classes = _scan(folder, labelled)
-    if expected_classes is not None and classes != expected_classes:
+    scan = _scan(folder, labelled)
+    if expected_classes is not None and scan.classes != expected_classes:
         raise DataError(f"The class sub-folders of {folder} changed since the dataset was registered "
-                        f"({len(expected_classes)} then, {len(classes)} now); restart gankit.")
-    if not files:
+                        f"({len(expected_classes)} then, {len(scan.classes)} now); restart gankit.")
+    if not scan.files:
         kinds = ", ".join(ext.lstrip(".") for ext in EXTENSIONS)
         where = "in its class sub-folders" if labelled else "in it or its sub-folders"
-        raise DataError(f"No images ({kinds}) found in {folder} {where}.")
+        notice = skipped_notice(scan.skipped, 0, scan.duplicates)
+        raise DataError(f"No images ({kinds}) found in {folder} {where}{f'; {notice}' if notice else ''}.")
     options = {"size": size, "channels": channels, "labelled": labelled}
     cache = cache_path(root, "imagefolder", [str(folder), labelled],
-                       [options, file_stamps(files, folder), labels])
-    contents = load_cache(cache)
-    how = f"read from the cache {cache}"
+                       [options, file_stamps(scan.files, folder, status=True), scan.labels])
+    contents = load_cache(cache, {"count": len(scan.files), "channels": channels, "size": size,
+                                  "classes": scan.classes, "labelled": labelled})
+    how, cache_file, unwritable = f"read from the cache {cache}", cache, None
     if contents is None:
-        with scratch_removed(cache.with_suffix(".decoding.npy")) as scratch:  # big folders decode on disk
-            array, kept, skipped = decode_files(files, size=size, channels=channels, base=folder,
-                                                scratch=scratch)
-            if not kept:
-                raise DataError(f"None of the {len(files):,} image files in {folder} could be read "
-                                f"({skipped_notice(skipped, len(files))}).")
-            contents = save_and_map(cache, {
-                "images": torch.from_numpy(array), "skipped": skipped, "classes": classes,
-                "labels": torch.tensor([labels[i] for i in kept], dtype=torch.int64) if labels else None})
-            del array
-        how = f"decoded into the cache {cache}"
-    images, skipped = contents["images"], list(contents["skipped"])
+        contents, unwritable = _decode(folder, scan, cache, size, channels)
+        how = f"decoded into the cache {cache}" if unwritable is None else "decoded in memory (not cached)"
+        cache_file = cache if unwritable is None else None
+    images, skipped = contents["images"], [*scan.skipped, *contents["skipped"]]
     shape = "x".join(map(str, images.shape[1:]))
     source = f"{len(images):,} images ({shape}) from {folder}"
     if labelled:
-        source += f", {len(classes)} classes from its sub-folders"
-    elif classes:
-        source += f" (unlabelled: its {len(classes)} sub-folders are not used as labels)"
+        source += f", {len(scan.classes)} classes from its sub-folders"
+    elif scan.classes:
+        source += f" (unlabelled: its {len(scan.classes)} sub-folders are not used as labels)"
+    notices = [skipped_notice(skipped, len(scan.files), scan.duplicates), unwritable]
     return ImageData(images, contents["labels"], source=f"{source}; {how}",
-                     notice=skipped_notice(skipped, len(files)), is_full=not skipped,
-                     num_classes=len(classes) if labelled else None, cache_file=cache)
+                     notice="; ".join(line for line in notices if line) or None, is_full=not skipped,
+                     num_classes=len(scan.classes) if labelled else None, cache_file=cache_file)
 
 
-def _scan(folder: Path, labelled: bool) -> tuple[list[Path], list[int] | None, list[str]]:
+def _decode(folder: Path, scan: _Scan, cache: Path, size: int | None,
+            channels: int) -> tuple[dict[str, Any], str | None]:
+    """Decode the scanned files into the cache: (its contents, memory-mapped from it; None), or,
+    when the cache cannot be written, (the contents in memory; a notice line saying so)."""
+    import torch
+
+    refused = _unwritable(cache.parent)
+    with scratch_removed(cache.with_suffix(".decoding.npy")) as scratch:  # big folders decode on disk
+        array, kept, skipped = decode_files(scan.files, size=size, channels=channels, base=folder,
+                                            scratch=None if refused else scratch)
+        if not kept:
+            raise DataError(f"None of the {len(scan.files):,} image files in {folder} could be read "
+                            f"({skipped_notice([*scan.skipped, *skipped], len(scan.files))}).")
+        labels = None if scan.labels is None else torch.tensor([scan.labels[i] for i in kept])
+        contents = {"images": torch.from_numpy(array), "skipped": skipped, "classes": scan.classes,
+                    "labels": labels}
+        if refused is None:
+            try:
+                contents = save_and_map(cache, contents)
+            except OSError as error:  # a full disk, say: the decode in memory (or its mapping) stands
+                refused = error
+        del array
+    if refused is None:
+        return contents, None
+    why = refused.strerror or type(refused).__name__
+    return contents, (f"the data root {cache.parent.parent} cannot be written ({why}): the images were "
+                      "decoded in memory, not cached, so the next run decodes them again; pass a "
+                      "writable --data-root (or GANKIT_DATA_ROOT) to keep them")
+
+
+def _unwritable(folder: Path) -> OSError | None:
+    """Why no file can be written in ``folder`` (made if missing), or None when one can."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error
+    return None
+
+
+def _scan(folder: Path, labelled: bool) -> _Scan:
     classes = class_folders(folder)
+    scan = _Scan([], [] if labelled else None, classes)
     if not labelled:
-        return image_files(folder), None, classes
-    files: list[Path] = []
-    labels: list[int] = []
+        scan.files = image_files(folder, folder, scan.skipped, scan.duplicates)
+        return scan
     for label, name in enumerate(classes):
-        found = image_files(folder / name)
+        found = image_files(folder / name, folder, scan.skipped, scan.duplicates)
         if not found:
+            unreadable = [line.rpartition(": ")[2] for line in scan.skipped if line.startswith(f"{name}/: ")]
+            if unreadable:
+                raise DataError(f"Class folder {folder / name} cannot be read ({unreadable[0]}); fix its "
+                                "permissions, remove it, or pass --data-option labels=none.")
             raise DataError(f"Class folder {folder / name} holds no images; remove it, add some, "
                             "or pass --data-option labels=none.")
-        files.extend(found)
-        labels.extend([label] * len(found))
-    return files, labels, classes
-
+        scan.files.extend(found)
+        scan.labels.extend([label] * len(found))
+    return scan

@@ -11,9 +11,11 @@ The key is everything the stored numbers depend on: the evaluator's sha256, the 
 device type the features were computed on, the dataset, its options and source, a sha256 of the
 very images (and labels) used, the split, n and the seed, gankit's :data:`CACHE_FORMAT`, and the
 torch and torchmetrics versions. A changed key is another file name, so it is computed anew. The
-key is also stored inside the file and checked on load, with every tensor's shape and dtype: a
-file that does not match (truncated, damaged, written by other code) is rebuilt with a warning,
-never trusted. Files are written atomically (gankit._io) and read with ``weights_only=True``.
+key is also stored inside the file, with a sha256 of everything else in it (:func:`payload_digest`:
+every tensor's shape, dtype and bytes, every other value as JSON), and both are checked on load,
+then every tensor's shape and dtype: a file that does not match (truncated, damaged, edited or
+written by other code, even one that kept its key) is rebuilt with a warning, never trusted. Files
+are written atomically (gankit._io) and read with ``weights_only=True``.
 
 Turn the cache off with ``--no-cache`` (evaluate, compare) or ``GANKIT_NO_EVAL_CACHE=1``; a folder
 that cannot be written is a warning, never a failed evaluation.
@@ -33,7 +35,7 @@ from gankit._io import atomic_write, env_flag
 from gankit.errors import GankitWarning
 from gankit.evaluate.evaluator import FeatureSet
 
-CACHE_FORMAT = "gankit-eval-cache/2"  # bump when what is stored, or how it is computed, changes
+CACHE_FORMAT = "gankit-eval-cache/3"  # bump when what is stored, or how it is computed, changes
 DISABLE_FLAG = "GANKIT_NO_EVAL_CACHE"
 
 
@@ -52,6 +54,32 @@ def fingerprint(*tensors: torch.Tensor | None) -> str:
         tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{tuple(tensor.shape)}{tensor.dtype};".encode())
         digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def payload_digest(value: Any) -> str:
+    """A sha256 of a stored value: dicts by sorted key, lists in order, tensors by
+    :func:`fingerprint`, anything else as JSON (so 1, 1.0 and True differ)."""
+    digest = hashlib.sha256()
+
+    def feed(item: Any) -> None:
+        if isinstance(item, torch.Tensor):
+            digest.update(f"tensor:{fingerprint(item)};".encode())
+        elif isinstance(item, dict):
+            digest.update(f"dict:{len(item)}{{".encode())
+            for key in sorted(item, key=str):
+                digest.update(f"{json.dumps(str(key))}:{type(key).__name__}=".encode())
+                feed(item[key])
+            digest.update(b"}")
+        elif isinstance(item, (list, tuple)):
+            digest.update(f"{type(item).__name__}:{len(item)}[".encode())
+            for element in item:
+                feed(element)
+            digest.update(b"]")
+        else:
+            digest.update(f"{type(item).__name__}:{json.dumps(item)};".encode())
+
+    feed(value)
     return digest.hexdigest()
 
 
@@ -84,7 +112,10 @@ class EvalCache:
             contents = torch.load(self.path, map_location="cpu", weights_only=True)
             if not isinstance(contents, dict) or contents.get("key") != self.key:
                 raise ValueError("its stored key does not match")
-            checked = check(contents)
+            payload = {name: value for name, value in contents.items() if name not in ("key", "checksum")}
+            if contents.get("checksum") != payload_digest(payload):
+                raise ValueError("its checksum does not match its contents")
+            checked = check(payload)
         except Exception as error:  # noqa: BLE001 - anything unreadable is rebuilt, never trusted
             first = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
             warnings.warn(f"The evaluation cache file '{self.path}' is damaged ({first}); "
@@ -93,10 +124,11 @@ class EvalCache:
         return checked
 
     def save(self, contents: dict[str, Any]) -> None:
-        """Store ``contents`` (tensors, str, numbers) with the key; a failed write is a warning."""
+        """Store ``contents`` (tensors, str, numbers) with the key and the checksum of ``contents``
+        (:func:`payload_digest`); a failed write is a warning."""
         try:
             with atomic_write(self.path) as file:
-                torch.save({**contents, "key": self.key}, file)
+                torch.save({**contents, "key": self.key, "checksum": payload_digest(contents)}, file)
         except OSError as error:
             warnings.warn(f"Cannot write the evaluation cache '{self.path}' ({error.strerror or error}); "
                           "continuing without it.", GankitWarning, stacklevel=2)
