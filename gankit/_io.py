@@ -4,6 +4,11 @@ Every file gankit writes that a user may rely on (config.json, checkpoints, plot
 evaluator weights) goes through :func:`atomic_write`: the bytes go to a temporary file in the same
 folder, are flushed to disk, and the temporary file is renamed over the target. A rename within one
 folder is atomic, so readers see the old file or the new one, never a mix.
+
+Files that belong together (a comparison's report.md, report.html and results.json) go through
+:func:`files_replaced_together`: all replaced, or none. A new folder (``gankit plugin new``'s
+skeleton) goes through :func:`atomic_folder`: whole, or not there. An ``OSError`` always names the
+file the user asked for, never a temporary one.
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 
 def _file_mode() -> int:
@@ -25,6 +31,7 @@ def _file_mode() -> int:
 
 
 FILE_MODE = _file_mode()
+DIR_MODE = FILE_MODE | (FILE_MODE & 0o444) >> 2  # the x bits where r is: 0o755 under umask 022
 TEMP_GLOB = ".*.tmp*"  # the temp files below (".last.x1y2.tmp.pt"): what a kill mid-write leaves
 
 
@@ -61,15 +68,49 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
+class _Recording:
+    """A file object that keeps the OS error its write or flush raised. ``torch.save`` turns one
+    into an opaque ``RuntimeError`` ("unexpected pos ..."); :func:`atomic_write` raises the full
+    disk behind it instead. It is no io class, so numpy writes through ``write()`` too rather
+    than ``tofile()``, which bypasses Python's file and loses the errno."""
+
+    def __init__(self, file: IO[Any]) -> None:
+        self.file, self.error = file, None
+
+    def write(self, data: Any) -> Any:
+        try:
+            return self.file.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.file.flush()
+        except OSError as error:
+            self.error = error
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.file, name)
+
+
 @contextlib.contextmanager
 def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Like :func:`atomic_path`, for writers that take a file object; ``mode`` is ``"wb"`` or
-    ``"w"`` (UTF-8 text). The bytes are flushed to disk before the rename."""
+    ``"w"`` (UTF-8 text). The bytes are flushed to disk before the rename. A writer that hides a
+    failed write in an error of its own (``torch.save``) raises the ``OSError`` instead."""
     with atomic_path(path) as temp:
-        with open(temp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
+        with open(temp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as raw:
+            file = _Recording(raw)
+            try:
+                yield file  # type: ignore[misc]
+            except Exception as error:
+                if file.error is not None and not isinstance(error, OSError):
+                    raise file.error from None
+                raise
+            raw.flush()
+            os.fsync(raw.fileno())
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -79,6 +120,88 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def _retarget(error: OSError, temp: Path, path: Path) -> None:
+    """Name ``path``'s own file in an error about a file in its temporary stand-in ``temp``."""
+    for attribute in ("filename", "filename2"):
+        name = getattr(error, attribute)
+        if isinstance(name, str) and Path(name).is_relative_to(temp):
+            relative = Path(name).relative_to(temp)
+            inner = relative.parts[1:] if relative.parts[:1] == (".old",) else relative.parts
+            setattr(error, attribute, str(path.joinpath(*inner)))
+
+
+@contextlib.contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """A temporary folder beside ``path``, renamed to ``path`` on a clean exit: a reader (or a
+    retry) sees the whole folder or none. On any error it is removed, and an OS error names the
+    file under ``path`` it was writing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        temp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as error:
+        error.filename = str(path)
+        raise
+    try:
+        yield temp
+        os.chmod(temp, DIR_MODE)  # mkdtemp's 0o700
+        os.rename(temp, path)  # refused if something (not empty) took the name meanwhile
+    except BaseException as error:
+        shutil.rmtree(temp, ignore_errors=True)
+        if isinstance(error, OSError):
+            error.filename = error.filename or str(path)
+            _retarget(error, temp, path)
+        raise
+
+
+@contextlib.contextmanager
+def files_replaced_together(folder: Path, stale: Iterable[str] = ()) -> Iterator[Path]:
+    """A temporary folder in ``folder`` to write files into; on a clean exit each replaces its
+    namesake in ``folder``, all or none: if one cannot be written or put in place, the ones
+    already replaced are put back. ``stale``: names in ``folder`` removed with them unless
+    written anew (a file the new set no longer has). An OS error names the file in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staged.", suffix=".tmp", dir=folder))
+    try:
+        try:
+            yield stage
+            written = sorted(entry.name for entry in stage.iterdir() if entry.is_file())
+            _replace_all(stage, folder, written, [name for name in stale if name not in written])
+        except OSError as error:
+            _retarget(error, stage, folder)
+            raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _replace_all(stage: Path, folder: Path, written: list[str], removed: list[str]) -> None:
+    old = stage / ".old"  # hard links to the files replaced, to put them back
+    old.mkdir()
+    done: list[str] = []
+    try:
+        for name in [*written, *removed]:
+            target = folder / name
+            if target.is_file():
+                try:
+                    os.link(target, old / name)
+                except OSError:  # a file system without hard links
+                    shutil.copy2(target, old / name)
+            if name in written:
+                os.replace(stage / name, target)
+            else:
+                target.unlink(missing_ok=True)
+            done.append(name)
+    except BaseException:
+        for name in reversed(done):
+            with contextlib.suppress(OSError):
+                if (old / name).exists():
+                    os.replace(old / name, folder / name)
+                else:
+                    (folder / name).unlink(missing_ok=True)
+        raise
 
 
 def env_flag(name: str) -> bool:

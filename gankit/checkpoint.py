@@ -4,13 +4,21 @@ A checkpoint is a plain dict of state dicts, optimizer states, RNG states, count
 run's config. It is written to a temporary file in the same folder, flushed to disk, then renamed
 over the old one, so a crash or a full disk never destroys the previous checkpoint. It is loaded
 with ``weights_only=True``: a checkpoint cannot run code.
+
+Every ``.pt`` file gankit reads goes through :func:`safe_load`, never through ``torch.load``
+itself: a plugin may have replaced ``torch.load`` to force ``weights_only=False`` (a common
+workaround since PyTorch 2.6), which would let a file run code. :func:`safe_load` calls torch's
+own implementation, checked to be the code torch shipped, and refuses in one line when it was
+replaced too.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -66,8 +74,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"No checkpoint at '{path}'. Pass a run folder or a .pt file written by "
                               "gankit.")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except (OSError, MemoryError):
+        state = safe_load(path, map_location=map_location)
+    except (OSError, MemoryError, CheckpointError):
         raise
     except Exception as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -85,6 +93,59 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"'{path}' is damaged: {', '.join(wrong)} "
                               f"{'is' if len(wrong) == 1 else 'are'} not what gankit writes there.")
     return state
+
+
+def safe_load(file: Any, map_location: Any = "cpu", *, mmap: bool | None = None) -> Any:
+    """``torch.load(file, weights_only=True)`` through torch's own code, however ``torch.load``
+    was patched; :class:`CheckpointError` naming the replacement when torch's code was replaced."""
+    load = _genuine_load(file)
+    return load(file, map_location=map_location, weights_only=True, mmap=mmap)
+
+
+def _genuine_load(file: Any) -> Callable[..., Any]:
+    import torch.serialization as serialization
+
+    unpickler = getattr(serialization, "_weights_only_unpickler", None)
+    parts = [("torch.serialization.load", serialization.load, serialization),
+             ("torch.serialization._load", getattr(serialization, "_load", None), serialization),
+             ("the weights-only unpickler", getattr(getattr(unpickler, "Unpickler", None), "load", None),
+              sys.modules.get("torch._weights_only_unpickler"))]
+    for what, function, module in parts:
+        if function is None and what != "torch.serialization.load":
+            continue  # a private part another torch version lacks
+        if not _shipped_by(function, module):
+            raise CheckpointError(
+                f"Refusing to load '{file}': {what} was replaced by {_origin(function)}, which "
+                "could make the file run code (a patch forcing weights_only=False); gankit loads "
+                f"only through torch's own code. {_how_to_undo(function)}")
+    return serialization.load
+
+
+def _shipped_by(function: Any, module: Any) -> bool:
+    """Whether ``function`` is code from ``module``'s own file (not a wrapper, partial or lambda
+    of someone else's, which ``functools.wraps`` may have dressed up as the original)."""
+    code = getattr(function, "__code__", None)
+    where = getattr(module, "__file__", None)
+    return code is not None and where is not None and \
+        os.path.realpath(code.co_filename) == os.path.realpath(where)
+
+
+def _origin(function: Any) -> str:
+    code = getattr(function, "__code__", None)
+    name = getattr(function, "__qualname__", None) or type(function).__name__
+    return f"{name} ({code.co_filename}:{code.co_firstlineno})" if code is not None else f"a {name}"
+
+
+def _how_to_undo(function: Any) -> str:
+    # The plugin host as loaded, if it was: no import of gankit.host, which reaches gankit.data
+    # (whose readers load through safe_load) and would close an import circle.
+    hosts = sys.modules.get("gankit.host")
+    host = hosts.loaded_host() if hosts is not None else None
+    code = getattr(function, "__code__", None)
+    plugin = host.plugin_of_code(code, getattr(function, "__module__", None)) if host else None
+    if plugin is None:
+        return "Remove the patch."
+    return f"Fix plugin '{plugin}', or disable it with GANKIT_DISABLE_PLUGINS={plugin}."
 
 
 def capture_rng_state() -> dict[str, Any]:

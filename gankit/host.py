@@ -22,14 +22,16 @@ Core code never calls ``pm.hook.*`` directly: the typed methods of :class:`Plugi
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pluggy
 
@@ -114,6 +116,7 @@ class PluginHost:
         self.plugins: dict[str, PluginInfo] = {}
         self.loaded_dirs: set[Path] = set()
         self._plugin_packages: dict[str, str] = {}  # top-level package of a plugin's module -> plugin
+        self._threads: dict[threading.Thread, str] = {}  # started while a plugin loaded -> plugin
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -127,7 +130,8 @@ class PluginHost:
             if errors:
                 raise GankitError("; ".join(errors))
             self.pm.register(module, name=info.name)
-            self._collect_specs(module, info)
+            with self._noting_threads(info.name):
+                self._collect_specs(module, info)
         except PLUGIN_FAILURES as error:  # a plugin's bug must not take the host down
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
@@ -257,7 +261,8 @@ class PluginHost:
                 continue
             try:
                 info.requires = distribution_requirement(dist)
-                module = entry_point.load()
+                with self._noting_threads(entry_point.name):
+                    module = entry_point.load()
             except PLUGIN_FAILURES as error:
                 self.fail(info, error)
                 continue
@@ -283,7 +288,8 @@ class PluginHost:
                 module = importlib.util.module_from_spec(spec)
                 # In sys.modules while it runs, as if imported: @dataclass looks its module up there.
                 sys.modules[name] = module
-                spec.loader.exec_module(module)
+                with self._noting_threads(path.stem):
+                    spec.loader.exec_module(module)
             except PLUGIN_FAILURES as error:
                 sys.modules.pop(name, None)
                 self.fail(info, error)
@@ -317,6 +323,43 @@ class PluginHost:
                 found = (self._plugin_packages[module], f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}")
             tb = tb.tb_next
         return found
+
+    def plugin_of_module(self, module: str | None) -> str | None:
+        """The plugin whose package ``module`` (a dotted name) belongs to, or ``None``."""
+        return self._plugin_packages.get(str(module or "").split(".")[0])
+
+    def plugin_of_code(self, code: Any, module: str | None = None) -> str | None:
+        """The plugin that ``code`` (a code object: its file) or ``module`` comes from, or ``None``."""
+        found = self.plugin_of_module(module)
+        for name, loaded in list(sys.modules.items()) if found is None and code is not None else []:
+            if getattr(loaded, "__file__", None) == code.co_filename and self.plugin_of_module(name):
+                return self.plugin_of_module(name)
+        return found
+
+    @contextlib.contextmanager
+    def _noting_threads(self, plugin: str) -> Iterator[None]:
+        before = set(threading.enumerate())
+        try:
+            yield
+        finally:
+            self._threads.update(dict.fromkeys(set(threading.enumerate()) - before, plugin))
+
+    def plugin_of_thread(self, thread: Any) -> str | None:
+        """The plugin that started ``thread`` (while it loaded, or from its own code: the thread's
+        target or class), or whose code it is running now; ``None`` when none is a plugin's."""
+        if thread in self._threads:
+            return self._threads[thread]
+        target = getattr(thread, "_target", None)
+        for module in (getattr(target, "__module__", None), type(thread).__module__):
+            if self.plugin_of_module(module):
+                return self.plugin_of_module(module)
+        frame = sys._current_frames().get(thread.ident or -1)
+        while frame is not None:
+            found = self.plugin_of_module(frame.f_globals.get("__name__"))
+            if found:
+                return found
+            frame = frame.f_back
+        return None
 
 
 def _make_register(bucket: list[Any], kind: type, owner: str) -> Callable[[Any], None]:

@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from gankit.errors import GankitError
+from gankit.checkpoint import safe_load
+from gankit.errors import CheckpointError, GankitError
 from gankit.host import PluginHost
 from gankit._io import atomic_write
 from gankit.runs import CONFIG_FILE
@@ -114,7 +115,9 @@ def _is_checkpoint(path: Path) -> bool:
     if path.suffix.lower() != ".pt":
         return False
     try:  # mmap: only the index is read, however large the weights
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        state = safe_load(path, map_location="cpu", mmap=True)
+    except CheckpointError:  # torch's loader was replaced: no file is read through it
+        raise
     except Exception:  # not a torch file (or not one we can read): no checkpoint of gankit's
         return False
     return isinstance(state, dict) and "generator" in state
@@ -129,7 +132,9 @@ def save_samples(images: torch.Tensor, out: Path, columns: int | None = None) ->
     if suffix == ".png":  # written atomically, as the tensors below
         save_grid(images, out, columns or max(1, round(images.shape[0] ** 0.5)))
         return
-    with atomic_write(out) as file:  # a full disk or Ctrl-C leaves the old file, never a torn one
+    # A full disk or Ctrl-C leaves the old file, never a torn one; atomic_write turns torch's and
+    # numpy's reports of a failed write into the OSError naming `out`.
+    with atomic_write(out) as file:
         if suffix == ".npy":
             import numpy as np
 

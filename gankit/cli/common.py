@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import signal
+import threading
 import traceback
 import warnings
 from enum import Enum
@@ -34,7 +36,42 @@ EXIT_SYSTEM = 74  # the system refused: disk full, permissions, read-only, out o
 # re-exported: plugin commands import them from here.
 __all__ = ["Device", "Precision", "user_errors", "fail", "one_line_warnings", "env_flag", "offline",
            "EXIT_USAGE", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_SYSTEM", "system_error_line",
-           "key_value_pairs"]
+           "key_value_pairs", "Terminated"]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``kill``, SLURM and Kubernetes send), raised where it arrives: the command
+    stops as on Ctrl-C, its ``finally`` blocks run (a run folder's lock is released, a folder its
+    start made is removed) and it exits 130 with one line. Training turns it into a stop with a
+    checkpoint instead (gankit.train.loop.StopOnSigint)."""
+
+    signum = signal.SIGTERM  # what gankit.compare.parallel passes on to its workers
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt(exception: type[BaseException] = Terminated) -> Iterator[None]:
+    """Raise ``exception`` on SIGTERM inside the block (the main thread only: Python runs signal
+    handlers there); the handler before is put back after. Without it SIGTERM kills the process
+    at once: exit 143, no line, and a run folder left locked and half made."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        raise exception()
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_line(error: BaseException) -> str:
+    """The one line for a command stopped by Ctrl-C or SIGTERM."""
+    what = "Terminated (SIGTERM)" if isinstance(error, Terminated) else "Interrupted"
+    return (f"[yellow]{what}[/]: stopped at once; every file gankit writes is written whole or not "
+            "at all.")
 
 
 class Precision(str, Enum):
@@ -80,10 +117,8 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
             if env_flag("GANKIT_DEBUG"):
                 traceback.print_exc()
             fail(system_error_line(error), EXIT_SYSTEM)
-        except KeyboardInterrupt:  # click would say "Aborted!" and exit 1; shells expect 130
-            Console(stderr=True, highlight=False, soft_wrap=True).print(
-                "[yellow]Interrupted[/]: stopped at once; every file gankit writes is written whole "
-                "or not at all.")
+        except KeyboardInterrupt as error:  # click would say "Aborted!" and exit 1; shells expect 130
+            Console(stderr=True, highlight=False, soft_wrap=True).print(interrupted_line(error))
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as error:  # a plugin's bug is one line naming it; gankit's own, a traceback
             line = _plugin_error_line(error)
@@ -132,9 +167,14 @@ def system_error_line(error: BaseException, then: str = "") -> str:
         return ("Out of memory. Ask for less at once (a smaller --n or --batch-size), or close "
                 "what else uses memory.")
     assert isinstance(error, OSError)
-    what, todo = _OS_ERRORS.get(error.errno or -1, (error.strerror or str(error), "check the path"))
+    said = error.strerror or (str(error) if error.args and error.args[0] is not None else "")
+    # An OSError without errno or text ("[Errno None] None", numpy's tofile) says nothing more.
+    what, todo = _OS_ERRORS.get(error.errno or -1, (said or "the system refused the write", "check the path"))
     path = error.filename2 or error.filename
     where = f" '{path}'" if path else ""
+    stream = getattr(error, "gankit_stream", None)  # set by gankit.progress.ClosedPipeGuard
+    if stream:
+        where, todo = f" {stream}{where}", todo.replace(" (--out)", "")
     return f"Cannot use{where}: {what}. {todo[0].upper()}{todo[1:]}{then}."
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from gankit._io import atomic_folder
 from gankit.cli.common import PlainHelpGroup, user_errors
 from gankit.errors import GankitError
 
@@ -195,8 +196,8 @@ def module_name(name: str) -> str:
 
 def check_name(name: str) -> None:
     """Refuse a name that cannot be a variant's, an entry point's and (``gankit_NAME``) a module's."""
-    if not NAME_PATTERN.match(name):
-        raise GankitError(f"Plugin name '{name}' must be lower case letters and digits, starting with a "
+    if not NAME_PATTERN.fullmatch(name):  # match() would take "mygan\n": $ matches before a last \n
+        raise GankitError(f"Plugin name {name!r} must be lower case letters and digits, starting with a "
                           "letter, words joined by single - or _ (it names the variant, and the module "
                           "gankit_NAME with _ for -); e.g. 'mygan' or 'my-gan'.")
 
@@ -237,11 +238,17 @@ def write_plugin(name: str, out: Path, host: Any = None) -> Path:
         "pyproject.toml": PYPROJECT, f"{module}/__init__.py": INIT, f"{module}/model.py": MODEL,
         f"tests/test_{module.removeprefix('gankit_')}.py": TESTS, "README.md": README,
     }
-    for relative, template in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(name=name, module=module, title=title,
-                                        commands=_readme_commands(name)), encoding="utf-8")
+    # Written in a temporary folder renamed into place: a failed write leaves nothing a retry refuses.
+    with atomic_folder(root) as temp:
+        for relative, template in files.items():
+            path = temp / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.write_text(template.format(name=name, module=module, title=title,
+                                                commands=_readme_commands(name)), encoding="utf-8")
+            except OSError as error:  # a failed write() names no file
+                error.filename = error.filename or str(path)
+                raise
     return root
 
 

@@ -10,17 +10,32 @@ to the float summation order of a different thread count; see docs/distributed.m
 Workers are started with ``spawn`` (safe with CUDA and threads) and load the installed plugins
 and the ``--plugins-dir`` folders the parent loaded; a variant registered only in the calling
 process (a test's host) cannot be trained here.
+
+A worker dies with its parent: a watchdog thread in it polls ``os.getppid()`` and, once the
+parent is gone (killed with SIGKILL, say), stops it as SIGTERM does (its run writes a checkpoint),
+then ends it. A worker killed from outside (the OOM killer) ends the comparison in one line naming
+the run it was training and how to go on, not in ``BrokenProcessPool``'s traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
+from gankit.errors import TrainingError
+
 _slot: dict[str, Any] = {}  # this worker's device and thread count, set once when it starts
+PARENT_POLL_S = 0.5  # how often a worker checks that its parent is alive
+STOP_GRACE_S = 30.0  # how long an orphaned worker may take to write its checkpoint
 
 
 def train_in_parallel(train_contender: Callable[..., None], contenders: list[Any], options: Any,
@@ -46,38 +61,120 @@ def train_in_parallel(train_contender: Callable[..., None], contenders: list[Any
     if console is not None:
         console.print(f"training {len(jobs)} run(s), {workers} at a time"
                       + (f" ({threads} thread(s) each)" if gpus <= 1 else " (one GPU each)"))
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(slots, threads, sorted(map(str, host.loaded_dirs)))) as pool:
-        futures = [pool.submit(_train_job, train_contender, contenders[index], quiet, seeds, dataset, out)
-                   for index, seeds in jobs]
-        for (index, _), future in zip(jobs, futures):
-            run_dirs, seeds, epochs = future.result()  # a job's error is raised here, in order
-            contender = contenders[index]
-            contender.run_dirs += run_dirs
-            contender.seeds += seeds
-            contender.epochs = epochs
-            if console is not None:
-                console.print(f"trained {contender.variant}, seed(s) {', '.join(map(str, seeds))}")
+    started = context.SimpleQueue()  # job indices, as workers take them (written at once, no feeder)
+    initargs = (slots, threads, sorted(map(str, host.loaded_dirs)), os.getpid(), started)
+    futures: list[Any] = []
+    seen: set[int] = set()  # the job indices taken so far
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                 initargs=initargs) as pool:
+            try:
+                futures += [pool.submit(_train_job, train_contender, contenders[index], quiet, seeds, dataset,
+                                        out, number) for number, (index, seeds) in enumerate(jobs)]
+                _collect(jobs, futures, contenders, console, lambda: seen.update(_drain(started)))
+            except KeyboardInterrupt as stop:
+                _stop_workers(pool, stop)
+                raise
+    except BrokenProcessPool:  # RUN/runs: the folder gankit.compare.run's train_contender fills
+        raise TrainingError(_died_line(jobs, futures, seen | _drain(started), contenders, out)) from None
 
 
-def _start_worker(slots: Any, threads: int, plugin_dirs: list[str]) -> None:
+def _collect(jobs: list[tuple[int, list[int]]], futures: list[Any], contenders: list[Any],
+             console: Any, drain: Callable[[], None]) -> None:
+    for (index, _), future in zip(jobs, futures):
+        run_dirs, seeds, epochs = future.result()  # a job's error is raised here, in order
+        drain()  # read as it goes: a pipe full of job indices would block the workers
+        contender = contenders[index]
+        contender.run_dirs += run_dirs
+        contender.seeds += seeds
+        contender.epochs = epochs
+        if console is not None:
+            console.print(f"trained {contender.variant}, seed(s) {', '.join(map(str, seeds))}")
+
+
+def _stop_workers(pool: Any, stop: BaseException) -> None:
+    """Ctrl-C: no job is started any more, and the runs in progress stop with a checkpoint, as
+    Ctrl-C reached their workers too; this waits for them. A SIGTERM sent to this process alone
+    (gankit.cli.common.Terminated) is passed on to them first."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if getattr(stop, "signum", None) == signal.SIGTERM:
+            with contextlib.suppress(OSError, ValueError):
+                process.terminate()
+    for process in processes:
+        process.join()
+
+
+def _drain(queue: Any) -> set[int]:
+    found = set()
+    while not queue.empty():
+        found.add(queue.get())
+    return found
+
+
+def _died_line(jobs: list[tuple[int, list[int]]], futures: list[Any], started: set[int],
+               contenders: list[Any], out: Path) -> str:
+    """One line for a worker that died: the runs it may have been training, what finished, what next."""
+    finished = [n for n, future in enumerate(futures) if future.done() and future.exception() is None]
+    unfinished = [n for n in range(len(jobs)) if n not in finished]
+    running = [n for n in unfinished if n in started] or unfinished
+
+    def name(number: int) -> str:
+        index, seeds = jobs[number]
+        return f"{contenders[index].variant} seed {', '.join(map(str, seeds))}"
+
+    kept = (f"{len(finished)} of {len(jobs)} runs finished, in '{out / 'runs'}'. Start the comparison "
+            "again with another --out, or pass the finished run folders to compare them as they are"
+            if finished else f"no run finished. Start the comparison again with another --out than '{out}'")
+    return (f"A worker process of compare --jobs died (killed from outside, or out of memory) while "
+            f"training {' or '.join(name(n) for n in running)}; {kept}.")
+
+
+def _start_worker(slots: Any, threads: int, plugin_dirs: list[str], parent: int | None = None,
+                  started: Any = None) -> None:
     import torch
 
+    if parent is not None:
+        _watch_parent(parent)
     _slot["device"] = slots.get()
     _slot["plugin_dirs"] = plugin_dirs
+    _slot["started"] = started
     if not str(_slot["device"]).startswith("cuda"):
         torch.set_num_threads(threads)
 
 
-def _train_job(train_contender: Callable[..., None], contender: Any, options: Any, seeds: list[int],
-               dataset: str, out: Path) -> tuple[list[Path], list[int], int | None]:
-    from gankit.host import get_host
+def _watch_parent(parent: int) -> None:
+    """End this worker once ``parent`` is gone (then this process is another's child): SIGTERM
+    first, which stops a run at its next step with a checkpoint, then for sure."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(STOP_GRACE_S)
+        os._exit(1)
 
+    threading.Thread(target=watch, name="gankit-parent-watch", daemon=True).start()
+
+
+def _train_job(train_contender: Callable[..., None], contender: Any, options: Any, seeds: list[int],
+               dataset: str, out: Path, number: int = 0) -> tuple[list[Path], list[int], int | None]:
+    from gankit.host import get_host
+    from gankit.train import Interrupted
+
+    if _slot.get("stopped"):  # a job queued before Ctrl-C or SIGTERM: never started
+        raise TrainingError("Not trained: the comparison was interrupted.")
+    if _slot.get("started") is not None:
+        _slot["started"].put(number)
     host = get_host()
     for folder in _slot.get("plugin_dirs", []):
         if Path(folder) not in host.loaded_dirs:
             host.load_plugins_dir(Path(folder))
     contender = replace(contender, run_dirs=[], seeds=[])
     options = replace(options, device=_slot.get("device", options.device))
-    train_contender(contender, options, dataset, out, host, None, seeds=seeds)
+    try:
+        train_contender(contender, options, dataset, out, host, None, seeds=seeds)
+    except (KeyboardInterrupt, Interrupted):  # stopped by a signal: this worker trains no more
+        _slot["stopped"] = True
+        raise
     return contender.run_dirs, contender.seeds, contender.epochs

@@ -12,7 +12,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from gankit._io import write_json_atomic, write_text_atomic
+from gankit._io import files_replaced_together, write_json_atomic, write_text_atomic
 from gankit.compare.figures import Panel, save_side_by_side
 from gankit.plots import plot_loss_overlay
 
@@ -307,14 +307,16 @@ def write_reports(results: dict[str, Any], panels: dict[str, Panel], out: Path,
                   console: Any = None, closest: dict[str, Panel] | None = None) -> None:
     """Write every output into ``out`` and print the table; ``panels`` are the pictured samples,
     ``closest`` each variant's samples nearest to a training image over those images."""
-    out.mkdir(parents=True, exist_ok=True)
-    save_side_by_side(panels, out / "side_by_side.png")
-    if closest:
-        save_side_by_side(closest, out / CLOSEST_PAIRS)
-    plot_loss_overlay(results, out / "losses.png")
-    write_json_atomic(out / "results.json", results)
-    write_text_atomic(out / "report.md", markdown(results, out))
-    write_text_atomic(out / "report.html", html_report(results, out))
+    # All or nothing: written into a temporary folder, then each file replaces its namesake; if
+    # one fails none is replaced, so report.md never describes another run than report.html.
+    with files_replaced_together(out, stale=(CLOSEST_PAIRS,)) as staged:
+        save_side_by_side(panels, staged / "side_by_side.png")
+        if closest:
+            save_side_by_side(closest, staged / CLOSEST_PAIRS)
+        plot_loss_overlay(results, staged / "losses.png")
+        write_json_atomic(staged / "results.json", results)
+        write_text_atomic(staged / "report.md", markdown(results, staged))
+        write_text_atomic(staged / "report.html", html_report(results, staged))
     if console is not None:
         print_table(results, console)
         console.print(f"[green]Wrote[/] {out}/side_by_side.png, losses.png, report.md, report.html, "

@@ -77,10 +77,10 @@ def load_cache(path: Path, expect: dict[str, Any] | None = None) -> dict[str, An
     """
     if not path.is_file():
         return None
-    import torch
+    from gankit.checkpoint import safe_load  # torch: imported only when a cache is read
 
     try:
-        contents = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        contents = safe_load(path, mmap=True)  # weights_only, however torch.load was patched
         check_cache(contents, path, expect or {})
     except Exception as error:  # noqa: BLE001 - a damaged or foreign cache is only a cache miss
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from gankit._io import atomic_write, env_flag
+from gankit.checkpoint import safe_load
 from gankit.errors import GankitWarning
 from gankit.evaluate.evaluator import FeatureSet
 
@@ -109,7 +110,7 @@ class EvalCache:
         if not self.path.is_file():
             return None
         try:
-            contents = torch.load(self.path, map_location="cpu", weights_only=True)
+            contents = safe_load(self.path)  # weights_only, however torch.load was patched
             if not isinstance(contents, dict) or contents.get("key") != self.key:
                 raise ValueError("its stored key does not match")
             payload = {name: value for name, value in contents.items() if name not in ("key", "checksum")}

