@@ -12,17 +12,9 @@ import gankit_catalogue
 import gankit_dcgan
 from gankit import DataInfo, GankitWarning
 from gankit.blocks import count_parameters
-from gankit.testing import check_loss, check_variant, check_variant_loss, invoke, plugin_host, using_host
+from gankit.testing import check_loss, check_variant, check_variant_loss, invoke, plugin_host
 from gankit_catalogue.dragan import DRAGANConfig
 from gankit_catalogue.nets.dragan import DRAGANLoss, build_networks
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("GANKIT_OFFLINE", "1")  # the bundled MNIST subset, no download attempt
-    monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path_factory.getbasetemp() / "empty-data-root"))
-    with using_host(None):
-        yield
 
 
 @pytest.fixture(scope="module")

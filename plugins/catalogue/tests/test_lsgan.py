@@ -7,27 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-import gankit_catalogue
 from gankit import DataInfo, GankitWarning
 from gankit.blocks import count_parameters
-from gankit.testing import invoke, plugin_host, using_host
+from gankit.testing import invoke
 from gankit_catalogue.lsgan import LSGANConfig, supports
 from gankit_catalogue.nets.lsgan import build_networks
 
 MNIST = DataInfo("mnist", (1, 28, 28), 10)
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("GANKIT_OFFLINE", "1")  # the bundled MNIST subset, no download attempt
-    monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path_factory.getbasetemp() / "empty-data-root"))
-    with using_host(None):
-        yield
-
-
-@pytest.fixture(scope="module")
-def host():
-    return plugin_host(gankit_catalogue)
 
 
 def test_defaults_are_the_authors_settings(host):

@@ -10,31 +10,15 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-import gankit_catalogue
 from gankit import DataInfo
 from gankit.blocks import count_parameters
-from gankit.testing import check_variant, invoke, plugin_host
+from gankit.testing import check_variant, invoke
 from gankit_catalogue.nets.projgan import build_networks
 from gankit_catalogue.nets.sn_blocks import ConditionalBatchNorm2d
 from gankit_catalogue.projgan import VARIANTS, ProjGANConfig, supports
 
 MNIST = DataInfo("mnist", (1, 28, 28), 10)
 SMALL = ProjGANConfig(g_channels=8, d_channels=8)
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("GANKIT_OFFLINE", "1")  # the bundled MNIST subset, no download attempt
-    monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path_factory.getbasetemp() / "empty-data-root"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: more threads only thrash a shared CPU (as the kit does)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def host():
-    return plugin_host(gankit_catalogue)  # until the catalogue is installed, an explicit host
 
 
 def test_defaults_are_the_authors_recipe():

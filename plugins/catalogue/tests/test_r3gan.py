@@ -10,26 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import gankit_catalogue
 from gankit import DataInfo
 from gankit.blocks import count_parameters
-from gankit.testing import invoke, plugin_host, using_host
+from gankit.testing import invoke
 from gankit_catalogue import r3gan
 from gankit_catalogue.nets.r3gan import Resample, ResidualBlock, RpGANLoss, build_networks
 from gankit_catalogue.r3gan import R3GANConfig, supports
 
 MNIST = DataInfo("mnist", (1, 28, 28), 10)
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: more threads only thrash a shared CPU (as the kit does)
-    monkeypatch.setenv("GANKIT_OFFLINE", "1")  # the bundled MNIST subset, no download attempt
-    monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path_factory.getbasetemp() / "empty-data-root"))
-    with using_host(plugin_host(gankit_catalogue)) as host:
-        yield host
-    torch.set_num_threads(threads)
 
 
 def test_defaults_are_the_papers_recipe():

@@ -11,31 +11,15 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-import gankit_catalogue
 from gankit import DataInfo, LossSpec
 from gankit.blocks import count_parameters
-from gankit.testing import check_variant, invoke, plugin_host
+from gankit.testing import check_variant, invoke
 from gankit_catalogue.nets.sngan import build_networks
 from gankit_catalogue.sngan import SNGANConfig, build, supports
 
 MNIST = DataInfo("mnist", (1, 28, 28), 10)
 CIFAR = DataInfo("cifar10", (3, 32, 32), 10)
 SMALL = {"g_features": 8, "d_features": 8}  # the same layout, narrow: for the slower checks
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("GANKIT_OFFLINE", "1")  # the bundled MNIST subset, no download attempt
-    monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path_factory.getbasetemp() / "empty-data-root"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: more threads only thrash a shared CPU (as the kit does)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def host():
-    return plugin_host(gankit_catalogue)  # until the catalogue is installed, an explicit host
 
 
 def test_defaults_are_the_papers_recipe():

@@ -9,24 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-import gankit_catalogue
 from gankit import DataInfo, GankitWarning, Networks
 from gankit.blocks import count_parameters
-from gankit.testing import check_loss, check_variant, invoke, plugin_host, using_host
+from gankit.testing import check_loss, check_variant, invoke
 from gankit_catalogue.nets.wgan import WassersteinLoss
 from gankit_catalogue.wgan import WGANConfig, WGANGPConfig, supports_wgan, supports_wgan_gp
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("GANKIT_OFFLINE", "1")  # the bundled MNIST subset, no download attempt
-    monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path_factory.getbasetemp() / "empty-data-root"))
-    with using_host(None):
-        yield
-
-
-@pytest.fixture(scope="module")
-def host():
-    return plugin_host(gankit_catalogue)
 
 
 def networks(host, name, shape=(1, 28, 28), **config):
