@@ -51,7 +51,12 @@ class R3GANConfig(TrainConfig):
     an idle one (its docstring): so about 60 s per epoch of the 5,000 bundled digits, and 3 minutes
     for a default run. The two penalties' double backward passes make a step about three times a
     plain GAN's, and batches of 512 leave that run 27 G steps: the paper's recipe on this budget,
-    not its training length (``--batch-size 64`` gives 234)."""
+    not its training length (``--batch-size 64`` gives 234).
+
+    Measured at its defaults (bench/catalogue.py, seed 0, the bundled 5,000 digits, gankit's
+    evaluator, n = 2,500; 2026-12-02, a 2-core AMD EPYC without AVX-512, 1 torch thread, load
+    4.8-5.1): FID 162.92, 1 of 10 classes, KL 2.299, recall 0.00, after 3 epochs (27 G updates) in
+    6.2 CPU minutes (15.4 min of wall clock on the shared machine)."""
 
     epochs: int = 3
     batch_size: int = 512

@@ -48,7 +48,12 @@ GULRAJANI = ("Gulrajani, Ahmed, Arjovsky, Dumoulin & Courville, Improved Trainin
 class WGANConfig(TrainConfig):
     """Arjovsky et al.'s Algorithm 1 defaults: alpha = 5e-5, c = 0.01, m = 64, n_critic = 5, RMSProp.
     The paper trains LSUN for 100k+ G steps; on the bundled 5,000 digits 20 epochs (1,560 critic
-    steps, 300 G steps) take about 3 minutes on a 2-core CPU, so the default is 20."""
+    steps, 300 G steps) take about 3 minutes on a 2-core CPU, so the default is 20.
+
+    Measured at its defaults (bench/catalogue.py, seed 0, the bundled 5,000 digits, gankit's
+    evaluator, n = 2,500; 2026-12-02, a 2-core AMD EPYC without AVX-512, 1 torch thread, load
+    4.4-4.7): FID 72.60, 8 of 10 classes, KL 0.373, recall 0.06, after 20 epochs (300 G updates) in
+    4.2 CPU minutes (17.1 min of wall clock on the shared machine)."""
 
     epochs: int = 20
     batch_size: int = 64  # Algorithm 1's m
@@ -67,7 +72,12 @@ class WGANConfig(TrainConfig):
 class WGANGPConfig(TrainConfig):
     """Gulrajani et al.'s Algorithm 1 defaults: lambda = 10, n_critic = 5, alpha = 1e-4, beta1 = 0,
     beta2 = 0.9, m = 64. Their MNIST script runs 200k G steps; on the bundled 5,000 digits 6 epochs
-    (468 critic steps, 90 G steps) take about 3.5 minutes on a 2-core CPU, so the default is 6."""
+    (468 critic steps, 90 G steps) take about 3.5 minutes on a 2-core CPU, so the default is 6.
+
+    Measured at its defaults (bench/catalogue.py, seed 0, the bundled 5,000 digits, gankit's
+    evaluator, n = 2,500; 2026-12-02, a 2-core AMD EPYC without AVX-512, 1 torch thread, load
+    4.4-4.0): FID 137.58, 2 of 10 classes, KL 1.598, recall 0.00, after 6 epochs (90 G updates) in
+    5.7 CPU minutes (11.0 min of wall clock on the shared machine)."""
 
     epochs: int = 6
     batch_size: int = 64  # Algorithm 1's m
