@@ -35,7 +35,8 @@ class DCGANConfig(TrainConfig):
     uniformly (Figure 1). The paper gives no epoch count for digits: 25 is the PyTorch DCGAN
     example's. Measured at these defaults (bench/catalogue.py, seed 0, the bundled digits, n =
     2,500; 2026-12-02, a 2-core AMD EPYC, load 1-2): FID 28.92, 9 of 10 classes, KL 0.126, recall
-    0.68, 975 G updates, 6.1 min of wall clock (9.2 CPU min). Until gankit 0.2 dcgan's defaults were the clustered recipe now named ``selfcond``;
+    0.68, 975 G updates, 6.1 min of wall clock (9.2 CPU min). Until gankit 0.2 dcgan's defaults
+    were the clustered recipe now named ``selfcond``;
     runs saved then load and resume as they trained (docs/compatibility.md)."""
 
     epochs: int = 25
