@@ -35,7 +35,12 @@ class LSGANConfig(TrainConfig):
     """The authors' settings for their 28x28 network (``train_chn.py``): Adam, lr 2e-4, beta1 0.5,
     batches of 64, z of 1024 drawn uniformly. They train up to a million steps; on the bundled 5,000
     digits an epoch (78 steps) takes about 2 minutes on a 2-core CPU (D's 5x5 conv to 320 channels
-    is most of the cost), so the default is 2."""
+    is most of the cost), so the default is 2.
+
+    Measured at its defaults (bench/catalogue.py, seed 0, the bundled 5,000 digits, gankit's
+    evaluator, n = 2,500; 2026-12-02, a 2-core AMD EPYC without AVX-512, 1 torch thread, load
+    4.7-5.0): FID 193.75, 0 of 10 classes, KL 2.303, recall 0.00, after 2 epochs (156 G updates) in
+    7.5 CPU minutes (18.7 min of wall clock on the shared machine)."""
 
     epochs: int = 2
     batch_size: int = 64  # train_chn.py's batch_size
