@@ -46,7 +46,12 @@ class LucicConfig(TrainConfig):
     """The study's shared setup (compare_gan v1: ``generate_tasks_lib.py`` for z and the batch,
     ``params.py`` for the optimizer). The study trains 20 epochs of MNIST's 50,000 training digits
     (15,600 steps of 64); on the bundled 5,000 digits 10 epochs (780 steps) take about 4
-    minutes on a 2-core CPU, so the default is 10."""
+    minutes on a 2-core CPU, so the default is 10.
+
+    Measured at its defaults (bench/catalogue.py, seed 0, the bundled 5,000 digits, gankit's
+    evaluator, n = 2,500; 2026-12-02, a 2-core AMD EPYC without AVX-512, 1 torch thread, load
+    5.1-3.1): FID 37.16, 10 of 10 classes, KL 0.143, recall 0.51, after 10 epochs (780 G updates) in
+    5.7 CPU minutes (9.5 min of wall clock on the shared machine)."""
 
     epochs: int = 10
     batch_size: int = 64  # the study's BATCH_SIZE
