@@ -16,7 +16,8 @@ from rich.console import Console
 from gankit.cli.common import (EXIT_INTERRUPTED, Device, PlainHelpGroup, Precision, key_value_pairs, offline,
                                one_line_warnings, user_errors)
 from gankit.cli.context import command_host
-from gankit.cli.options import COMMON, DATA, GENERATOR, OUTPUTS, SCORING, SPEED, check_max_images
+from gankit.cli.options import (COMMON, DATA, GENERATOR, OUTPUTS, SCORING, SPEED, DataRootOption,
+                                check_max_images)
 from gankit.errors import GankitError
 
 DEFAULT_N = 10_000
@@ -44,9 +45,7 @@ def evaluate(
         "--json", rich_help_panel=COMMON, help="Print one JSON object.")] = False,
     seed: Annotated[int, typer.Option(
         metavar="N", rich_help_panel=COMMON, help="Seed of the fixed noise and the real subsets.")] = 0,
-    data_root: Annotated[Optional[Path], typer.Option(
-        metavar="DIR", rich_help_panel=DATA,
-        help="Folder with the dataset files [default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data].")] = None,
+    data_root: DataRootOption = None,
     evaluator: Annotated[Optional[Path], typer.Option(
         metavar="FILE", rich_help_panel=SCORING,
         help="Evaluator weights (.pt) [default: the one gankit ships for the run's dataset].")] = None,
@@ -134,9 +133,7 @@ def compare(
     out: Annotated[Optional[Path], typer.Option(
         metavar="DIR", rich_help_panel=COMMON,
         help="Folder for the report and the trained runs [default: comparisons/NAMES-TIME].")] = None,
-    data_root: Annotated[Optional[Path], typer.Option(
-        metavar="DIR", rich_help_panel=DATA,
-        help="Folder with the dataset files [default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data].")] = None,
+    data_root: DataRootOption = None,
     device: Annotated[Device, typer.Option(
         metavar="auto|cpu|cuda|mps", rich_help_panel=COMMON,
         help="Where to train and evaluate.")] = Device.auto,

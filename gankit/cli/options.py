@@ -4,6 +4,11 @@ train``), and the help panels they are listed in: what plugin commands need is i
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
 from gankit.errors import GankitError
 
 # The help panels (``rich_help_panel``) of gankit's own commands. A help page lists its panels in the
@@ -17,6 +22,11 @@ CONDITIONS = "Labels and codes"  # what sample asks a conditional generator for
 SPEED = "Speed and precision"
 DISTRIBUTED = "Distributed"
 ADVANCED = "Advanced"
+
+# ``--data-root`` as train, evaluate and compare declare it (one help text, one panel).
+DataRootOption = Annotated[Optional[Path], typer.Option(
+    metavar="DIR", rich_help_panel=DATA,
+    help="Folder with the dataset files [default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data].")]
 
 MAX_SEED = 2**32 - 1  # seeds beyond overflow the engine's per-epoch shuffle seed
 

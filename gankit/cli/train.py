@@ -17,8 +17,8 @@ from rich.console import Console
 from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_SYSTEM, Device, Precision, fail, key_value_pairs,
                                offline, one_line_warnings, system_error_line, user_errors)
 from gankit.cli.context import command_host
-from gankit.cli.options import (ADVANCED, COMMON, DATA, DISTRIBUTED, OUTPUTS, SPEED, check_max_images,
-                                check_seed)
+from gankit.cli.options import (ADVANCED, COMMON, DATA, DISTRIBUTED, OUTPUTS, SPEED, DataRootOption,
+                                check_max_images, check_seed)
 from gankit.errors import GankitError
 
 
@@ -64,9 +64,7 @@ def train(
     dataset: Annotated[Optional[str], typer.Option(
         metavar="NAME", rich_help_panel=DATA,
         help="Dataset (see `gankit list`) [default: mnist; with --resume, the run's].")] = None,
-    data_root: Annotated[Optional[Path], typer.Option(
-        metavar="DIR", rich_help_panel=DATA,
-        help="Folder with the dataset files [default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data].")] = None,
+    data_root: DataRootOption = None,
     data_option: Annotated[Optional[list[str]], typer.Option(
         "--data-option", metavar="KEY=VALUE", rich_help_panel=DATA,
         help="An option of the dataset (repeatable; see `gankit list`).")] = None,
