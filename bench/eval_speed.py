@@ -14,10 +14,17 @@ Three parts, each optional:
   ``run_comparison`` of the four run folders (what ``gankit compare RUN1 .. RUN4`` does; it trains
   nothing) on an empty and on a filled cache.
 
+- ``inception`` (``pip install 'gankit[inception]'``): the TF-FID InceptionV3's images/s in fp32 and
+  under bf16 autocast, alternated, beside what the CPU's GEMM rate allows (its FLOPs per image are
+  counted by torch's FlopCounterMode, the GEMM rate measured here at 4096x4096); then how far bf16
+  features and FIDs lie from fp32's on real Fashion-MNIST sets (``--inception-n`` images each):
+  clean held-out images and blurred ones against the test split.
+
 Fashion-MNIST is the default because its 70,000 images ship offline (Debian), so n = 10,000 needs
 no lowering; the MNIST evaluator has the same network and costs the same.
 
-    python bench/eval_speed.py [--n 10000] [--parts steps,kid,cache] [--rounds 2]
+    python bench/eval_speed.py [--n 10000] [--parts steps,kid,cache,inception] [--rounds 2]
+        [--inception-n 500] [--inception-batch 50]
 
 The load average is printed at the start and the end: on a shared machine, read it beside the times.
 """
@@ -199,6 +206,72 @@ def cache(args: argparse.Namespace, folder: Path) -> None:
               f"(**{statistics.median(values) / one:.2f}x** one first evaluation; target <= 1.5x) |")
 
 
+def gemm_rate(dtype: torch.dtype, size: int = 4096, repeats: int = 5) -> float:
+    """GFLOP/s of one (size x size) @ (size x size) product in ``dtype``, the best of ``repeats``."""
+    a = torch.randn(size, size).to(dtype)
+    a @ a
+    best = min(timed(lambda: a @ a)[0] for _ in range(repeats))
+    return 2 * size ** 3 / best / 1e9
+
+
+def inception_speed(args: argparse.Namespace) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from gankit.evaluate import inception
+
+    networks = {name: inception.load_inception(None, precision=name) for name in ("fp32", "bf16")}
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        networks["fp32"].net(torch.zeros(1, 3, inception.SIZE, inception.SIZE))
+    per_image = counter.get_total_flops() / 1e9
+    rates = {name: gemm_rate(dtype) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    images = torch.randint(0, 256, (args.inception_batch * 2, 1, 28, 28), dtype=torch.uint8)
+    inception.BATCH_SIZE = args.inception_batch
+    speed: dict[str, list[float]] = {name: [] for name in networks}
+    for _ in range(args.rounds):  # alternated: the machine's load falls on both alike
+        for name, network in networks.items():
+            seconds, _ = timed(lambda: network.features(images))
+            speed[name].append(len(images) / seconds)
+    print(f"\n## TF-FID InceptionV3: {per_image:.2f} GFLOP per 299x299 image (FlopCounterMode), "
+          f"batch {args.inception_batch}, {args.rounds} alternated rounds of {len(images)} images")
+    print("| arithmetic | images/s (median) | GEMM GFLOP/s | limit, images/s | share of the limit |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, values in speed.items():
+        limit = rates[name] / per_image
+        print(f"| {name} | {statistics.median(values):.2f} | {rates[name]:.0f} | {limit:.1f} | "
+              f"{statistics.median(values) / limit:.0%} |")
+    inception_tolerance(args, networks)
+
+
+def inception_tolerance(args: argparse.Namespace, networks: dict) -> None:
+    """bf16 against fp32 features: their relative distance, and FID of the same sets in each."""
+    from gankit.evaluate.disturb import gaussian_blur
+    from gankit.evaluate.fidelity import held_out_pool
+    from gankit.registry import DataRequest
+
+    pool = held_out_pool(args.dataset)
+    train = get_host().datasets.get(args.dataset).load(DataRequest(split="train")).images
+    n = args.inception_n
+    rng = torch.Generator().manual_seed(0)
+    sets = {"held-out real": train[torch.randperm(len(train), generator=rng)[:n]]}
+    sets["blurred (sigma 1)"] = gaussian_blur(sets["held-out real"].float().div(127.5).sub(1), 1.0)
+    reference = pool.images[:n]
+    features = {name: {label: network.features(images) for label, images in
+                       {"reference": reference, **sets}.items()} for name, network in networks.items()}
+    fids: dict[str, dict[str, float]] = {}
+    for label in sets:
+        exact, rounded = features["fp32"][label].embeddings, features["bf16"][label].embeddings
+        gap = (rounded - exact).norm(dim=1) / exact.norm(dim=1)
+        fids[label] = {name: metrics.frechet_distance(features[name]["reference"], features[name][label])
+                       for name in networks}
+        fids[label]["feature_gap"] = float(gap.max())
+    print(f"\n## bf16 against fp32 Inception features, n = {n:,} against {pool.source}")
+    print("| set | FID fp32 | FID bf16 | FID difference | largest relative feature distance |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for label, row in fids.items():
+        print(f"| {label} | {row['fp32']:.3f} | {row['bf16']:.3f} | "
+              f"{abs(row['bf16'] - row['fp32']) / row['fp32']:.2%} | {row['feature_gap']:.2%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
@@ -208,6 +281,8 @@ def main() -> None:
     parser.add_argument("--compare-rounds", type=int, default=1)
     parser.add_argument("--compare", default="empty,filled", help="which caches compare runs on")
     parser.add_argument("--parts", default="steps,kid,cache")
+    parser.add_argument("--inception-n", type=int, default=500, help="images per set for bf16's tolerance")
+    parser.add_argument("--inception-batch", type=int, default=50)
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     print(f"# {args.dataset}, n = {args.n:,}; {platform.processor() or platform.machine()}, "
@@ -221,6 +296,8 @@ def main() -> None:
             kid(args)
         if "cache" in parts:
             cache(args, Path(folder))
+        if "inception" in parts:
+            inception_speed(args)
     print(f"# load average at the end: {load()}")
 
 

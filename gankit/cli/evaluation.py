@@ -62,15 +62,20 @@ def evaluate(
              "'gankit[inception]').")] = "evaluator",
     inception_weights: Annotated[Optional[Path], typer.Option(
         metavar="FILE", rich_help_panel=SCORING,
-        help="With --features inception: weights-inception-2015-12-05-6726825d.pth (never downloaded) "
-             "[default: $GANKIT_INCEPTION_WEIGHTS].")] = None,
+        help="With --features inception: a TF-FID TorchScript or torch-fidelity's "
+             "weights-inception-2015-12-05-6726825d.pth (never downloaded) [default: "
+             "$GANKIT_INCEPTION_WEIGHTS, else the TF-FID network gankit[inception] installs].")] = None,
+    feature_precision: Annotated[str, typer.Option(
+        metavar="auto|fp32|bf16", rich_help_panel=SCORING,
+        help="With --features inception: its arithmetic; auto is bf16 where the CPU or GPU runs it "
+             "natively (FID within 0.5% of fp32's: docs/benchmarks.md), else fp32.")] = "auto",
     cache: Annotated[bool, typer.Option(
         rich_help_panel=DATA, help="Reuse the real sets' features and floor from the data root's cache "
                                    "folder (also off with GANKIT_NO_EVAL_CACHE=1).")] = True,
     precision: Annotated[Precision, typer.Option(
         metavar="MODE", rich_help_panel=GENERATOR,
         help="Autocast of the generator while drawing the images (fp32, bf16, fp16 or auto); "
-             "features stay fp32.")] = Precision.fp32,
+             "the evaluator's features stay fp32 (Inception's: --feature-precision).")] = Precision.fp32,
     ema: Annotated[bool, typer.Option(
         rich_help_panel=GENERATOR,
         help="Score the EMA generator when the run kept one (--no-ema: the raw weights).")] = True,
@@ -86,6 +91,8 @@ def evaluate(
         raise GankitError(f"--n must be at least {MIN_N}, got {n}.")
     if features not in ("evaluator", "inception"):
         raise GankitError(f"--features {features}: expected evaluator or inception.")
+    if feature_precision not in ("auto", "fp32", "bf16"):
+        raise GankitError(f"--feature-precision {feature_precision}: expected auto, fp32 or bf16.")
     from gankit.evaluate.score import evaluate_run, print_scores
 
     console = Console(stderr=as_json, highlight=False, soft_wrap=True)
@@ -95,7 +102,8 @@ def evaluate(
                               device=device.value, console=console,
                               extras=("memorisation", "parzen") if parzen else ("memorisation",),
                               features=features, inception_weights=inception_weights,
-                              cache=cache, precision=precision.value, ema=ema)
+                              cache=cache, precision=precision.value, ema=ema,
+                              feature_precision=feature_precision)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:

@@ -255,7 +255,9 @@ def _cache_where(evaluator: Any, dataset: DatasetSpec, options: dict[str, str],
     return cache_folder(DataRequest(root=data_root).root), {
         "evaluator_sha256": evaluator.sha256, "features": record.get("features", "evaluator"),
         "other_set": bool(record.get("other_set")), "device": evaluator.device.type,
-        "dataset": dataset.name, "options": options}
+        "dataset": dataset.name, "options": options,
+        # only where features are not fp32, so the keys of 0.2's caches stay valid
+        **({"precision": record["precision"]} if "precision" in record else {})}
 
 
 def _check_reference(contents: dict[str, Any], n: int, labelled: bool,

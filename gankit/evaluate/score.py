@@ -54,7 +54,20 @@ def score_generator(generator: Any, evaluator: Evaluator, reference: RealReferen
         "noise_seed": seed, "conditional": labels is not None,
         "num_classes": int(fake.logits.shape[1]),
         "evaluator": evaluator.record(),
+        "protocol": protocol(evaluator, reference, seed),
     }
+
+
+def protocol(evaluator: Any, reference: RealReference, seed: int) -> dict[str, Any]:
+    """What a number depends on, stored beside it so it is set only beside numbers of the same
+    protocol (as Mimicry's and StudioGAN's tables do): features, network file, n, split, resize."""
+    record, real = evaluator.record(), reference.record()
+    return {"features": record.get("features", "evaluator"), "network": record.get("network", "gankit"),
+            "file": record.get("file"), "sha256": record.get("sha256"),
+            "official": record.get("official_weights"),
+            "resize": record.get("resize", "to the evaluator's own size when it differs"),
+            "feature_precision": record.get("precision", "fp32"), "n_fake": reference.n,
+            "n_real": real["n_real"], "real_split": real["real_split"], "noise_seed": seed}
 
 
 def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost | None = None,
@@ -62,7 +75,8 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
                  device: str = "cpu", console: Any = None,
                  extras: tuple[str, ...] = ("memorisation",), features: str = "evaluator",
                  inception_weights: Path | None = None, cache: bool = True,
-                 precision: str = "fp32", ema: bool = True) -> dict[str, Any]:
+                 precision: str = "fp32", ema: bool = True,
+                 feature_precision: str = "fp32") -> dict[str, Any]:
     """Score the generator of a run folder or checkpoint file (``gankit evaluate``).
 
     ``extras``: the opt-in scores to add (see :meth:`RealReference.extra_scores`).
@@ -70,6 +84,7 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
     weights from ``inception_weights``; no extras: the train split's features would take hours).
     ``cache``: reuse the real sets' features and floor (gankit/evaluate/cache.py).
     ``ema``: score the averaged G when the run kept one (``"ema"`` in the result says which was).
+    ``feature_precision``: Inception's autocast ("fp32", "bf16" or "auto": bf16 where native).
     """
     from gankit.device import resolve_device
     from gankit.loading import load_run
@@ -86,7 +101,8 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
     if features == "inception":
         from gankit.evaluate.inception import load_inception
 
-        evaluator, extras = load_inception(inception_weights, device=target), ()
+        evaluator = load_inception(inception_weights, device=target, precision=feature_precision)
+        extras = ()
     else:
         evaluator = load_evaluator(dataset.name, evaluator_path, device=target, other_set_ok=unlabelled)
         # e.g. a flat folder scored by a class folder's
@@ -150,10 +166,7 @@ def print_scores(result: dict[str, Any], console: Any) -> None:
     evaluator = result["evaluator"]
     accuracy = evaluator["test_accuracy"]
     if evaluator.get("features") == "inception":
-        official = "the official torch-fidelity file" if evaluator["official_weights"] else \
-            "[yellow]not the official file: not comparable with papers' FIDs[/]"
-        console.print(f"features: InceptionV3 pool3 (2,048), weights {evaluator['file']} sha256 "
-                      f"{evaluator['sha256'][:16]}..., {official}")
+        print_inception(evaluator, console)
         return
     console.print(f"evaluator: {evaluator['dataset']} classifier, sha256 {evaluator['sha256'][:16]}..., "
                   f"held-out accuracy {'not measured' if accuracy is None else f'{accuracy:.2%}'}")
@@ -162,3 +175,13 @@ def print_scores(result: dict[str, Any], console: Any) -> None:
                       f"('{evaluator['dataset']}', images resized to its size), not of {result['dataset']}'s "
                       "own: compare them only with scores from the same evaluator; class-based scores are "
                       "left out.[/]")
+
+
+def print_inception(evaluator: dict[str, Any], console: Any) -> None:
+    """Which Inception made the features, and whether papers' FIDs can stand beside them."""
+    tf_fid = evaluator.get("network", "torch-fidelity") == "tf-fid"
+    official = ("the TF-FID network papers use" if tf_fid else "the official torch-fidelity file") \
+        if evaluator["official_weights"] else "[yellow]not the official file: not comparable with papers' FIDs[/]"
+    console.print(f"features: InceptionV3 pool3 (2,048), {evaluator['file']} sha256 "
+                  f"{evaluator['sha256'][:16]}..., {official}; {evaluator.get('precision', 'fp32')}"
+                  f"{'; ' + evaluator['resize'] if tf_fid else ''}")
