@@ -3,7 +3,7 @@
 All train the tutorial's model (same layers, init, Adam settings, batch 100, non-saturating
 loss) on the same data held in memory, in this one process, alternating round by round so that
 any load on the machine hits all alike: the hand-written fp32 loop, `gankit train vanilla
---precision bf16` and `--precision fp32` (the default, `auto`, is fp32 until bf16's quality check). Only the epoch's training
+--precision bf16` and `--precision fp32` (`--precisions auto` times the default: bf16 where the CPU runs it natively, else fp32). Only the epoch's training
 steps are compared; gankit's time per epoch, outputs included, is printed beside its step time.
 
     python bench/train_speed.py [--rounds 3] [--epochs 4] [--max-images N] [--device cpu]
