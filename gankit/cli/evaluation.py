@@ -65,10 +65,11 @@ def evaluate(
         help="With --features inception: a TF-FID TorchScript or torch-fidelity's "
              "weights-inception-2015-12-05-6726825d.pth (never downloaded) [default: "
              "$GANKIT_INCEPTION_WEIGHTS, else the TF-FID network gankit[inception] installs].")] = None,
-    feature_precision: Annotated[str, typer.Option(
-        metavar="auto|fp32|bf16", rich_help_panel=SCORING,
+    feature_precision: Annotated[Optional[str], typer.Option(
+        metavar="auto|fp32|bf16", rich_help_panel=SCORING, show_default=False,
         help="With --features inception: its arithmetic; auto is bf16 where the CPU or GPU runs it "
-             "natively (FID within 0.5% of fp32's: docs/benchmarks.md), else fp32.")] = "auto",
+             "natively (its FID beside fp32's: docs/benchmarks.md), else fp32 [default: auto for "
+             "the packaged network, fp32 for a named weights file].")] = None,
     cache: Annotated[bool, typer.Option(
         rich_help_panel=DATA, help="Reuse the real sets' features and floor from the data root's cache "
                                    "folder (also off with GANKIT_NO_EVAL_CACHE=1).")] = True,
@@ -91,7 +92,7 @@ def evaluate(
         raise GankitError(f"--n must be at least {MIN_N}, got {n}.")
     if features not in ("evaluator", "inception"):
         raise GankitError(f"--features {features}: expected evaluator or inception.")
-    if feature_precision not in ("auto", "fp32", "bf16"):
+    if feature_precision not in (None, "auto", "fp32", "bf16"):
         raise GankitError(f"--feature-precision {feature_precision}: expected auto, fp32 or bf16.")
     from gankit.evaluate.score import evaluate_run, print_scores
 

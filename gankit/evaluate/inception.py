@@ -254,11 +254,14 @@ def _first_line(error: BaseException) -> str:
 
 
 def load_inception(weights: Path | str | None, device: str | torch.device = "cpu",
-                   precision: str = "fp32") -> InceptionFeatures:
+                   precision: str | None = "fp32") -> InceptionFeatures:
     """The Inception feature extractor: the named file, ``$GANKIT_INCEPTION_WEIGHTS``, or the
     packaged TF-FID network. ``precision``: "fp32", "bf16" or "auto" (bf16 where the device runs it
-    natively: gankit/train/precision.py)."""
+    natively: gankit/train/precision.py); None: "auto" for the packaged network, "fp32" for a named
+    file, whose scores 0.2 computed in fp32 (an existing script keeps its numbers)."""
     target = torch.device(device)
+    if precision is None:
+        precision = "fp32" if weights or os.environ.get(WEIGHTS_ENV) else "auto"
     if precision == "auto":
         from gankit.train.precision import native_bf16
 

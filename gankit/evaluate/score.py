@@ -76,7 +76,7 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
                  extras: tuple[str, ...] = ("memorisation",), features: str = "evaluator",
                  inception_weights: Path | None = None, cache: bool = True,
                  precision: str = "fp32", ema: bool = True,
-                 feature_precision: str = "fp32") -> dict[str, Any]:
+                 feature_precision: str | None = None) -> dict[str, Any]:
     """Score the generator of a run folder or checkpoint file (``gankit evaluate``).
 
     ``extras``: the opt-in scores to add (see :meth:`RealReference.extra_scores`).
@@ -84,7 +84,8 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
     weights from ``inception_weights``; no extras: the train split's features would take hours).
     ``cache``: reuse the real sets' features and floor (gankit/evaluate/cache.py).
     ``ema``: score the averaged G when the run kept one (``"ema"`` in the result says which was).
-    ``feature_precision``: Inception's autocast ("fp32", "bf16" or "auto": bf16 where native).
+    ``feature_precision``: Inception's autocast ("fp32", "bf16" or "auto": bf16 where native;
+    None: auto for the packaged network, fp32 for a named weights file, as in 0.2).
     """
     from gankit.device import resolve_device
     from gankit.loading import load_run
