@@ -17,7 +17,7 @@ The TF-FID protocol (:func:`tf_resize`, :meth:`InceptionFeatures.features`): ima
 the 0..255 pixels a PNG would hold, grey is repeated to three channels, resized to 299x299 with
 TensorFlow 1's bilinear resize (the one the original FID code ran; no antialiasing), and mapped to
 (x - 128) / 128. The network runs channels-last and frozen, under bf16 autocast when asked
-(``precision``), which :func:`protocol` records with every score, as it records n and the split.
+(``precision``, fp32 unless asked), which :func:`protocol` records with every score, as it records n and the split.
 """
 
 from __future__ import annotations
@@ -257,11 +257,11 @@ def load_inception(weights: Path | str | None, device: str | torch.device = "cpu
                    precision: str | None = "fp32") -> InceptionFeatures:
     """The Inception feature extractor: the named file, ``$GANKIT_INCEPTION_WEIGHTS``, or the
     packaged TF-FID network. ``precision``: "fp32", "bf16" or "auto" (bf16 where the device runs it
-    natively: gankit/train/precision.py); None: "auto" for the packaged network, "fp32" for a named
-    file, whose scores 0.2 computed in fp32 (an existing script keeps its numbers)."""
+    natively: gankit/train/precision.py); None is fp32. bf16 is opt-in, not what auto training's
+    default is: at n = 500 its FIDs lay 0.6% (real images) to 6.2% (blurred ones) from fp32's
+    (bench/eval_speed.py, docs/benchmarks.md), too far to set beside a paper's number."""
     target = torch.device(device)
-    if precision is None:
-        precision = "fp32" if weights or os.environ.get(WEIGHTS_ENV) else "auto"
+    precision = precision or "fp32"
     if precision == "auto":
         from gankit.train.precision import native_bf16
 

@@ -85,7 +85,7 @@ def evaluate_run(path: Path, *, n: int = 10_000, seed: int = 0, host: PluginHost
     ``cache``: reuse the real sets' features and floor (gankit/evaluate/cache.py).
     ``ema``: score the averaged G when the run kept one (``"ema"`` in the result says which was).
     ``feature_precision``: Inception's autocast ("fp32", "bf16" or "auto": bf16 where native;
-    None: auto for the packaged network, fp32 for a named weights file, as in 0.2).
+    None: fp32, which papers' numbers can stand beside).
     """
     from gankit.device import resolve_device
     from gankit.loading import load_run
