@@ -26,6 +26,7 @@ def _offline_and_isolated(monkeypatch, tmp_path_factory):
     import gankit.train.precision
 
     monkeypatch.setattr(gankit.train.precision, "native_bf16", lambda device: False)
+    monkeypatch.setenv("GANKIT_AUTO_PRECISION", "fp32")  # and in the processes tests start
     monkeypatch.setenv("GANKIT_OFFLINE", "1")
     monkeypatch.setenv("GANKIT_DATA_ROOT", str(tmp_path_factory.getbasetemp() / "empty-data-root"))
     for name in ("GANKIT_LOAD_PLUGINS", "GANKIT_DISABLE_PLUGINS", "GANKIT_STRICT_PLUGINS", "GANKIT_DEBUG"):

@@ -423,12 +423,17 @@ def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
         assert precision.resolve_precision("auto", cuda) == expected, capability
     assert precision.resolve_precision("auto", torch.device("mps")) == "fp32"
+    monkeypatch.setenv("GANKIT_AUTO_PRECISION", "fp32")  # pinned: the same numbers on every machine
+    assert precision.resolve_precision("auto", cuda) == "fp32"
+    monkeypatch.setenv("GANKIT_AUTO_PRECISION", "bf16")
+    assert precision.resolve_precision("auto", torch.device("cpu")) == "bf16"
 
 
 def test_auto_records_what_it_picked_and_a_resume_keeps_it(tmp_path, monkeypatch):
     import gankit.train.precision as precision
 
     host = make_host()
+    monkeypatch.delenv("GANKIT_AUTO_PRECISION")  # the conftest's pin: this test is about the hardware
     monkeypatch.setattr(precision, "native_bf16", lambda device: True)  # a CPU with AVX512-BF16
     train("tiny", {"epochs": 1}, run_options(tmp_path / "native"), host=host)
     assert json.loads((tmp_path / "native/config.json").read_text())["precision"] == "bf16"

@@ -15,6 +15,7 @@ wins. Prefer ``--precision fp32`` for runs that must match bit for bit across ma
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, ContextManager
 
 import torch
@@ -22,6 +23,9 @@ import torch
 from gankit.errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+AUTO_ENV = "GANKIT_AUTO_PRECISION"
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -37,11 +41,14 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
-    """``auto`` -> bf16 where ``device`` runs it natively, else fp32; an explicit choice is checked
-    against the device."""
+    """``auto`` -> bf16 where ``device`` runs it natively, else fp32 (``$GANKIT_AUTO_PRECISION``,
+    fp32 or bf16, pins it, in child processes too); an explicit choice is checked against the device."""
     if name not in PRECISIONS:
         raise ConfigError(f"Unknown precision '{name}'. Use {', '.join(PRECISIONS)}.")
     if name == "auto":
+        pinned = os.environ.get(AUTO_ENV, "").strip().lower()
+        if pinned in ("fp32", "bf16"):  # e.g. fp32 for the same numbers on every machine
+            return pinned
         return "bf16" if native_bf16(device) else "fp32"
     if name == "fp16" and device.type != "cuda":
         raise ConfigError("--precision fp16 needs a CUDA GPU (it relies on a gradient scaler); "
