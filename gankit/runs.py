@@ -303,6 +303,19 @@ def versions() -> dict[str, str]:
     return found
 
 
+def cpu_record() -> dict[str, Any]:
+    """The CPU a timing was measured on: its model name (``/proc/cpuinfo``, else ``platform``), its
+    cores, and whether it has AVX512-BF16 (where ``--precision auto`` trains in bf16). Wall times and
+    images/s mean little without it (gankit zoo's table header)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    text = cpuinfo.read_text(errors="replace") if cpuinfo.is_file() else ""
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith("model name")), "") or platform.processor() or platform.machine()
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])
+    return {"name": name, "cores": os.cpu_count(), "avx512_bf16": "avx512_bf16" in flags if flags else None}
+
+
 def resolve_checkpoint(path: Path) -> Path:
     """A run folder -> its last checkpoint; a file -> itself."""
     path = Path(path)

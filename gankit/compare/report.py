@@ -17,8 +17,10 @@ from gankit.compare.figures import Panel, save_side_by_side
 from gankit.plots import plot_loss_overlay
 
 
-def _cell(key: str, summary_mean: float | None, summary_std: float | None, num_classes: int | None,
+def cell(key: str, summary_mean: float | None, summary_std: float | None, num_classes: int | None,
           shown_std: bool) -> str:
+    """One table cell: a mean as its metric formats it (modes as k/K), ``± std`` when shown;
+    gankit zoo's table uses it too, so both read alike."""
     from gankit.evaluate.score import format_value
 
     if summary_mean is None:
@@ -43,13 +45,13 @@ def table(results: dict[str, Any]) -> tuple[list[str], list[list[str]], list[int
     for key, info in METRICS.items():
         if not any(key in v["mean"] for v in variants):
             continue
-        cells = [_cell(key, v["mean"].get(key), v["std"].get(key), classes, len(v["runs"]) > 1)
+        cells = [cell(key, v["mean"].get(key), v["std"].get(key), classes, len(v["runs"]) > 1)
                  for v in variants]
         rows.append([info.label, info.better, *cells,
-                     _cell(key, results["floor"].get(key), None, classes, False)])
+                     cell(key, results["floor"].get(key), None, classes, False)])
         values = [v["mean"].get(key) for v in variants]
-        shown = [_cell(key, value, None, classes, False) for value in values]
-        best.append(_best_index(values, info.better, shown) if info.ranks else None)
+        shown = [cell(key, value, None, classes, False) for value in values]
+        best.append(best_index(values, info.better, shown) if info.ranks else None)
     for key, label, fmt in (("seconds_per_epoch", "seconds / epoch", "{:.2f}"),
                             ("images_per_s", "images / s", "{:,.0f}")):
         cells = []
@@ -91,7 +93,7 @@ def recipe_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _best_index(values: list[float | None], better: str, shown: list[str]) -> int | None:
+def best_index(values: list[float | None], better: str, shown: list[str]) -> int | None:
     """The column of the best value, or None when there is no best: fewer than two values, no
     direction, or a tie as the table shows the values (IS 1.00 beside 1.00 is a tie)."""
     present = [(value, index) for index, value in enumerate(values) if value is not None]
@@ -102,7 +104,7 @@ def _best_index(values: list[float | None], better: str, shown: list[str]) -> in
     return chosen[1] if ties == 1 else None
 
 
-def _budget_text(budget: dict[str, Any]) -> str:
+def budget_text(budget: dict[str, Any]) -> str:
     if "epochs" in budget:
         return f"{budget['epochs']} epoch{'s' if budget['epochs'] != 1 else ''}"
     if "g_steps" in budget:
@@ -110,7 +112,7 @@ def _budget_text(budget: dict[str, Any]) -> str:
     return f"{budget['budget_seconds']:g} seconds of training (whole epochs)"
 
 
-def _noise_line(results: dict[str, Any]) -> str:
+def noise_line(results: dict[str, Any]) -> str:
     """Say honestly what "the same noise" means: one seed, the same z only where widths agree."""
     widths = {v["name"]: v.get("recipe", {}).get("latent_dim") for v in results["variants"]}
     classes = (results.get("num_classes") or 10) - 1
@@ -125,7 +127,7 @@ def _noise_line(results: dict[str, Any]) -> str:
             f"widths differ ({described}), so only runs of equal width share their z{labels}.")
 
 
-def _without_home(text: str) -> str:
+def without_home(text: str) -> str:
     """A report is shared: the home folder shows as ~, not as someone's absolute path."""
     home = str(Path.home())
     return text.replace(home, "~") if home not in ("", "/") else text
@@ -138,8 +140,8 @@ def _context_lines(results: dict[str, Any]) -> list[str]:
     trained = [v["name"] for v in results["variants"] if v["source"] == "trained"]
     lines = [
         f"Dataset {results['dataset']}; "
-        + (f"{', '.join(trained)} trained now for {_budget_text(results['budget'])} each, with "
-           f"{seeds}; " if trained else "") + _noise_line(results),
+        + (f"{', '.join(trained)} trained now for {budget_text(results['budget'])} each, with "
+           f"{seeds}; " if trained else "") + noise_line(results),
         f"n = {results['n']:,} generated images per run against {real['n_real']:,} real images "
         f"({real['real_split']}). FID and KID depend on n: compare them only at equal n.",
         f"Real vs real: {real['n_real']:,} other real images ({real['floor_split']}) scored the same "
@@ -151,7 +153,7 @@ def _context_lines(results: dict[str, Any]) -> list[str]:
     lines += [note for note in (real.get("notice"), real.get("data_notice")) if note]
     lines += results.get("notes", [])
     lines.append("Ranking by FID (lower is better): " + " < ".join(results["ranking"]["order"]) + ".")
-    return [_without_home(line) for line in lines]
+    return [without_home(line) for line in lines]
 
 
 # -- documents -------------------------------------------------------------------------------------
@@ -223,11 +225,12 @@ def _memorisation_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _data_uri(path: Path) -> str:
+def data_uri(path: Path) -> str:
+    """A PNG as a data: URI, so that an HTML report is one self-contained file."""
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-_STYLE = """
+STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.7em; }
@@ -242,11 +245,11 @@ def html_report(results: dict[str, Any], out: Path) -> str:
     header, rows, best = table(results)
     names = html.escape(", ".join(v["name"] for v in results["variants"]))
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>gankit comparison: {names}</title><style>{_STYLE}</style></head><body>",
+             f"<title>gankit comparison: {names}</title><style>{STYLE}</style></head><body>",
              f"<h1>gankit comparison: {names}</h1><ul>"]
     parts += [f"<li>{html.escape(line)}</li>" for line in _context_lines(results)]
     parts.append("</ul><h2>Samples</h2>")
-    parts.append(f"<img alt='side by side samples' src='{_data_uri(out / 'side_by_side.png')}'>")
+    parts.append(f"<img alt='side by side samples' src='{data_uri(out / 'side_by_side.png')}'>")
     parts.append("<h2>Metrics</h2><table><tr>"
                  + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
     anchors = {info.label: f"metric-{index}" for index, info in enumerate(_shown_metrics(results))}
@@ -270,9 +273,9 @@ def html_report(results: dict[str, Any], out: Path) -> str:
     if (out / CLOSEST_PAIRS).is_file():
         parts.append("<h2>Memorisation</h2><ul>" + "".join(
             f"<li>{html.escape(line.lstrip('- '))}</li>" for line in _memorisation_lines(results)) + "</ul>")
-        parts.append(f"<img alt='closest pairs' src='{_data_uri(out / CLOSEST_PAIRS)}'>")
+        parts.append(f"<img alt='closest pairs' src='{data_uri(out / CLOSEST_PAIRS)}'>")
     parts.append("<h2>Losses</h2>")
-    parts.append(f"<img alt='loss curves' src='{_data_uri(out / 'losses.png')}'>")
+    parts.append(f"<img alt='loss curves' src='{data_uri(out / 'losses.png')}'>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
 

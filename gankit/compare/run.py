@@ -32,33 +32,58 @@ RUNS_DIR = "runs"
 def train_contender(contender: Contender, options: CompareOptions, dataset: str, out: Path,
                     host: PluginHost, console: Any, seeds: list[int] | None = None) -> None:
     """Train seeds 0..K-1 (or ``seeds``) of one variant under the shared budget."""
-    from gankit.train import RunOptions, train
-
     for seed in range(options.seeds) if seeds is None else seeds:
         run_dir = out / RUNS_DIR / f"{contender.variant.replace(':', '-')}-seed{seed}"  # PLUGIN:NAME too
         if run_dir.exists() and any(run_dir.iterdir()):
             raise GankitError(f"'{run_dir}' already exists. Use another --out, or pass that run "
                               "folder to compare it without retraining.")
-        run_options = RunOptions(dataset=dataset, data_root=options.data_root,
-                                 download=options.download, seed=seed, device=options.device,
-                                 out=run_dir, progress=options.progress, max_images=options.max_images,
-                                 data_options=dict(options.data_options))
         if console is not None:
             console.rule(f"{contender.variant}, seed {seed}")
-        if contender.epochs is None and (options.budget_seconds is not None or options.g_steps is not None):
-            # Judge the variant on the first seed's first epoch, then give every seed the same epochs.
-            first = train(contender.variant, {"epochs": 1}, run_options, host=host, console=console)
-            contender.epochs = epochs_for_budget(contender.variant, first.epoch_metrics[0], options, console)
-            if contender.epochs > 1:
-                run_options.resume = True
-                train(contender.variant, {"epochs": contender.epochs}, run_options, host=host,
-                      console=console)
-        else:
-            contender.epochs = contender.epochs or options.epochs or DEFAULT_EPOCHS
-            train(contender.variant, {"epochs": contender.epochs}, run_options, host=host,
-                  console=console)
+        train_to_budget(contender, run_options_for(options, dataset, seed, run_dir), options, host, console)
         contender.run_dirs.append(run_dir)
         contender.seeds.append(seed)
+
+
+def run_options_for(options: CompareOptions, dataset: str, seed: int, run_dir: Path) -> Any:
+    """The engine's options for one run of a comparison: what every run shares, and its seed."""
+    from gankit.train import RunOptions
+
+    return RunOptions(dataset=dataset, data_root=options.data_root, download=options.download, seed=seed,
+                      device=options.device, out=run_dir, progress=options.progress,
+                      max_images=options.max_images, data_options=dict(options.data_options))
+
+
+def train_to_budget(contender: Contender, run_options: Any, options: CompareOptions, host: PluginHost,
+                    console: Any) -> None:
+    """Train one run of ``contender`` for the epochs every run of it gets. Under ``--g-steps`` or
+    ``--budget-seconds`` the first run judges them from its first epoch (then continues with
+    ``--resume``, bit for bit). ``run_options.resume`` continues a run a kill cut short (gankit
+    zoo): its first epoch, if logged, is not trained again."""
+    from gankit.train import train
+
+    if contender.epochs is None and (options.budget_seconds is not None or options.g_steps is not None):
+        # Judge the variant on the first seed's first epoch, then give every seed the same epochs.
+        first_epoch = first_epoch_record(run_options.out) if run_options.resume else None
+        if first_epoch is None:
+            first = train(contender.variant, {"epochs": 1}, run_options, host=host, console=console)
+            if not first.epoch_metrics:  # a resumed run whose first epoch ended but was never logged
+                raise GankitError(f"'{run_options.out}' has a checkpoint but no logged epoch; remove the "
+                                  "folder to train that run again.")
+            first_epoch = first.epoch_metrics[0]
+        contender.epochs = epochs_for_budget(contender.variant, first_epoch, options, console)
+        if contender.epochs > 1:
+            run_options.resume = True
+            train(contender.variant, {"epochs": contender.epochs}, run_options, host=host,
+                  console=console)
+    else:
+        contender.epochs = contender.epochs or options.epochs or DEFAULT_EPOCHS
+        train(contender.variant, {"epochs": contender.epochs}, run_options, host=host,
+              console=console)
+
+
+def first_epoch_record(run_dir: Path) -> dict[str, Any] | None:
+    """The first epoch's line of a run's ``metrics.jsonl`` (None before one was logged)."""
+    return next((r for r in runs.read_metrics(run_dir) if r.get("event") == "epoch"), None)
 
 
 def epochs_for_budget(variant: str, first_epoch: dict[str, Any], options: CompareOptions,
@@ -140,37 +165,47 @@ def _score_contenders(contenders: list[Contender], options: CompareOptions, data
                       console: Any) -> tuple[dict[str, Panel], dict[str, Panel]]:
     """Load, sample and score every run, appending its results to its contender; returns each
     variant's panel and its memorisation pairs (samples beside their nearest training image)."""
-    from gankit.evaluate.metrics import METRICS
-    from gankit.evaluate.score import score_generator
-    from gankit.loading import load_run
-
     panels: dict[str, Panel] = {}
     closest: dict[str, Panel] = {}  # memorisation: each variant's samples nearest a training image
     for contender in contenders:
         for run_dir in contender.run_dirs:
             if console is not None:
                 console.print(f"scoring {run_dir} on {reference.n:,} images ...")
-            loaded = load_run(run_dir, host=host, device=device, ema=options.ema)
-            if loaded.dataset != dataset_name:
-                raise CheckpointError(f"'{run_dir}' holds a '{loaded.dataset}' model, not '{dataset_name}'.")
+            record, loaded, scores = score_run(run_dir, options, dataset_name, evaluator, reference,
+                                               device, host)
             if contender.label not in panels:  # the first seed is pictured
                 panels[contender.label] = panel_of(loaded.generator, NOISE_SEED)
-            scores = score_generator(loaded.generator, evaluator, reference, NOISE_SEED)
             if contender.label not in closest and "closest" in scores:
                 closest[contender.label] = Panel(
                     reference.closest_pairs(loaded.generator, scores["closest"], NOISE_SEED), 2, False)
-            config = runs.read_run_config(run_dir)
-            batch = int(config["config"].get("batch_size") or 1)
-            contender.results.append({
-                "run_dir": str(run_dir), "seed": config["seed"], "epochs": loaded.epoch,
-                "g_steps": loaded.step, "recipe": recipe_of(loaded, config),
-                # the real images D saw: whole batches of the run's data, every epoch
-                "images_seen": loaded.epoch * (config["dataset"]["num_images"] // batch) * batch,
-                "train_images": config["dataset"]["num_images"], **timing(run_dir),
-                "scores": {key: scores[key] for key in METRICS if key in scores},
-                "memorised": scores.get("memorised"),
-            })
+            contender.results.append(record)
     return panels, closest
+
+
+def score_run(run_dir: Path, options: CompareOptions, dataset_name: str, evaluator: Any, reference: Any,
+              device: Any, host: PluginHost) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """Load one run and score it from the shared noise; returns its record (what results.json
+    keeps of a run), the loaded run (for its panel) and every score (memorisation's pairs too)."""
+    from gankit.evaluate.metrics import METRICS
+    from gankit.evaluate.score import score_generator
+    from gankit.loading import load_run
+
+    loaded = load_run(run_dir, host=host, device=device, ema=options.ema)
+    if loaded.dataset != dataset_name:
+        raise CheckpointError(f"'{run_dir}' holds a '{loaded.dataset}' model, not '{dataset_name}'.")
+    scores = score_generator(loaded.generator, evaluator, reference, NOISE_SEED)
+    config = runs.read_run_config(run_dir)
+    batch = int(config["config"].get("batch_size") or 1)
+    record = {
+        "run_dir": str(run_dir), "seed": config["seed"], "epochs": loaded.epoch,
+        "g_steps": loaded.step, "recipe": recipe_of(loaded, config),
+        # the real images D saw: whole batches of the run's data, every epoch
+        "images_seen": loaded.epoch * (config["dataset"]["num_images"] // batch) * batch,
+        "train_images": config["dataset"]["num_images"], **timing(run_dir),
+        "scores": {key: scores[key] for key in METRICS if key in scores},
+        "memorised": scores.get("memorised"),
+    }
+    return record, loaded, scores
 
 
 def _results(contenders: list[Contender], options: CompareOptions, dataset_name: str, evaluator: Any,
@@ -183,11 +218,11 @@ def _results(contenders: list[Contender], options: CompareOptions, dataset_name:
         "gankit_version": runs.versions()["gankit"], "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "dataset": dataset_name, "data_options": options.data_options, "n": reference.n,
         "noise_seed": NOISE_SEED, "seeds": options.seeds,
-        "budget": _budget(options),
+        "budget": budget_of(options),
         "real": reference.record(), "evaluator": evaluator.record(),
         "num_classes": evaluator.meta.get("num_classes"),
         "floor": {key: floor[key] for key in METRICS if key in floor},
-        "variants": [_contender_record(c) for c in contenders],
+        "variants": [contender_record(c) for c in contenders],
         "notes": _fairness_notes(contenders, options),
     }
     results["ranking"] = {"by": "fid", "order": [v["name"] for v in sorted(
@@ -195,7 +230,8 @@ def _results(contenders: list[Contender], options: CompareOptions, dataset_name:
     return results
 
 
-def _budget(options: CompareOptions) -> dict[str, Any]:
+def budget_of(options: CompareOptions) -> dict[str, Any]:
+    """The budget as results.json (and zoo.json) record it: the one option that set it."""
     if options.budget_seconds is not None:
         return {"budget_seconds": options.budget_seconds}
     if options.g_steps is not None:
@@ -230,7 +266,8 @@ def recipe_of(loaded: Any, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _contender_record(contender: Contender) -> dict[str, Any]:
+def contender_record(contender: Contender) -> dict[str, Any]:
+    """A variant's entry in results.json: its runs, and their mean and std over the seeds."""
     from gankit.evaluate.metrics import METRICS
 
     scores = [r["scores"] for r in contender.results]
