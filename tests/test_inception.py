@@ -49,7 +49,8 @@ def random_weights(tmp_path_factory) -> Path:
     FeatureExtractorInceptionV3.load_state_dict = lambda self, state: None  # keep the random init
     try:
         torch.manual_seed(0)
-        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(empty))
+        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                          feature_extractor_weights_path=str(empty))
     finally:
         FeatureExtractorInceptionV3.load_state_dict = original
     path = empty.parent / "random_inception.pth"

@@ -17,7 +17,8 @@ The TF-FID protocol (:func:`tf_resize`, :meth:`InceptionFeatures.features`): ima
 the 0..255 pixels a PNG would hold, grey is repeated to three channels, resized to 299x299 with
 TensorFlow 1's bilinear resize (the one the original FID code ran; no antialiasing), and mapped to
 (x - 128) / 128. The network runs channels-last and frozen, under bf16 autocast when asked
-(``precision``, fp32 unless asked), which :func:`protocol` records with every score, as it records n and the split.
+(``precision``, fp32 unless asked), which :func:`protocol` records with every score, as it
+records n and the split.
 """
 
 from __future__ import annotations
@@ -219,7 +220,8 @@ def _load_torchscript_once(name: str, mtime_ns: int, size: int, device_name: str
             probe = net(torch.zeros(1, 3, SIZE, SIZE, device=device))
             if tuple(probe.shape) != (1, 2048):
                 raise ValueError(f"it returns {tuple(probe.shape)} for one image, not (1, 2048)")
-            net = torch.jit.optimize_for_inference(torch.jit.freeze(net.to(memory_format=torch.channels_last)))
+            net = net.to(memory_format=torch.channels_last)
+            net = torch.jit.optimize_for_inference(torch.jit.freeze(net))
     except Exception as error:  # noqa: BLE001 - any unreadable file is one line
         raise GankitError(f"Cannot use '{path}' as the InceptionV3 network ({_first_line(error)}); "
                           f"leave --inception-weights out to use the one {INSTALL_HINT} installs.") from None

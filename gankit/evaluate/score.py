@@ -182,7 +182,8 @@ def print_inception(evaluator: dict[str, Any], console: Any) -> None:
     """Which Inception made the features, and whether papers' FIDs can stand beside them."""
     tf_fid = evaluator.get("network", "torch-fidelity") == "tf-fid"
     official = ("the TF-FID network papers use" if tf_fid else "the official torch-fidelity file") \
-        if evaluator["official_weights"] else "[yellow]not the official file: not comparable with papers' FIDs[/]"
+        if evaluator["official_weights"] else \
+        "[yellow]not the official file: not comparable with papers' FIDs[/]"
     console.print(f"features: InceptionV3 pool3 (2,048), {evaluator['file']} sha256 "
                   f"{evaluator['sha256'][:16]}..., {official}; {evaluator.get('precision', 'fp32')}"
                   f"{'; ' + evaluator['resize'] if tf_fid else ''}")
