@@ -19,6 +19,18 @@ collect_ignore_glob = ["fixtures/*"]
 torch.set_num_threads(1)
 
 
+def pytest_configure(config):
+    """The same pins as :func:`_offline_and_isolated`, for the whole process and before any
+    fixture: module-scoped fixtures run before that function-scoped one, and on a CPU with
+    AVX512-BF16 they trained in bf16, and looked for data in the user's data root."""
+    import os
+    import tempfile
+
+    os.environ["GANKIT_OFFLINE"] = "1"
+    os.environ["GANKIT_AUTO_PRECISION"] = "fp32"
+    os.environ["GANKIT_DATA_ROOT"] = tempfile.mkdtemp(prefix="gankit-test-empty-data-root-")
+
+
 @pytest.fixture(autouse=True)
 def _offline_and_isolated(monkeypatch, tmp_path_factory):
     # `--precision auto` is bf16 on a CPU with AVX512-BF16 and fp32 elsewhere: the suite pins fp32

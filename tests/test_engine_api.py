@@ -412,6 +412,7 @@ def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
     import gankit.train.precision as precision
 
     monkeypatch.undo()  # the conftest's pin of native_bf16: this test asks the real one, torch mocked
+    monkeypatch.delenv("GANKIT_AUTO_PRECISION")  # the conftest's process-wide pin of auto
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     for avx512, amx, expected in ((True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512)
