@@ -17,7 +17,7 @@ from gankit.cli.common import (EXIT_INTERRUPTED, Device, PlainHelpGroup, Precisi
                                one_line_warnings, user_errors)
 from gankit.cli.context import command_host
 from gankit.cli.options import (COMMON, DATA, GENERATOR, OUTPUTS, SCORING, SPEED, DataRootOption,
-                                check_max_images)
+                                InceptionWeightsOption, check_max_images)
 from gankit.errors import GankitError
 
 DEFAULT_N = 10_000
@@ -60,11 +60,7 @@ def evaluate(
         metavar="evaluator|inception", rich_help_panel=SCORING,
         help="Whose features: gankit's classifier, or InceptionV3 as papers report (pip install "
              "'gankit[inception]').")] = "evaluator",
-    inception_weights: Annotated[Optional[Path], typer.Option(
-        metavar="FILE", rich_help_panel=SCORING,
-        help="With --features inception: a TF-FID TorchScript or torch-fidelity's "
-             "weights-inception-2015-12-05-6726825d.pth (never downloaded) [default: "
-             "$GANKIT_INCEPTION_WEIGHTS, else the TF-FID network gankit[inception] installs].")] = None,
+    inception_weights: InceptionWeightsOption = None,
     feature_precision: Annotated[Optional[str], typer.Option(
         metavar="auto|fp32|bf16", rich_help_panel=SCORING, show_default=False,
         help="With --features inception: its arithmetic; bf16 (auto: where the CPU or GPU runs it "

@@ -28,6 +28,13 @@ DataRootOption = Annotated[Optional[Path], typer.Option(
     metavar="DIR", rich_help_panel=DATA,
     help="Folder with the dataset files [default: $GANKIT_DATA_ROOT or ~/.cache/gankit/data].")]
 
+# ``--inception-weights`` as evaluate and zoo declare it.
+InceptionWeightsOption = Annotated[Optional[Path], typer.Option(
+    metavar="FILE", rich_help_panel=SCORING,
+    help="With --features inception: a TF-FID TorchScript or torch-fidelity's "
+         "weights-inception-2015-12-05-6726825d.pth (never downloaded) [default: "
+         "$GANKIT_INCEPTION_WEIGHTS, else the TF-FID network gankit[inception] installs].")]
+
 MAX_SEED = 2**32 - 1  # seeds beyond overflow the engine's per-epoch shuffle seed
 
 

@@ -14,7 +14,8 @@ from rich.console import Console
 
 from gankit.cli.common import (EXIT_INTERRUPTED, Device, key_value_pairs, offline, one_line_warnings,
                                user_errors)
-from gankit.cli.options import COMMON, DATA, OUTPUTS, SCORING, SPEED, DataRootOption, check_max_images
+from gankit.cli.options import (COMMON, DATA, OUTPUTS, SCORING, SPEED, DataRootOption,
+                                InceptionWeightsOption, check_max_images)
 
 
 def add_commands(app: typer.Typer) -> None:
@@ -60,9 +61,7 @@ def zoo(
     evaluator: Annotated[Optional[Path], typer.Option(
         metavar="FILE", rich_help_panel=SCORING,
         help="Evaluator weights (.pt) [default: the one gankit ships for the dataset].")] = None,
-    inception_weights: Annotated[Optional[Path], typer.Option(
-        metavar="FILE", rich_help_panel=SCORING,
-        help="With --features inception: the weights file [default: $GANKIT_INCEPTION_WEIGHTS].")] = None,
+    inception_weights: InceptionWeightsOption = None,
     ema: Annotated[Optional[bool], typer.Option(
         "--ema/--no-ema", rich_help_panel=SCORING, show_default=False,
         help="Score each run's EMA generator when it kept one [default: --ema].")] = None,
