@@ -2,8 +2,11 @@
 engine writes, concurrent writers, SIGTERM and double SIGINT, a torn metrics.jsonl, the bad
 inputs of issue 13, and the image-folder and cache faults (`train dcgan --dataset imagefolder`:
 size bounds, link loops, 16-bit PNGs, unreadable folders and files, decompression bombs, a
-read-only data root, damaged decode caches, a forged evaluation cache). Prints one table row per
-case; docs/reliability.md is written from its output.
+read-only data root, damaged decode caches, a forged evaluation cache; CIFAR-10's and CelebA's
+caches resealed an image short and on a read-only root), and with ``--only process`` the signal,
+pipe, disk-full, plugin, torchrun (SIGTERM to ``--devices 2``, a rank killed, the agent killed) and
+compare (a mixed run folder, a stopped comparison's advice followed) cases. Prints one table row
+per case; docs/reliability.md is written from its output.
 
     python bench/faults.py [--kills 50] [--seed 0] [--work DIR] [--only folders|process]
 
@@ -605,9 +608,82 @@ def forged_eval_cache(reference: Path) -> None:
         "ok, rebuilt: the same scores as before" if ok else "FAIL")
 
 
+def fake_color_sets(root: Path) -> None:
+    """12-image CIFAR-10 batches and 8 CelebA faces (6 train) under ``root``, accepted as official
+    (this process's MD5 tables and split sizes patched to theirs)."""
+    import hashlib
+    import pickle
+
+    import numpy as np
+
+    from gankit.data import celeba, cifar
+
+    rng = np.random.default_rng(0)
+    (root / cifar.FOLDER).mkdir(parents=True, exist_ok=True)
+    for name in [*cifar.SPLIT_FILES["train"], *cifar.SPLIT_FILES["test"]]:
+        path = root / cifar.FOLDER / name
+        path.write_bytes(pickle.dumps({"data": rng.integers(0, 256, (12, 3072), dtype=np.uint8),
+                                       "labels": [i % 10 for i in range(12)]}))
+        cifar.OFFICIAL_MD5[name] = hashlib.md5(path.read_bytes()).hexdigest()
+    cifar.SPLIT_SIZES.update(train=60, test=12)
+    faces = root / celeba.FOLDER / celeba.IMAGES
+    write_pngs(faces, 8, size=64)
+    names = sorted(p.name for p in faces.iterdir())
+    partition = root / celeba.FOLDER / celeba.PARTITION
+    partition.write_text("".join(f"{n} {0 if i < 6 else 2}\n" for i, n in enumerate(names)))
+    celeba.OFFICIAL_MD5[celeba.PARTITION] = hashlib.md5(partition.read_bytes()).hexdigest()
+
+
+def color_caches() -> None:
+    """CIFAR-10's and CelebA's caches: resealed an image short, and on a read-only data root."""
+    import warnings
+
+    from gankit.data import celeba, cifar, decode
+    from gankit.registry import DataRequest
+
+    loaders = {"cifar10": (cifar.load_cifar10, 60), "celeba": (celeba.load_celeba, 6)}
+    root = WORK / "color-root"
+    fake_color_sets(root)
+    for name, (load, count) in loaders.items():
+        first = load(DataRequest(root=root, download=False))
+        stored = dict(torch.load(first.cache_file, weights_only=True))
+        short_set = {**stored, "images": stored["images"][1:]}
+        if stored["labels"] is not None:
+            short_set["labels"] = stored["labels"][1:]
+        torch.save({**short_set, "checksum": decode.payload_checksum(short_set)}, first.cache_file)
+        decode._verified.clear()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            again = load(DataRequest(root=root, download=False))
+        line = str(caught[0].message).replace(str(WORK), "...") if caught else ""
+        ok = len(caught) == 1 and len(again) == count and "decoded into the cache" in again.source
+        row(f"{name} cache file resealed with an image fewer", f"{len(again)} images", short(line),
+            "ok, decoded again" if ok else "FAIL")
+    readonly = WORK / "color-ro"
+    readonly.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8M", "tmpfs", str(readonly)],
+                      capture_output=True).returncode != 0:
+        print("  (no read-only data root: this process may not mount one)")
+        return
+    try:
+        fake_color_sets(readonly)
+        subprocess.run(["mount", "-o", "remount,ro", str(readonly)], check=True, capture_output=True)
+        for name, (load, count) in loaders.items():
+            try:
+                data = load(DataRequest(root=readonly, download=False))
+                result, line = f"{len(data)} images", short(data.notice or "")
+                ok = len(data) == count and data.cache_file is None and "--data-root" in line
+            except OSError as error:
+                result, line, ok = "OSError (exit 74)", short(str(error)), False
+            row(f"{name} on a read-only data root (ro tmpfs)", result, line,
+                "ok, decoded in memory" if ok else "FAIL")
+    finally:
+        subprocess.run(["umount", str(readonly)], capture_output=True)
+
+
 def folders_and_caches(reference: Path) -> None:
     for case in (folder_bounds, folder_links_and_levels, folder_permissions, read_only_root,
-                 damaged_decode_caches):
+                 damaged_decode_caches, color_caches):
         case()
     forged_eval_cache(reference)
 
@@ -914,11 +990,112 @@ def compare_workers() -> None:
                 "ok, the workers went with it" if workers and not orphans else "FAIL")
 
 
+RANKS = ["--max-images", "320", "--batch-size", "32", "--no-progress", "--device", "cpu"]
+
+
+def rank_pids(agent: int) -> dict[int, int]:
+    """RANK -> pid of the agent's child processes."""
+    found = {}
+    for pid in children(agent):
+        with contextlib.suppress(OSError):
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            rank = next((item[5:] for item in environ if item.startswith(b"RANK=")), None)
+            if rank is not None:
+                found[int(rank)] = pid
+    return found
+
+
+def started_ranks(command: list[object], run: Path) -> subprocess.Popen:
+    process = gankit(*command, wait=False) if command[0] != "torchrun" else subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", *map(str, command[1:])], env=env(), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    while not (run / "metrics.jsonl").is_file() and process.poll() is None:
+        time.sleep(0.1)
+    return process
+
+
+def resumable(run: Path, epochs: int) -> bool:
+    state = torch.load(run / "checkpoints/last.pt", weights_only=True)
+    return 1 <= state["epoch"] < epochs and not leftovers(run)
+
+
+def ranks_faults() -> None:
+    """Two gloo ranks on this CPU: SIGTERM to `train --devices 2`, a rank killed, the agent killed."""
+    run = WORK / "devices-sigterm"
+    process = started_ranks(["train", "vanilla", "--devices", "2", "--epochs", "200", *RANKS, "--out", run], run)
+    process.send_signal(signal.SIGTERM)
+    code, output = process.wait(), process.stdout.read()
+    ok = code == 130 and "Traceback" not in output and resumable(run, 200) \
+        and output.count("Interrupted. Checkpoint saved") == 1
+    row("SIGTERM to `train --devices 2` (2 gloo ranks)", f"exit {code}", short(said(output, "Terminated (")),
+        "ok, rank 0 saved; resumable" if ok else "FAIL")
+    run = WORK / "devices-rank-killed"
+    process = started_ranks(["train", "vanilla", "--devices", "2", "--epochs", "200", *RANKS, "--out", run], run)
+    os.kill(rank_pids(process.pid)[1], signal.SIGKILL)
+    code, output = process.wait(), process.stdout.read()
+    peer = [line for line in output.splitlines() if "Process 0 of 2 stopped" in line]
+    ok = code == 1 and len(peer) == 1 and "Traceback" not in output and "killed by SIGKILL" in output
+    row("`train --devices 2`: rank 1 killed (kill -9)", f"exit {code}", short(peer[0] if peer else last_line(output)),
+        f"ok, one line; then: {short(said(output, 'Error: training process'))}" if ok else "FAIL")
+    run = WORK / "agent-killed"
+    process = started_ranks(["torchrun", "--standalone", "--nproc_per_node", "2", "-m", "gankit", "train", "vanilla",
+                             "--epochs", "30", *RANKS, "--out", run], run)
+    ranks = list(rank_pids(process.pid).values())
+    process.kill()
+    killed = time.monotonic()
+    while any(map(alive, ranks)) and time.monotonic() < killed + 60:
+        time.sleep(0.1)
+    took, left = time.monotonic() - killed, [pid for pid in ranks if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    output = process.stdout.read()
+    stopped = not left and resumable(run, 30)  # before the resume below trains it to the end
+    done = finish(run, ["--epochs", "30", *RANKS[:-2]]) if stopped else None
+    ok = len(ranks) == 2 and stopped and done is not None and done.returncode == 0
+    row("torchrun's agent killed (kill -9) while 2 ranks train", f"both ranks gone in {took:.1f} s",
+        short(said(output, "Interrupted.")), "ok, checkpoint saved; --resume then exits 0" if ok else "FAIL")
+
+
+def compare_faults() -> None:
+    """A run folder whose checkpoint is another variant's, and a stopped comparison's advice followed."""
+    mixed = WORK / "mixed-dcgan"
+    gankit("train", "dcgan", *SMALL[:1], "1", *SMALL[2:], "--set", "g_features=4", "--set", "d_features=4",
+           "--out", mixed)
+    gankit("train", "vanilla", *SMALL[:1], "1", *SMALL[2:], "--out", WORK / "mixed-vanilla")
+    shutil.copy(WORK / "mixed-vanilla/checkpoints/last.pt", mixed / "checkpoints/last.pt")
+    result = gankit("compare", mixed, "--n", "100", "--out", WORK / "mixed-cmp")
+    line = last_line(result.stdout + result.stderr)
+    ok = result.returncode == 2 and "disagree on variant" in line and "Traceback" not in result.stderr
+    row("compare R: R's config.json is dcgan's, its last.pt vanilla's", f"exit {result.returncode}", short(line),
+        "ok, refused before anything trains" if ok else "FAIL")
+    args = ["compare", "vanilla", "--seeds", "2", "--epochs", "40", "--max-images", "300", "--n", "100",
+            "--no-progress", "--out", WORK / "stopped-cmp"]
+    process = gankit(*args, wait=False)
+    while not (WORK / "stopped-cmp/runs/vanilla-seed1/metrics.jsonl").is_file() and process.poll() is None:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    code, output = process.wait(), process.stdout.read()
+    advice = said(output, "Interrupted.")
+    import re
+    import shlex
+
+    command = re.search(r"`(gankit compare [^`]+)`", advice)
+    again = gankit(*shlex.split(command.group(1))[1:]) if command else None
+    results = WORK / "stopped-cmp/results.json"
+    epochs = [r["epochs"] for r in json.loads(results.read_text())["variants"][0]["runs"]] \
+        if results.is_file() else []
+    ok = code == 130 and again is not None and again.returncode == 0 and epochs == [40, 40]
+    row("SIGTERM to `compare vanilla --seeds 2` during seed 1, then its advice run as printed",
+        f"exit {code}, then {again.returncode if again else 'no command'}", short(advice),
+        "ok, seed 0 kept, seed 1 resumed: both 40 epochs" if ok else f"FAIL (epochs {epochs})")
+
+
 def process_faults(reference: Path) -> None:
     """The faults of signals, pipes, a full disk and plugins (docs/reliability.md's section)."""
     for case in (closed_stdout, lambda: sigterm_outside_training(reference),
                  lambda: full_stdout_and_disk(reference), lambda: reports_all_or_nothing(reference),
-                 plugin_skeleton, patched_torch_load, endless_plugin_thread, compare_workers):
+                 plugin_skeleton, patched_torch_load, endless_plugin_thread, compare_workers,
+                 ranks_faults, compare_faults):
         case()
 
 

@@ -316,6 +316,25 @@ def cpu_record() -> dict[str, Any]:
     return {"name": name, "cores": os.cpu_count(), "avx512_bf16": "avx512_bf16" in flags if flags else None}
 
 
+def check_checkpoint_matches(state: dict[str, Any], saved: dict[str, Any], run_dir: Path,
+                             action: str = "resume") -> None:
+    """config.json (``saved``) and last.pt (``state``) must describe the same run (only ``epochs``
+    may differ): a checkpoint copied in from another run would be resumed, or compared, under the
+    other's name, recipe and budget. ``action`` names what is refused ("resume", "compare")."""
+    differ = [key for key in ("variant", "seed") if state.get(key, saved[key]) != saved[key]]
+    if state.get("dataset", saved["dataset"]["name"]) != saved["dataset"]["name"]:
+        differ.append("dataset")
+    ours, theirs = (json.loads(json.dumps(c, default=str)) for c in (state["config"], saved["config"]))
+    differ += [f"config.{key}" for key in sorted(set(ours) & set(theirs) - {"epochs"})
+               if ours[key] != theirs[key]]
+    if differ:
+        instead = ("compare another run folder" if action == "compare"
+                   else "start a new run with another --out")
+        raise CheckpointError(f"Cannot {action} '{run_dir}': {CONFIG_FILE} and {checkpoint_path(run_dir)} "
+                              f"disagree on {', '.join(differ)}; one of them comes from another run. "
+                              f"Restore the right file, or {instead}.")
+
+
 def resolve_checkpoint(path: Path) -> Path:
     """A run folder -> its last checkpoint; a file -> itself."""
     path = Path(path)

@@ -209,6 +209,8 @@ def test_cifar10_loads_from_torchvisions_layout_with_md5s_checked(tmp_path, monk
     data = check_dataset("cifar10", root=root, min_images=60)
     assert tuple(data.images.shape) == (60, 3, 32, 32) and data.labels.tolist()[:3] == [0, 1, 2]
     assert "MD5s checked" in data.source and not data.is_full and "not 50,000" in data.notice
+    # A cache file must hold the official files' count (the MD5s pin them): the fakes' is theirs.
+    monkeypatch.setattr(cifar, "SPLIT_SIZES", {"train": 60, "test": 12})
     assert "read from the cache" in check_dataset("cifar10", root=root).source
     test = check_dataset("cifar10", root=root, split="test")
     assert len(test) == 12
@@ -299,6 +301,7 @@ def test_an_evaluator_trains_on_cifar10_from_its_files(tmp_path, monkeypatch):
 
     root = tmp_path / "data"
     monkeypatch.setattr(cifar, "OFFICIAL_MD5", {**cifar.OFFICIAL_MD5, **fake_cifar(root, per_batch=30)})
+    monkeypatch.setattr(cifar, "SPLIT_SIZES", {"train": 150, "test": 30})  # the fakes' counts
     meta = train_evaluator("cifar10", host=get_host(), out_dir=tmp_path / "ev", data_root=root, epochs=1)
     assert meta["num_classes"] == 10 and meta["image_shape"] == [3, 32, 32]
     assert (tmp_path / "ev" / "cifar10.pt").is_file()

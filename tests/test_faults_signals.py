@@ -275,7 +275,8 @@ def test_a_killed_compare_worker_is_one_line_naming_its_run(tmp_path, monkeypatc
                           tmp_path / "out", get_host(), None)
     line = str(died.value)
     assert "\n" not in line and "died" in line and "while training vanilla seed 1;" in line, line
-    assert "1 of 2 runs finished" in line and "another --out" in line
+    assert "1 of 2 runs finished" in line
+    assert f"The same command with --out {tmp_path / 'out'} continues the comparison" in line
     sys.modules.pop("fault_jobs", None)
 
 

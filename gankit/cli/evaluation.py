@@ -7,6 +7,8 @@ command, they import torch inside their bodies, so ``gankit --help`` stays torch
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -166,6 +168,8 @@ def compare(
     Variants named are trained now under the same data, seeds and budget; run folders are loaded.
     All are sampled from the same noise, scored, and written to a report with a side-by-side grid.
     """
+    from rich.markup import escape
+
     from gankit.compare import CompareOptions, run_comparison
     from gankit.train import Interrupted
 
@@ -180,10 +184,22 @@ def compare(
         with one_line_warnings(console):
             run_comparison(entries, options, host=command_host(), console=console)
     except Interrupted as stop:
-        console.print(f"[yellow]Interrupted.[/] {stop.run_dir} keeps its checkpoint; finish it "
-                      f"with `gankit train VARIANT --out {stop.run_dir} --resume`, then pass the "
-                      "run folders to `gankit compare`.")
+        out = Path(stop.run_dir).parent.parent  # OUT/runs/RUN: gankit.compare.run's layout
+        console.print(f"[yellow]Interrupted.[/] {stop.run_dir} keeps its checkpoint; continue the "
+                      f"comparison with {escape(continue_command(out))} (the runs that finished are kept, "
+                      "the interrupted one resumes from its checkpoint).")
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def continue_command(out: Path) -> str:
+    """The command that continues a stopped comparison: the one typed, with ``--out OUT`` (without
+    it a new default folder would start afresh); in words when this is no console-script call."""
+    argv = sys.argv[1:]
+    if Path(sys.argv[0]).name not in ("gankit", "__main__.py") or "compare" not in argv:
+        return f"the same `gankit compare` command and --out {out}"
+    if not any(arg == "--out" or arg.startswith("--out=") for arg in argv):
+        argv = [*argv, "--out", str(out)]
+    return f"`{shlex.join(['gankit', *argv])}`"
 
 
 @user_errors

@@ -65,6 +65,7 @@ def resolve_entries(entries: list[str], host: PluginHost) -> list[Contender]:
             config = runs.read_run_config(path)  # a folder that is not a run: a one-line error
             pins, strict = runs.recorded_names(config)  # its plugin must be installed to rebuild it
             host.variants.get(config["variant"], pinned=pins.get("variant"), strict=strict)
+            check_run_files(path, config)
             label = path.name
             contenders.append(Contender(label, config["variant"], False, [path], [config["seed"]]))
         elif entry in host.variants:
@@ -88,6 +89,18 @@ def resolve_entries(entries: list[str], host: PluginHost) -> list[Contender]:
     if repeated:
         raise GankitError(f"'{repeated[0]}' is named twice; name each variant or run folder once.")
     return contenders
+
+
+def check_run_files(run_dir: Path, config: dict[str, Any]) -> None:
+    """A loaded run's checkpoint must be the run its config.json describes: compare scores the
+    checkpoint's weights but labels and describes them from config.json (recipe, seed, budget), so
+    a checkpoint of another variant copied in would be reported under the wrong name. Refused in
+    one line, before anything is trained, as ``train --resume`` refuses it; a folder without a
+    checkpoint is refused here too, not after the other entries have trained."""
+    from gankit.checkpoint import load_checkpoint
+
+    state = load_checkpoint(runs.resolve_checkpoint(run_dir))
+    runs.check_checkpoint_matches(state, config, run_dir, action="compare")
 
 
 def check_options(options: CompareOptions, contenders: list[Contender],

@@ -23,8 +23,6 @@ import contextlib
 import multiprocessing
 import os
 import signal
-import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -34,8 +32,6 @@ from typing import Any, Callable
 from gankit.errors import TrainingError
 
 _slot: dict[str, Any] = {}  # this worker's device and thread count, set once when it starts
-PARENT_POLL_S = 0.5  # how often a worker checks that its parent is alive
-STOP_GRACE_S = 30.0  # how long an orphaned worker may take to write its checkpoint
 
 
 def train_in_parallel(train_contender: Callable[..., None], contenders: list[Any], options: Any,
@@ -124,11 +120,11 @@ def _died_line(jobs: list[tuple[int, list[int]]], futures: list[Any], started: s
         index, seeds = jobs[number]
         return f"{contenders[index].variant} seed {', '.join(map(str, seeds))}"
 
-    kept = (f"{len(finished)} of {len(jobs)} runs finished, in '{out / 'runs'}'. Start the comparison "
-            "again with another --out, or pass the finished run folders to compare them as they are"
-            if finished else f"no run finished. Start the comparison again with another --out than '{out}'")
+    kept = (f"{len(finished)} of {len(jobs)} runs finished, in '{out / 'runs'}'" if finished
+            else "no run finished")
     return (f"A worker process of compare --jobs died (killed from outside, or out of memory) while "
-            f"training {' or '.join(name(n) for n in running)}; {kept}.")
+            f"training {' or '.join(name(n) for n in running)}; {kept}. The same command with --out {out} "
+            "continues the comparison: finished runs are kept, the others resume from their checkpoints.")
 
 
 def _start_worker(slots: Any, threads: int, plugin_dirs: list[str], parent: int | None = None,
@@ -136,25 +132,14 @@ def _start_worker(slots: Any, threads: int, plugin_dirs: list[str], parent: int 
     import torch
 
     if parent is not None:
-        _watch_parent(parent)
+        from gankit.train.distributed import watch_parent
+
+        watch_parent(parent)  # as a torchrun rank watches its agent
     _slot["device"] = slots.get()
     _slot["plugin_dirs"] = plugin_dirs
     _slot["started"] = started
     if not str(_slot["device"]).startswith("cuda"):
         torch.set_num_threads(threads)
-
-
-def _watch_parent(parent: int) -> None:
-    """End this worker once ``parent`` is gone (then this process is another's child): SIGTERM
-    first, which stops a run at its next step with a checkpoint, then for sure."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(STOP_GRACE_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="gankit-parent-watch", daemon=True).start()
 
 
 def _train_job(train_contender: Callable[..., None], contender: Any, options: Any, seeds: list[int],

@@ -34,14 +34,28 @@ def train_contender(contender: Contender, options: CompareOptions, dataset: str,
     """Train seeds 0..K-1 (or ``seeds``) of one variant under the shared budget."""
     for seed in range(options.seeds) if seeds is None else seeds:
         run_dir = out / RUNS_DIR / f"{contender.variant.replace(':', '-')}-seed{seed}"  # PLUGIN:NAME too
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise GankitError(f"'{run_dir}' already exists. Use another --out, or pass that run "
-                              "folder to compare it without retraining.")
+        run_options = run_options_for(options, dataset, seed, run_dir)
+        run_options.resume = continues_earlier_run(run_dir, contender.variant, seed, dataset, host)
         if console is not None:
             console.rule(f"{contender.variant}, seed {seed}")
-        train_to_budget(contender, run_options_for(options, dataset, seed, run_dir), options, host, console)
+        train_to_budget(contender, run_options, options, host, console)
         contender.run_dirs.append(run_dir)
         contender.seeds.append(seed)
+
+
+def continues_earlier_run(run_dir: Path, variant: str, seed: int, dataset: str, host: PluginHost) -> bool:
+    """Whether ``run_dir`` holds this run as an interrupted or killed comparison left it, to be
+    continued from its checkpoint (True; a finished one trains no further), or started again when
+    none was written. The same command thus goes on where a stopped comparison stopped; a folder
+    of another variant, seed or dataset (or no run at all) is refused in one line."""
+    if not run_dir.exists() or all(entry.name == runs.LOCK_FILE for entry in run_dir.iterdir()):
+        return False  # new, or a start killed before it wrote anything but its lock
+    ours = (run_dir / runs.CONFIG_FILE).is_file() and runs.read_run_config(run_dir)
+    if not ours or (ours["variant"], ours["seed"], ours["dataset"]["name"]) != (
+            host.variants.get(variant).name, seed, host.datasets.get(dataset).name):
+        raise GankitError(f"'{run_dir}' already exists and holds another run than {variant} seed {seed} on "
+                          f"{dataset}. Use another --out, or pass that run folder to compare it as it is.")
+    return runs.checkpoint_path(run_dir).is_file()
 
 
 def run_options_for(options: CompareOptions, dataset: str, seed: int, run_dir: Path) -> Any:

@@ -10,7 +10,9 @@ official MD5 (torchvision's list, :data:`OFFICIAL_MD5`), as must the zip when on
 Each 178x218 face is centre-cropped to 178x178 and resized to 64x64 (bicubic), the usual DCGAN
 preprocessing. A torchvision download is tried when the files are absent and ``request.download``
 is true (Google Drive often refuses it; the error says so). The decoded split is cached under
-``<root>/cache/`` keyed by the partition file and the image folder's modification time.
+``<root>/cache/`` keyed by the partition file and the image folder's modification time; a cache
+file must account for every face the partition lists (decoded or skipped), and a data root that
+cannot be written decodes in memory with a notice (:mod:`gankit.data.cache_fallback`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import zipfile
 from pathlib import Path
 
 from gankit.data.base import ImageData, short_reason
-from gankit.data.decode import (cache_path, decode_files, file_stamps, load_cache, save_and_map,
-                                scratch_removed, skipped_notice)
+from gankit.data.cache_fallback import cached_or_in_memory, unwritable
+from gankit.data.decode import (cache_path, decode_files, file_stamps, load_cache, scratch_removed,
+                                skipped_notice)
 from gankit.data.idx import md5_of
 from gankit.errors import DataError
 from gankit.registry import DataRequest
@@ -76,24 +79,30 @@ def _read_split(folder: Path, root: Path, split: str) -> ImageData:
     images_dir = folder / IMAGES
     key = [split, SIZE, CROP, file_stamps([partition], folder), images_dir.stat().st_mtime_ns]
     cache = cache_path(root, "celeba64", [str(folder.resolve()), split], key)
-    contents = load_cache(cache)
-    how = f"read from the cache {cache}"
+    # Each name the partition lists is a face decoded or a file skipped: a cache file must say so.
+    contents = load_cache(cache, {"count": len(names), "channels": 3, "size": SIZE, "labelled": False})
+    how, cache_file, uncached = f"read from the cache {cache}", cache, None
     if contents is None:
+        refused = unwritable(cache.parent)  # then no scratch file beside it: decoded in memory
         with scratch_removed(cache.with_suffix(".decoding.npy")) as scratch:  # 2 GB: decoded on disk
             array, _, skipped = decode_files([images_dir / name for name in names], size=SIZE, channels=3,
-                                             base=folder, crop=CROP, what="CelebA faces", scratch=scratch)
+                                             base=folder, crop=CROP, what="CelebA faces",
+                                             scratch=None if refused else scratch)
             if len(array) == 0:
                 raise DataError(f"None of the {len(names):,} CelebA {split} images in {images_dir} "
                                 f"could be read ({skipped_notice(skipped, len(names))}).")
-            contents = save_and_map(cache, {"images": torch.from_numpy(array), "skipped": skipped})
+            contents, uncached = cached_or_in_memory(cache, {"images": torch.from_numpy(array),
+                                                             "skipped": skipped}, refused)
             del array  # the scratch file's mapping: the cache file's replaces it
-        how = f"decoded into the cache {cache}"
+        how = f"decoded into the cache {cache}" if uncached is None else "decoded in memory (not cached)"
+        cache_file = cache if uncached is None else None
     images, skipped = contents["images"], list(contents["skipped"])
     full = not skipped and len(images) == SPLIT_SIZES[split]
     notice = skipped_notice(skipped, len(names))
     if not full and not notice:
         notice = f"{NAME} {split} split has {len(images):,} images, not {SPLIT_SIZES[split]:,}."
-    return ImageData(images, None, notice=notice, is_full=full, cache_file=cache,
+    notice = "; ".join(line for line in (notice, uncached) if line) or None
+    return ImageData(images, None, notice=notice, is_full=full, cache_file=cache_file,
                      source=f"{NAME} {split} split, {len(images):,} faces centre-cropped to "
                             f"{CROP}x{CROP} and resized to {SIZE}x{SIZE}, from {images_dir}; {how}")
 

@@ -12,7 +12,9 @@ Sources, in order:
 Every batch file must have the official MD5 (torchvision's list, :data:`OFFICIAL_MD5`), checked
 *before* it is unpickled, so only the official files are ever unpickled. The decoded split is
 cached under ``<root>/cache/`` keyed by the batch files' sizes and mtimes, so the MD5s are
-computed again only when a file changes.
+computed again only when a file changes; a cache file must hold what the official files do (the
+split's count, labelled 3x32x32 images), and a data root that cannot be written decodes in memory
+with a notice (:mod:`gankit.data.cache_fallback`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import tarfile
 from pathlib import Path
 
 from gankit.data.base import ImageData, download_with_torchvision, short_reason
-from gankit.data.decode import cache_path, file_stamps, load_cache, save_and_map
+from gankit.data.cache_fallback import cached_or_in_memory, unwritable
+from gankit.data.decode import cache_path, file_stamps, load_cache
 from gankit.data.idx import md5_of
 from gankit.errors import DataError
 from gankit.registry import DataRequest
@@ -79,8 +82,10 @@ def _read_split(files: list[Path], root: Path, split: str) -> ImageData:
     import torch
 
     cache = cache_path(root, "cifar10", split, file_stamps(files, root))
-    contents = load_cache(cache)
-    how = f"read from the cache {cache}"
+    # What the MD5-checked files hold: a cache file must too (a resealed one an image short is refused).
+    contents = load_cache(cache, {"count": SPLIT_SIZES[split], "channels": 3, "size": IMAGE_SHAPE[1],
+                                  "labelled": True})
+    how, cache_file, uncached = f"read from the cache {cache}", cache, None
     if contents is None:
         for path in files:
             check_md5(path)
@@ -94,15 +99,17 @@ def _read_split(files: list[Path], root: Path, split: str) -> ImageData:
         if len(contents["labels"]) != len(contents["images"]) \
                 or not all(0 <= y < NUM_CLASSES for y in labels):
             raise DataError(f"The CIFAR-10 files in {files[0].parent} hold mismatched images and labels.")
-        contents = save_and_map(cache, contents)
-        how = f"MD5s checked, decoded into the cache {cache}"
+        contents, uncached = cached_or_in_memory(cache, contents, unwritable(cache.parent))
+        how = f"MD5s checked, decoded into the cache {cache}" if uncached is None else \
+            "MD5s checked, decoded in memory (not cached)"
+        cache_file = cache if uncached is None else None
     count = len(contents["images"])
     full = count == SPLIT_SIZES[split]
+    short = None if full else f"{NAME} {split} split has {count:,} images, not {SPLIT_SIZES[split]:,}."
     return ImageData(contents["images"], contents["labels"],
                      source=f"{NAME} {split} split, {count:,} images, from {files[0].parent}; {how}",
-                     notice=None if full else (f"{NAME} {split} split has {count:,} images, "
-                                               f"not {SPLIT_SIZES[split]:,}."),
-                     is_full=full, cache_file=cache)
+                     notice="; ".join(line for line in (short, uncached) if line) or None,
+                     is_full=full, cache_file=cache_file)
 
 
 def check_md5(path: Path) -> None:

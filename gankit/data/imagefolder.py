@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from gankit.data.base import ImageData
+from gankit.data.cache_fallback import cached_or_in_memory, unwritable
 from gankit.data.decode import (EXTENSIONS, cache_path, decode_files, file_stamps, load_cache,
-                                save_and_map, scratch_removed, skipped_notice)
+                                scratch_removed, skipped_notice)
 from gankit.errors import DataError
 from gankit.registry import DataRequest, DatasetSpec
 
@@ -245,7 +246,7 @@ def _decode(folder: Path, scan: _Scan, cache: Path, size: int | None,
     when the cache cannot be written, (the contents in memory; a notice line saying so)."""
     import torch
 
-    refused = _unwritable(cache.parent)
+    refused = unwritable(cache.parent)
     with scratch_removed(cache.with_suffix(".decoding.npy")) as scratch:  # big folders decode on disk
         array, kept, skipped = decode_files(scan.files, size=size, channels=channels, base=folder,
                                             scratch=None if refused else scratch)
@@ -255,31 +256,9 @@ def _decode(folder: Path, scan: _Scan, cache: Path, size: int | None,
         labels = None if scan.labels is None else torch.tensor([scan.labels[i] for i in kept])
         contents = {"images": torch.from_numpy(array), "skipped": skipped, "classes": scan.classes,
                     "labels": labels}
-        if refused is None:
-            try:
-                contents = save_and_map(cache, contents)
-            except OSError as error:  # a full disk, say: the decode in memory (or its mapping) stands
-                refused = error
+        contents, notice = cached_or_in_memory(cache, contents, refused)
         del array
-    if refused is None:
-        return contents, None
-    why = refused.strerror or type(refused).__name__
-    return contents, (f"the data root {cache.parent.parent} cannot be written ({why}): the images were "
-                      "decoded in memory, not cached, so the next run decodes them again; pass a "
-                      "writable --data-root (or GANKIT_DATA_ROOT) to keep them")
-
-
-def _unwritable(folder: Path) -> OSError | None:
-    """Why no file can be written in ``folder`` (made if missing), or None when one can."""
-    import tempfile
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        return error
-    return None
+    return contents, notice
 
 
 def _scan(folder: Path, labelled: bool) -> _Scan:

@@ -15,18 +15,34 @@ What makes N processes train the run one process would:
   averages gradients, so each step's gradient is the global batch's mean up to summation order.
 * Logged values are averaged over ranks when the loop reads them (a few times an epoch), and the
   stop flag (Ctrl-C, SIGTERM, ``request_stop``) is agreed on at those same points.
+
+What goes wrong with several processes is one line each (:func:`joined`, :func:`launch`): a rank
+that finds a peer dead says so (gloo's "Connection reset by peer" was a traceback); a rank whose
+torchrun agent is killed stops at its next read-back point with a checkpoint (:func:`watch_parent`:
+``os.getppid()`` polled, as ``compare --jobs`` workers do); ``--devices N`` stopped by a signal
+exits 130.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, TrainingError
+
+PARENT_POLL_S = 0.5  # how often a rank (or a compare --jobs worker) checks that its parent is alive
+STOP_GRACE_S = 30.0  # how long an orphaned process may take to write its checkpoint and end
+# What gloo (and NCCL) say when the process at the other end of a connection is gone.
+PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "Connection refused",
+             "NCCL communicator was aborted")
 
 
 @dataclass(frozen=True)
@@ -171,19 +187,106 @@ def teardown(distributed: Distributed) -> None:
         torch.distributed.destroy_process_group()
 
 
+@contextlib.contextmanager
+def joined(device_name: str) -> Iterator[tuple[Distributed, str]]:
+    """``with joined(device) as (distributed, device):`` :func:`setup`, then :func:`teardown` however
+    the block ends. Under torchrun the rank stops (with a checkpoint) once its agent is gone, and a
+    peer that died mid-collective is one :class:`TrainingError` line, not gloo's traceback."""
+    distributed, device_name = setup(device_name)
+    watching = watch_parent(os.getppid()) if distributed.active and "TORCHELASTIC_RUN_ID" in os.environ \
+        else None
+    try:
+        yield distributed, device_name
+    except RuntimeError as error:
+        if not distributed.active or not peer_gone(error):
+            raise
+        if threading.current_thread() is threading.main_thread():  # the agent's SIGTERM follows:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # it must not cut this line short
+        raise TrainingError(
+            f"Process {distributed.rank} of {distributed.world} stopped: another process of this run ended "
+            f"without warning ({peer_gone(error)}), so the run cannot go on. The dead process's own "
+            "output (or the launcher's) says why; the run continues from its last checkpoint with "
+            "--resume.") from None
+    finally:
+        if watching is not None:
+            watching.set()
+        with contextlib.suppress(RuntimeError):  # a group whose peers are gone may refuse to close
+            teardown(distributed)
+
+
+def peer_gone(error: BaseException) -> str:
+    """What in ``error`` says the process at the other end is gone ("Connection reset by peer"),
+    or "" when it is some other failure."""
+    text = str(error)
+    return next((phrase for phrase in PEER_GONE if phrase in text), "")
+
+
+def watch_parent(parent: int, poll: float = PARENT_POLL_S, grace: float = STOP_GRACE_S) -> threading.Event:
+    """Stop this process once ``parent`` is gone (it is then another's child): SIGTERM first, which
+    stops training at its next step with a checkpoint, then ``os._exit(1)`` ``grace`` seconds later
+    if it is still alive (stuck in a collective whose peer went too). Polling ``os.getppid()`` works
+    wherever Python does and sees a parent that died before the watch began; Linux's
+    ``PR_SET_PDEATHSIG`` fires when the parent's *thread* that started this process ends, and only
+    on Linux. Returns the event that ends the watch."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            if done.wait(poll):
+                return
+        os.kill(os.getpid(), signal.SIGTERM)
+        if not done.wait(grace):
+            os._exit(1)
+
+    threading.Thread(target=watch, name="gankit-parent-watch", daemon=True).start()
+    return done
+
+
 def launch(devices: int, argv: list[str]) -> int:
     """``gankit ARGV`` on ``devices`` processes of this machine, through ``torch.distributed.run``
     (a free port via ``--standalone``); returns the exit code torchrun reports."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
     try:
         torchrun(["--standalone", f"--nproc_per_node={devices}", "-m", "gankit", *without_devices(argv)])
     except SystemExit as stop:
         return int(stop.code or 0)
-    except Exception as error:  # ChildFailedError: torchrun already printed which rank failed
+    except SignalException as stop:  # the agent passed the signal on to every rank and waited for them
+        return _stopped_by_signal(signal.Signals(stop.sigval).name, devices)
+    except ChildFailedError as error:
+        return _child_failed(error, devices)
+    except Exception as error:
         print(f"error: {type(error).__name__}: a training process failed (see above).", file=sys.stderr)
         return 1
     return 0
+
+
+EXIT_INTERRUPTED = 130  # as gankit.cli.common's: Ctrl-C and SIGTERM, as shells report them
+
+
+def _stopped_by_signal(name: str, devices: int) -> int:
+    what = "Terminated" if name == "SIGTERM" else "Interrupted"
+    print(f"{what} ({name}): the {devices} training processes were stopped at their next step; a run that "
+          "saved a checkpoint continues with the same command and --resume.", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _child_failed(error: Any, devices: int) -> int:
+    """One line for the rank that failed first; 130 when every failure was a stop by a signal
+    (the ranks' own SIGTERM or Ctrl-C handling exits 130)."""
+    failures = error.failures.values()
+    if all(f.exitcode in (EXIT_INTERRUPTED, -signal.SIGTERM, -signal.SIGINT) for f in failures):
+        return _stopped_by_signal("SIGTERM" if any(f.exitcode == -signal.SIGTERM for f in failures)
+                                  else "SIGINT", devices)
+    rank, first = error.get_first_failure()
+    how = (f"exited with code {first.exitcode} (its error is above)" if first.exitcode >= 0 else
+           f"was killed by {first.signal_name()}" + (" (from outside, or out of memory)"
+                                                     if first.exitcode == -signal.SIGKILL else ""))
+    print(f"Error: training process {rank} of {devices} {how}, so the others were stopped; a run that "
+          "saved a checkpoint continues with --resume.", file=sys.stderr)
+    return 1
 
 
 def without_devices(argv: list[str]) -> list[str]:

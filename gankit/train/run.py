@@ -9,7 +9,6 @@ plugins' callbacks named in ``RunOptions.callbacks``, and any passed in by the c
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,9 @@ from gankit.device import place_network, resolve_device
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.host import PluginHost, get_host
 from gankit.registry import DataRequest, LossSpec, VariantSpec, split_name
-from gankit.runs import (CONFIG_FILE, STEPS_FILE, checkpoint_path, claim_run_dir, default_run_dir,
-                         drop_metrics_after, holding_locks, read_run_config, recorded_names, versions)
+from gankit.runs import (CONFIG_FILE, STEPS_FILE, check_checkpoint_matches, checkpoint_path,
+                         claim_run_dir, default_run_dir, drop_metrics_after, holding_locks, read_run_config,
+                         recorded_names, versions)
 from gankit.train import distributed as dist
 from gankit.train import loop
 from gankit.train.augment import adaptive_augment
@@ -105,13 +105,9 @@ def train(variant_name: str, overrides: dict[str, Any] | None = None,
     """
     options = options or RunOptions()
     # Under torchrun: join the process group; rank 0 alone claims, writes and prints.
-    distributed, options.device = dist.setup(options.device)
-    try:
-        with holding_locks():
-            return _train(variant_name, overrides, options, host=host, callbacks=callbacks,
-                          console=console if distributed.is_main else None, distributed=distributed)
-    finally:
-        dist.teardown(distributed)
+    with dist.joined(options.device) as (distributed, options.device), holding_locks():
+        return _train(variant_name, overrides, options, host=host, callbacks=callbacks,
+                      console=console if distributed.is_main else None, distributed=distributed)
 
 
 @dataclass
@@ -257,7 +253,7 @@ def _restore(trainer: loop.Trainer, saved: dict[str, Any], run_dir: Path, main: 
     past it (cut off by a kill) lose their metrics lines, to be trained again."""
     if checkpoint_path(run_dir).is_file():
         state = load_checkpoint(checkpoint_path(run_dir), map_location=trainer.context.device)
-        _check_checkpoint_matches(state, saved, run_dir)
+        check_checkpoint_matches(state, saved, run_dir)
         trainer.load_state_dict(state)
     if main:
         drop_metrics_after(run_dir, trainer.context.epoch)
@@ -375,18 +371,6 @@ def _check_max_images_kept(saved_data: dict[str, Any], max_images: int | None) -
     was = f"--max-images {recorded}" if recorded is not None else "all of them"
     raise ConfigError(f"Cannot change --max-images when resuming (the run trained on {trained_on:,} images, "
                       f"{was}); drop --max-images, or start a new run with another --out.")
-
-
-def _check_checkpoint_matches(state: dict[str, Any], saved: dict[str, Any], run_dir: Path) -> None:
-    """config.json and last.pt must describe the same run (only ``epochs`` may differ)."""
-    differ = [key for key in ("variant", "seed") if state.get(key, saved[key]) != saved[key]]
-    ours, theirs = (json.loads(json.dumps(c, default=str)) for c in (state["config"], saved["config"]))
-    differ += [f"config.{key}" for key in sorted(set(ours) & set(theirs) - {"epochs"})
-               if ours[key] != theirs[key]]
-    if differ:
-        raise CheckpointError(f"Cannot resume '{run_dir}': {CONFIG_FILE} and {checkpoint_path(run_dir)} "
-                              f"disagree on {', '.join(differ)}; one of them comes from another run. "
-                              "Restore the right file, or start a new run with another --out.")
 
 
 def provenance(host: PluginHost, variant: VariantSpec | str) -> dict[str, Any]:
