@@ -74,9 +74,9 @@ def test_a_changed_key_recomputes(evaluator, tmp_path):
     # A file renamed to another key's name is not trusted: the key stored inside is checked.
     first, second = _files(tmp_path)[:2]
     second.write_bytes(first.read_bytes())
-    with pytest.warns(GankitWarning, match="stored key does not match"):
-        for seed in (0, 1):
-            _reference(evaluator, tmp_path, seed=seed).floor()
+    with pytest.warns(GankitWarning, match="stored key does not match"):  # whichever two they are
+        for options in ({}, {"seed": 1}, {"n": N + 10}):
+            _reference(evaluator, tmp_path, **options).floor()
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong shape"])
@@ -173,3 +173,77 @@ def test_a_feature_set_round_trips_with_its_recognition_confidence():
     assert torch.equal(back.embeddings, stored.embeddings) and back.recognised_confidence == 0.0
     with pytest.raises(ValueError, match="labels"):
         features_from(features_record(stored), 5, labelled=True)
+
+
+
+class _Counter:
+    def __init__(self, function):
+        self.function, self.calls = function, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.function(*args, **kwargs)
+
+
+def _calls_to_score(generator, evaluator, reference, monkeypatch):
+    """How often scoring a run computes k-NN radii, kernel sums and nearest-neighbour searches."""
+    from gankit.evaluate import memorisation, metrics
+
+    counters = {"radii": _Counter(metrics._kth_neighbour_radii), "kernel sums": _Counter(metrics._kernel_sums),
+                "nearest": _Counter(memorisation.nearest)}
+    with monkeypatch.context() as patched:
+        patched.setattr(metrics, "_kth_neighbour_radii", counters["radii"])
+        patched.setattr(metrics, "_kernel_sums", counters["kernel sums"])
+        patched.setattr(memorisation, "nearest", counters["nearest"])
+        scores = score_generator(generator, evaluator, reference)
+    return scores, {name: counter.calls for name, counter in counters.items()}
+
+
+def test_what_the_real_set_alone_gives_is_computed_once_and_cached(evaluator, generator, tmp_path,
+                                                                   monkeypatch):
+    miss = _reference(evaluator, tmp_path)
+    first, cold = _calls_to_score(generator, evaluator, miss, monkeypatch)
+    miss.floor()
+    # At n = 60 KID's subsets are the whole sets, so one. The first scoring also scores the floor:
+    # radii of the real set, the floor set and the run's; kernel sums within-real once, then
+    # within-fake and cross for the floor set and for the run.
+    assert cold["radii"] == 3 and cold["kernel sums"] == 5
+    assert {key.split("/")[0] for key in miss.reference.memo} == {"kid_within", "knn_radii"}
+    _, warm = _calls_to_score(generator, evaluator, miss, monkeypatch)  # the same process: the memo
+    assert warm["radii"] == 1 and warm["kernel sums"] == 2 and warm["nearest"] <= cold["nearest"]
+
+    hit = _reference(evaluator, tmp_path)  # another process: the cache file
+    assert hit.reference.memo.keys() == miss.reference.memo.keys()
+    assert all(torch.equal(hit.reference.memo[key], value) for key, value in miss.reference.memo.items())
+    second, from_file = _calls_to_score(generator, evaluator, hit, monkeypatch)
+    assert from_file == warm
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+def test_a_forged_memo_in_the_cache_is_rebuilt(evaluator, tmp_path):
+    _reference(evaluator, tmp_path).floor()
+    path = _files(tmp_path)[0]
+    contents = torch.load(path, weights_only=True)
+    key = next(name for name in contents["reference"]["memo"] if name.startswith("knn_radii"))
+    contents["reference"]["memo"][key] = -contents["reference"]["memo"][key]  # and the checksum kept
+    from gankit.evaluate.cache import payload_digest
+    payload = {name: value for name, value in contents.items() if name not in ("key", "checksum")}
+    contents["checksum"] = payload_digest(payload)
+    torch.save(contents, path)
+    with pytest.warns(GankitWarning, match="damaged.*radius|damaged.*distance"):
+        rebuilt = _reference(evaluator, tmp_path)
+    assert rebuilt.reference.memo == {}  # computed anew when scored
+
+
+def test_channels_last_features_match_the_contiguous_network(evaluator):
+    images = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    assert evaluator.net.body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    fast = evaluator.features(images)
+    contiguous = type(evaluator)(evaluator.net.to(memory_format=torch.contiguous_format), evaluator.dataset,
+                                 evaluator.sha256, evaluator.path, evaluator.meta, evaluator.other_set)
+    try:
+        slow = contiguous.features(images)
+    finally:
+        evaluator.net.to(memory_format=torch.channels_last)
+    assert torch.allclose(fast.embeddings, slow.embeddings, rtol=1e-5, atol=1e-5)
+    assert torch.allclose(fast.logits, slow.logits, rtol=1e-5, atol=1e-5)

@@ -4,8 +4,11 @@ Scoring a run needs the real reference and floor sets' features and the real-vs-
 (for the memorisation check) the features of every training image. None of these depend on the
 run, so they are computed once and stored in ``<data root>/cache/``:
 
-- ``eval-reference-<key hash>.pt``: the reference and floor sets' features and the floor scores;
-- ``eval-training-<key hash>.pt``: the train split's features and the near-copy threshold.
+- ``eval-reference-<key hash>.pt``: the reference and floor sets' features, the floor scores and
+  what the metrics derive from the reference set alone (``FeatureSet.memo``: KID's within-real
+  kernel sums, the real k-NN radii);
+- ``eval-training-<key hash>.pt``: the train split's features, the near-copy threshold and the
+  held-out yardsticks of memorisation's copy ratios.
 
 The key is everything the stored numbers depend on: the evaluator's sha256, the feature kind, the
 device type the features were computed on, the dataset, its options and source, a sha256 of the
@@ -36,7 +39,8 @@ from gankit.checkpoint import safe_load
 from gankit.errors import GankitWarning
 from gankit.evaluate.evaluator import FeatureSet
 
-CACHE_FORMAT = "gankit-eval-cache/3"  # bump when what is stored, or how it is computed, changes
+# Bump when what is stored, or how it is computed, changes (4: channels-last features, the memo).
+CACHE_FORMAT = "gankit-eval-cache/4"
 DISABLE_FLAG = "GANKIT_NO_EVAL_CACHE"
 
 
@@ -137,7 +141,7 @@ class EvalCache:
 
 def features_record(features: FeatureSet) -> dict[str, Any]:
     return {"embeddings": features.embeddings, "logits": features.logits, "labels": features.labels,
-            "confidence": float(features.recognised_confidence)}
+            "confidence": float(features.recognised_confidence), "memo": dict(features.memo)}
 
 
 def features_from(record: Any, n: int, labelled: bool) -> FeatureSet:
@@ -157,7 +161,28 @@ def features_from(record: Any, n: int, labelled: bool) -> FeatureSet:
     confidence = record.get("confidence")
     if not isinstance(confidence, float) or not 0 <= confidence <= 1:
         raise ValueError("the recognition confidence is not a probability")
-    return FeatureSet(embeddings, logits, labels, confidence)
+    return FeatureSet(embeddings, logits, labels, confidence, memo_from(record.get("memo", {}), n))
+
+
+# What each kind of memo entry (metrics.py names them "kind/parameters") must look like.
+_MEMO_SHAPES = {"kid_within": (torch.float64, 1), "knn_radii": (torch.float32, 2)}
+
+
+def memo_from(memo: Any, n: int) -> dict[str, torch.Tensor]:
+    """A stored :attr:`FeatureSet.memo`, checked: known kinds, their dtypes and ranks, finite
+    values, and one non-negative k-NN radius row per point."""
+    if not isinstance(memo, dict):
+        raise ValueError("the metrics' memo is not a dict")
+    for name, tensor in memo.items():
+        kind = str(name).split("/")[0]
+        if kind not in _MEMO_SHAPES or not isinstance(tensor, torch.Tensor):
+            raise ValueError(f"the memo holds an unknown entry {str(name)[:40]!r}")
+        dtype, rank = _MEMO_SHAPES[kind]
+        if tensor.dtype != dtype or tensor.dim() != rank or (kind == "knn_radii" and tensor.shape[0] != n):
+            raise ValueError(f"the memo's {name!r} has the wrong shape or dtype")
+        if not torch.isfinite(tensor).all() or (kind == "knn_radii" and (tensor < 0).any()):
+            raise ValueError(f"the memo's {name!r} holds values no kernel sum or distance can take")
+    return dict(memo)
 
 
 def scores_from(text: Any) -> dict[str, Any]:

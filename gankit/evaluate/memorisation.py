@@ -78,19 +78,20 @@ class TrainingSet:
     images: torch.Tensor  # (M, C, H, W), uint8 or float in [-1, 1]
     embeddings: torch.Tensor | None = None  # (M, D) evaluator features
     _threshold: float | None = None
-    # The held-out yardsticks, by what they were measured on: the same for every run scored
-    # against one reference set (gankit compare), so computed once (2,000 x M pixel distances).
-    _yardsticks: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict)
+    # The held-out yardsticks, by "kind/sha256 of the held-out rows": the same for every run scored
+    # against one reference set, so computed once (2,000 x M pixel distances) and kept in the
+    # evaluation cache beside the features.
+    yardsticks: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def yardstick(self, kind: str, heldout: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
         """The median nearest-``pool`` distance of (at most ``YARDSTICK``) ``heldout`` rows."""
         from gankit.evaluate.cache import fingerprint
 
-        key = (kind, fingerprint(heldout))
-        if key not in self._yardsticks:
+        key = f"{kind}/{fingerprint(heldout)}"
+        if key not in self.yardsticks:
             chosen = torch.randperm(heldout.shape[0], generator=torch.Generator().manual_seed(0))[:YARDSTICK]
-            self._yardsticks[key] = nearest(heldout[chosen], pool)[0].median()
-        return self._yardsticks[key]
+            self.yardsticks[key] = nearest(heldout[chosen], pool)[0].median()
+        return self.yardsticks[key]
 
     def threshold(self) -> float:
         """The pixel distance below which a generated image counts as a near-copy."""

@@ -53,6 +53,7 @@ class RealReference:
     load_training: Callable[[], Any] | None = field(default=None, repr=False)  # the train split
     _floor_scores: dict[str, Any] | None = field(default=None, repr=False)
     _training: Any = field(default=None, repr=False)
+    _training_entry: EvalCache | None = field(default=None, repr=False)  # where _training is stored
     _seen: set[bytes] | None = field(default=None, repr=False)
     cache: EvalCache | None = field(default=None, repr=False)  # where the floor is stored (cache.py)
     training_cache: Callable[[torch.Tensor], EvalCache] | None = field(default=None, repr=False)
@@ -74,7 +75,8 @@ class RealReference:
         if self._training is None and self.load_training is not None and self.evaluator is not None:
             images = self.load_training()
             if images is not None and len(images):
-                self._training = training_set(images, self.evaluator, self.training_cache)
+                self._training_entry = None if self.training_cache is None else self.training_cache(images)
+                self._training = training_set(images, self.evaluator, self._training_entry)
         return self._training
 
     def extra_scores(self, images: torch.Tensor, fake: FeatureSet) -> dict[str, Any]:
@@ -92,10 +94,13 @@ class RealReference:
             seen = self._seen_keys(training)
             held_out = torch.tensor([key not in seen for key in _keys(self.reference_images)],
                                     dtype=torch.bool)
+            known = len(training.yardsticks)
             scores.update(memorisation(
                 images, training, fake_embeddings=fake.embeddings,
                 heldout_images=self.reference_images[held_out] if held_out.any() else None,
                 heldout_embeddings=self.reference.embeddings[held_out] if held_out.any() else None))
+            if self._training_entry is not None and len(training.yardsticks) > known:
+                save_training(self._training_entry, training)  # the next process reuses them
         if "parzen" in self.extras:
             from gankit.evaluate.parzen import parzen
 
@@ -267,15 +272,13 @@ def _check_reference(contents: dict[str, Any], n: int, labelled: bool,
             scores_from(contents.get("floor_scores")))
 
 
-def training_set(images: torch.Tensor, evaluator: Any,
-                 cache: Callable[[torch.Tensor], EvalCache] | None) -> Any:
-    """The memorisation :class:`TrainingSet` of ``images``: their features and near-copy threshold,
-    from the cache when it holds them, else computed (and stored)."""
+def training_set(images: torch.Tensor, evaluator: Any, entry: EvalCache | None) -> Any:
+    """The memorisation :class:`TrainingSet` of ``images``: their features, near-copy threshold and
+    held-out yardsticks, from the cache ``entry`` when it holds them, else computed (and stored)."""
     from gankit.evaluate.memorisation import TrainingSet
 
-    entry = None if cache is None else cache(images)
     if entry is not None:
-        def check(contents: dict[str, Any]) -> tuple[torch.Tensor, float]:
+        def check(contents: dict[str, Any]) -> tuple[torch.Tensor, float, dict[str, torch.Tensor]]:
             embeddings, threshold = contents.get("embeddings"), contents.get("threshold")
             if not isinstance(embeddings, torch.Tensor) or embeddings.dtype != torch.float32 \
                     or embeddings.dim() != 2 or embeddings.shape[0] != len(images) \
@@ -283,15 +286,27 @@ def training_set(images: torch.Tensor, evaluator: Any,
                 raise ValueError(f"the features are not {len(images)} rows of finite float32")
             if not isinstance(threshold, float) or not threshold >= 0:
                 raise ValueError("the near-copy threshold is not a distance")
-            return embeddings, threshold
+            yardsticks = contents.get("yardsticks", {})
+            if not isinstance(yardsticks, dict) or not all(
+                    isinstance(value, torch.Tensor) and value.dim() == 0 and bool(value >= 0)
+                    for value in yardsticks.values()):
+                raise ValueError("the held-out yardsticks are not distances")
+            return embeddings, threshold, yardsticks
 
         stored = entry.load(check)
         if stored is not None:
-            return TrainingSet(images, *stored)
+            return TrainingSet(images, stored[0], stored[1], yardsticks=stored[2])
     training = TrainingSet(images, evaluator.features(images).embeddings)
     if entry is not None:
-        entry.save({"embeddings": training.embeddings, "threshold": training.threshold()})
+        training.threshold()
+        save_training(entry, training)
     return training
+
+
+def save_training(entry: EvalCache, training: Any) -> None:
+    """Store a :class:`TrainingSet`'s features, threshold and the yardsticks measured so far."""
+    entry.save({"embeddings": training.embeddings, "threshold": training.threshold(),
+                "yardsticks": dict(training.yardsticks)})
 
 
 def _train_images_beyond(dataset: DatasetSpec, test: Any, n: int, data_root: Path | None,
