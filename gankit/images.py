@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from gankit._io import atomic_path
+
+if TYPE_CHECKING:  # torch is imported where a grid is drawn: reading a grid's label (timelapse) needs none
+    import torch
 
 UNCONDITIONAL_GRID = 16  # the tutorial's 4x4 grid
 CONDITIONAL_COLUMNS = 10  # one row per class, this many samples each
@@ -35,6 +36,8 @@ def grid_pixels(images: torch.Tensor, columns: int) -> torch.Tensor:
     """Images in [-1, 1] (N, C, H, W), C 1 or 3, as one uint8 grid (H', W', 3) at their own size:
     ``columns`` cells a row (fewer if there are fewer images), ``PADDING`` px of ``SEPARATOR``
     grey between and around the cells. A cell holds round((x + 1) * 127.5), x clamped to [-1, 1]."""
+    import torch
+
     images = images.detach().float().cpu()
     while images.dim() < 4:  # (C, H, W) or (H, W): one image
         images = images.unsqueeze(0)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit._io import files_replaced_together, write_json_atomic, write_text_atomic
-from gankit.compare.figures import Panel, save_side_by_side
+from gankit.compare.figures import ANIMATION, Panel, save_side_by_side, save_side_by_side_animation
 from gankit.plots import plot_loss_overlay
 
 
@@ -159,6 +159,8 @@ def _context_lines(results: dict[str, Any]) -> list[str]:
 # -- documents -------------------------------------------------------------------------------------
 
 CLOSEST_PAIRS = "closest_pairs.png"
+ANIMATION_LINE = ("Moving: every variant's per-epoch sample grid (its first seed's run, from that run's "
+                  "fixed noise) at the same epoch in each frame; a variant with fewer epochs holds its last.")
 HIGHLIGHT_RULE = ("Only metrics whose best value alone marks the better generator are marked: "
                   "never precision, density or the unrecognised share (a collapsed generator scores "
                   "precision 1.000 and 0% unrecognised), the "
@@ -170,7 +172,10 @@ def markdown(results: dict[str, Any], out: Path = Path(".")) -> str:
     names = ", ".join(v["name"] for v in results["variants"])
     lines = [f"# gankit comparison: {names}", ""]
     lines += [f"- {line}" for line in _context_lines(results)] + [""]
-    lines += ["## Samples", "", "![side by side](side_by_side.png)", "", "## Metrics", ""]
+    lines += ["## Samples", "", "![side by side](side_by_side.png)", ""]
+    if (out / ANIMATION).is_file():
+        lines += [f"![training, epoch by epoch]({ANIMATION})", "", ANIMATION_LINE, ""]
+    lines += ["## Metrics", ""]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("| " + " | ".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + " |")
     for row, best_index in zip(rows, best):
@@ -225,9 +230,10 @@ def _memorisation_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def data_uri(path: Path) -> str:
-    """A PNG as a data: URI, so that an HTML report is one self-contained file."""
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+def data_uri(path: Path, mime: str = "image/png") -> str:
+    """An image (a PNG unless ``mime`` says) as a data: URI, so that an HTML report is one
+    self-contained file."""
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 STYLE = """
@@ -250,6 +256,10 @@ def html_report(results: dict[str, Any], out: Path) -> str:
     parts += [f"<li>{html.escape(line)}</li>" for line in _context_lines(results)]
     parts.append("</ul><h2>Samples</h2>")
     parts.append(f"<img alt='side by side samples' src='{data_uri(out / 'side_by_side.png')}'>")
+    if (out / ANIMATION).is_file():
+        parts.append(f"<p><img id='timelapse' alt='training, epoch by epoch, side by side' "
+                     f"src='{data_uri(out / ANIMATION, 'image/gif')}'></p>"
+                     f"<p>{html.escape(ANIMATION_LINE)}</p>")
     parts.append("<h2>Metrics</h2><table><tr>"
                  + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
     anchors = {info.label: f"metric-{index}" for index, info in enumerate(_shown_metrics(results))}
@@ -312,8 +322,12 @@ def write_reports(results: dict[str, Any], panels: dict[str, Panel], out: Path,
     ``closest`` each variant's samples nearest to a training image over those images."""
     # All or nothing: written into a temporary folder, then each file replaces its namesake; if
     # one fails none is replaced, so report.md never describes another run than report.html.
-    with files_replaced_together(out, stale=(CLOSEST_PAIRS,)) as staged:
+    with files_replaced_together(out, stale=(CLOSEST_PAIRS, ANIMATION)) as staged:
         save_side_by_side(panels, staged / "side_by_side.png")
+        animation = save_side_by_side_animation(
+            {v["name"]: Path(v["runs"][0]["run_dir"]) for v in results["variants"]}, staged / ANIMATION)
+        if animation is not None:  # a key added beside the others: readers of results.json keep theirs
+            results["animation"] = animation
         if closest:
             save_side_by_side(closest, staged / CLOSEST_PAIRS)
         plot_loss_overlay(results, staged / "losses.png")
@@ -322,5 +336,6 @@ def write_reports(results: dict[str, Any], panels: dict[str, Panel], out: Path,
         write_text_atomic(staged / "report.html", html_report(results, staged))
     if console is not None:
         print_table(results, console)
-        console.print(f"[green]Wrote[/] {out}/side_by_side.png, losses.png, report.md, report.html, "
-                      "results.json")
+        console.print(f"[green]Wrote[/] {out}/side_by_side.png, "
+                      + (f"{ANIMATION}, " if "animation" in results else "")
+                      + "losses.png, report.md, report.html, results.json")
