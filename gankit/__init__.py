@@ -27,6 +27,7 @@ _LAZY = {
     "Callback": "gankit.train.events", "TrainingContext": "gankit.train.events",
     "Batch": "gankit.train.events", "Optimizers": "gankit.train.optim",
     "load_run": "gankit.loading", "LoadedRun": "gankit.loading", "ImageData": "gankit.data.base",
+    "load_generator": "gankit.exported", "ExportedGenerator": "gankit.exported",
 }
 
 # The runner's names, public here in gankit 0.1: they still work, with a DeprecationWarning naming

@@ -78,17 +78,22 @@ def parse_codes(items: list[str], generator: Any) -> dict[str, list[float]]:
     return parsed
 
 
-def default_sample_path(run: Path, seed: int) -> Path:
+def default_sample_path(run: Path, seed: int, kind: str = "sample") -> Path:
     """Where ``gankit sample`` writes without ``--out``: ``RUN/samples/``, also when given
-    ``RUN/checkpoints/X.pt``; beside any other checkpoint file."""
+    ``RUN/checkpoints/X.pt``; beside any other checkpoint file, and beside an export folder (which
+    stays as it was exported). ``kind``: ``sample``, ``walk``, ``traverse-CODE``."""
+    from gankit.exported import is_export
+
     run = Path(run)
+    if is_export(run):
+        return run.resolve().parent / f"{run.resolve().name}-{kind}-seed{seed}.png"
     if run.is_dir():
         base = run
     elif run.parent.name == "checkpoints" and (run.parent.parent / "config.json").is_file():
         base = run.parent.parent
     else:
-        return run.parent / f"{run.stem}-sample-seed{seed}.png"
-    return base / "samples" / f"sample-seed{seed}.png"
+        return run.parent / f"{run.stem}-{kind}-seed{seed}.png"
+    return base / "samples" / f"{kind}-seed{seed}.png"
 
 
 def check_out(out: Path, source: Path | None = None) -> Path:

@@ -30,7 +30,7 @@ from typer.core import TyperCommand
 
 from gankit._io import env_flag
 from gankit._version import __version__
-from gankit.cli import evaluation, info, sample, scaffold, train, zoo
+from gankit.cli import evaluation, export, info, sample, scaffold, timelapse, train, zoo
 from gankit.cli.common import (EXIT_INTERRUPTED, EXIT_SYSTEM, EXIT_USAGE, PlainHelpCommand, PlainHelpGroup,
                                fail, interrupted_line, sigterm_as_interrupt, system_error_line)
 from gankit.cli.context import AppHost, command_host, running
@@ -79,7 +79,8 @@ def build_app(host: PluginHost | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"], "obj": AppHost(get)},
     )
     app.callback()(root)
-    for group in (train, sample, info, evaluation, zoo, scaffold):  # in this order in `gankit --help`
+    # In this order in `gankit --help`.
+    for group in (train, sample, export, timelapse, info, evaluation, zoo, scaffold):
         group.add_commands(app)
     add_plugin_commands(app, get())
     plain_help_pages(app)

@@ -6,6 +6,7 @@ The drawing and saving themselves are :mod:`gankit.sample`'s; torch is imported 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -15,6 +16,8 @@ from rich.console import Console
 from gankit.cli.common import Precision, one_line_warnings, user_errors
 from gankit.cli.context import command_host
 from gankit.cli.options import COMMON, CONDITIONS, GENERATOR, check_seed
+
+WALKS = "Walks and traversals"
 from gankit.errors import GankitError
 
 
@@ -26,14 +29,16 @@ def add_commands(app: typer.Typer) -> None:
 @user_errors
 def sample(
     run: Annotated[list[Path], typer.Argument(
-        metavar="RUN", help="A run folder or a checkpoint file; several (a glob such as "
-                            "runs/vanilla-mnist-*/): the newest.", show_default=False)],
-    n: Annotated[int, typer.Option(metavar="N", rich_help_panel=COMMON, help="How many images.")] = 16,
+        metavar="RUN", help="A run folder, a checkpoint file or a folder `gankit export` wrote; several "
+                            "(a glob such as runs/vanilla-mnist-*/): the newest.", show_default=False)],
+    n: Annotated[int, typer.Option(metavar="N", rich_help_panel=COMMON,
+                                   help="How many images (with --walk or --traverse: rows).")] = 16,
     seed: Annotated[int, typer.Option(metavar="N", rich_help_panel=COMMON, help="Seed for the noise.")] = 0,
     out: Annotated[Optional[Path], typer.Option(
         metavar="FILE", rich_help_panel=COMMON,
-        help=".png for a grid, .npy or .pt for a tensor (n, C, H, W) in [-1, 1] "
-             "[default: RUN/samples/sample-seedS.png].")] = None,
+        help=".png for a grid, .npy or .pt for a tensor (n, C, H, W) in [-1, 1]; a walk or traversal: "
+             ".png or .gif [default: RUN/samples/sample-seedS.png, walk-seedS, "
+             "traverse-CODE-seedS].")] = None,
     labels: Annotated[Optional[str], typer.Option(
         metavar="SPEC", rich_help_panel=CONDITIONS,
         help="Conditional variants: classes to draw, e.g. 7, 0-9 or 1,4,4 (cycled over --n).")] = None,
@@ -42,6 +47,16 @@ def sample(
         help="Set a latent code the variant declares: 3, 0-9 or 1,4 for a categorical code, 0.5, "
              "-1,0,1 or LOW:HIGH:COUNT for a continuous one. Several codes make a grid, the first "
              "varying along each row.")] = None,
+    walk: Annotated[Optional[int], typer.Option(
+        metavar="STEPS", rich_help_panel=WALKS,
+        help="Latent walks: --n rows, each between seeded endpoints in STEPS images a leg (slerp for "
+             "Gaussian z, linear for uniform); the row's labels and codes stay fixed.")] = None,
+    legs: Annotated[int, typer.Option(
+        metavar="K", rich_help_panel=WALKS, help="With --walk: legs per walk (K + 1 endpoints).")] = 1,
+    traverse: Annotated[Optional[str], typer.Option(
+        metavar="CODE[=VALUES]", rich_help_panel=WALKS,
+        help="Vary one code along each of --n rows, the rest of z fixed: label (every class), a "
+             "categorical code (every value) or a continuous one (-2:2:9), or the VALUES given.")] = None,
     ema: Annotated[bool, typer.Option(
         rich_help_panel=GENERATOR, help="Use the EMA generator when the run kept one.")] = True,
     force: Annotated[bool, typer.Option(  # gankit <= 0.1 needed it: scripts pass it
@@ -51,14 +66,12 @@ def sample(
         help="Autocast of the generator's forward pass: fp32, bf16 or fp16 (where the device runs "
              "it), or auto.")] = Precision.fp32,
 ) -> None:
-    """Draw images from a trained run."""
+    """Draw images, latent walks or traversals from a run or an export."""
     run = newest_run(run)
-    check_options(run, n, seed, out, force)
-    from gankit.loading import load_run
+    check_options(run, n, seed, out, force, walk is not None or traverse is not None)
     from gankit.sample import check_out, default_sample_path, parse_codes, parse_labels, save_samples
 
-    with one_line_warnings(Console(stderr=True, highlight=False, soft_wrap=True)):
-        loaded = load_run(run, host=command_host(), ema=ema)
+    loaded = load(run, ema)
     chosen = None
     if labels is not None:
         if not loaded.generator.num_classes:
@@ -66,6 +79,9 @@ def sample(
                               "--labels needs a conditional variant.")
         chosen = parse_labels(labels, loaded.generator.num_classes)
     codes = parse_codes(list(code or []), loaded.generator)
+    if walk is not None or traverse is not None or legs != 1:  # --legs alone: draw_walk says why not
+        request = WalkRequest(n, seed, walk, legs, traverse, chosen, codes)
+        return draw_walk(loaded, run, out, request, precision)
     images = draw(loaded, n, seed, chosen, codes, precision)
     if out is None:
         out = check_out(default_sample_path(run, seed), run)
@@ -76,6 +92,59 @@ def sample(
         columns = len(chosen)
     save_samples(images, out, columns)
     typer.echo(f"Wrote {n} samples from {loaded.variant} to {out}")
+
+
+def load(run: Path, ema: bool) -> Any:
+    """An export folder through ``gankit.load_generator`` (safetensors: nothing is unpickled), a
+    run folder or checkpoint file through ``load_run``."""
+    from gankit.exported import is_export, load_generator
+    from gankit.loading import load_run
+
+    with one_line_warnings(Console(stderr=True, highlight=False, soft_wrap=True)):
+        if is_export(run):
+            return load_generator(run, host=command_host())
+        return load_run(run, host=command_host(), ema=ema)
+
+
+@dataclass
+class WalkRequest:
+    """What ``--walk`` / ``--traverse`` asked for: rows, seed, steps a leg and legs (a walk) or the
+    code (a traversal), and the rows' ``--labels`` and ``--code`` values."""
+
+    rows: int
+    seed: int
+    steps: int | None
+    legs: int
+    traverse: str | None
+    labels: list[int] | None
+    codes: dict[str, list[float]]
+
+
+def draw_walk(loaded: Any, run: Path, out: Path | None, request: WalkRequest, precision: Precision) -> None:
+    """A walk or traversal (:mod:`gankit.walks`) under ``precision``'s autocast, saved as a grid or GIF."""
+    from gankit.sample import check_out, default_sample_path
+    from gankit.walks import check_size, latent_walk, save_walk, traverse
+
+    if request.steps is not None and request.traverse is not None:
+        raise GankitError("--walk and --traverse draw different grids; pass one of them.")
+    if request.legs != 1 and request.steps is None:
+        raise GankitError("--legs sets a walk's legs; pass --walk STEPS with it.")
+    with _autocast(loaded, precision):
+        if request.traverse is None:
+            check_size(request.rows, request.legs * (request.steps - 1) + 1)
+            walk = latent_walk(loaded, request.rows, request.steps, seed=request.seed, legs=request.legs,
+                               labels=request.labels, codes=request.codes)
+            kind = "walk"
+        else:
+            walk = traverse(loaded, request.traverse, request.rows, seed=request.seed, labels=request.labels,
+                            codes=request.codes)
+            kind = f"traverse-{request.traverse.partition('=')[0]}"
+    if out is None:
+        out = check_out(default_sample_path(run, request.seed, kind), run)
+    frames = save_walk(walk, out)
+    rows, columns = walk.shape
+    animated = f", {frames} frames" if out.suffix.lower() == ".gif" else ""
+    typer.echo(f"Wrote {rows} x {columns} images ({kind}{animated}) from {loaded.variant} to {out}")
 
 
 def newest_run(runs: list[Path]) -> Path:
@@ -103,12 +172,13 @@ def _written_at(run: Path) -> tuple[bool, float]:
     return (bool(times), max(times, default=0.0))
 
 
-def check_options(run: Path, n: int, seed: int, out: Path | None, force: bool) -> None:
+def check_options(run: Path, n: int, seed: int, out: Path | None, force: bool, walks: bool = False) -> None:
     """``--n`` within what the output holds, ``--seed`` in range, ``--out`` a known format that
-    may be written; the deprecated ``--force`` is said so on stderr."""
+    may be written; the deprecated ``--force`` is said so on stderr. ``walks``: the output is a walk
+    or traversal, .png or .gif (:func:`gankit.walks.save_walk` says so)."""
     from gankit.sample import MAX_GRID, MAX_SAMPLES, check_out
 
-    limit = MAX_GRID if out is None or out.suffix.lower() == ".png" else MAX_SAMPLES
+    limit = MAX_GRID if out is None or out.suffix.lower() in (".png", ".gif") else MAX_SAMPLES
     if n < 1:
         raise GankitError(f"--n must be at least 1, got {n}.")
     if n > limit:
@@ -120,7 +190,7 @@ def check_options(run: Path, n: int, seed: int, out: Path | None, force: bool) -
                    "and will be removed in gankit 0.3; drop it.", err=True)
     if out is not None:
         check_out(out, run)
-        if out.suffix.lower() not in (".png", ".npy", ".pt"):
+        if not walks and out.suffix.lower() not in (".png", ".npy", ".pt"):
             raise GankitError(f"--out '{out}': unknown format '{out.suffix}'. Use .png, .npy or .pt.")
 
 
@@ -128,9 +198,15 @@ def draw(loaded: Any, n: int, seed: int, labels: list[int] | None, codes: dict[s
          precision: Precision) -> Any:
     """``n`` images from ``loaded``'s generator under ``precision``'s autocast, as float32."""
     from gankit.noise import draw_samples
+
+    with _autocast(loaded, precision):
+        images, _ = draw_samples(loaded, n, seed, labels, codes)
+    return images.float()
+
+
+def _autocast(loaded: Any, precision: Precision) -> Any:
+    """The autocast context of ``precision`` on the generator's device."""
     from gankit.train.precision import Precision as Autocast, resolve_precision
 
     where = next(loaded.generator.parameters()).device
-    with Autocast(resolve_precision(precision.value, where), where, tf32=False).autocast():
-        images, _ = draw_samples(loaded, n, seed, labels, codes)
-    return images.float()
+    return Autocast(resolve_precision(precision.value, where), where, tf32=False).autocast()

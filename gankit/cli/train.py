@@ -96,6 +96,10 @@ def train(
     tensorboard: Annotated[bool, typer.Option(
         "--tensorboard", rich_help_panel=OUTPUTS,
         help="Also log scalars and grids to RUN/tb (pip install 'gankit[tensorboard]').")] = False,
+    timelapse: Annotated[bool, typer.Option(
+        "--timelapse", rich_help_panel=OUTPUTS,
+        help="At the end, animate the per-epoch grids into RUN/timelapse.gif and .mp4 (as `gankit "
+             "timelapse RUN` does; the MP4 with pip install 'gankit[media]').")] = False,
     # Speed and precision
     precision: Annotated[Precision, typer.Option(
         metavar="MODE", rich_help_panel=SPEED,
@@ -155,7 +159,7 @@ def train(
         sync_bn=sync_bn, checkpoint_every=parse_checkpoint_every(checkpoint_every),
     )
     check_max_images(max_images)
-    run_and_report(variant, overrides, options, evaluation_callbacks(eval_every, eval_n))
+    run_and_report(variant, overrides, options, evaluation_callbacks(eval_every, eval_n), timelapse=timelapse)
 
 
 def parse_checkpoint_every(value: str) -> int | None:
@@ -197,9 +201,10 @@ def evaluation_callbacks(eval_every: int | None, eval_n: int) -> list[Any]:
     return [EvaluationCallback(eval_every, eval_n)]
 
 
-def run_and_report(variant: str, overrides: dict[str, Any], options: Any, callbacks: list[Any]) -> None:
+def run_and_report(variant: str, overrides: dict[str, Any], options: Any, callbacks: list[Any], *,
+                   timelapse: bool = False) -> None:
     """Train, and say in one line how it ended: done, interrupted (with the resume command), or
-    refused by the system."""
+    refused by the system; with ``timelapse``, a finished run's grids are animated then."""
     from gankit.train import Interrupted, train as run_training
 
     # Under torchrun, rank 0 alone speaks.
@@ -221,3 +226,12 @@ def run_and_report(variant: str, overrides: dict[str, Any], options: Any, callba
              EXIT_SYSTEM)
     epochs = "epoch" if result.epochs_done == 1 else "epochs"
     console.print(f"[green]Done:[/] {result.epochs_done} {epochs} in {result.run_dir}")
+    if timelapse and os.environ.get("RANK", "0") == "0":
+        from rich.markup import escape
+
+        from gankit.timelapse import make_timelapse
+
+        made = make_timelapse(result.run_dir)
+        for note in made.notes:  # plain text: "gankit[media]" is no markup
+            console.print(f"note: {escape(note)}")
+        console.print(f"[green]Timelapse:[/] {escape(made.summary())}")
