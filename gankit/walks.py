@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from gankit._io import atomic_path
+from gankit.animation import write_gif
 from gankit.errors import GankitError
 from gankit.images import grid_image
 from gankit.noise import code_grid, fixed_noise, generate
@@ -207,10 +208,9 @@ def save_walk(walk: Walk, out: Path) -> int:
     rows, columns = walk.shape
     frames = animation_frames(walk) if suffix == ".gif" else \
         [grid_image(walk.images.reshape(rows * columns, *walk.images.shape[2:]), columns)]
+    if suffix == ".gif":  # the timelapse's writer: looping, grey frames in grey, no last-frame hold
+        write_gif(frames, out, fps=1000 / FRAME_MS, hold=0)
+        return len(frames)
     with atomic_path(out) as temp:
-        if suffix == ".png":
-            frames[0].save(temp, format="PNG")
-        else:  # optimize=False: no palette pruning that varies with Pillow's version; loop=0: forever
-            frames[0].save(temp, format="GIF", save_all=True, append_images=frames[1:], duration=FRAME_MS,
-                           loop=0, optimize=False)
+        frames[0].save(temp, format="PNG")
     return len(frames)
