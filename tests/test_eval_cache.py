@@ -247,3 +247,23 @@ def test_channels_last_features_match_the_contiguous_network(evaluator):
         evaluator.net.to(memory_format=torch.channels_last)
     assert torch.allclose(fast.embeddings, slow.embeddings, rtol=1e-5, atol=1e-5)
     assert torch.allclose(fast.logits, slow.logits, rtol=1e-5, atol=1e-5)
+
+
+def test_a_training_entry_with_held_out_yardsticks_is_saved_and_read_back(evaluator, tmp_path):
+    """The yardsticks are 0-dim medians: storing them once crashed every first evaluation that had
+    held-out images (a 0-dim tensor cannot be viewed as bytes for the checksum)."""
+    from gankit.evaluate.cache import EvalCache, fingerprint
+    from gankit.evaluate.memorisation import TrainingSet
+    from gankit.evaluate.reference import save_training, training_set
+
+    assert fingerprint(torch.tensor(1.5)) != fingerprint(torch.tensor([1.5]))  # the shape counts
+    images = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8)
+    training = TrainingSet(images, evaluator.features(images).embeddings)
+    heldout = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8)
+    from gankit.evaluate.memorisation import _flat
+    measured = training.yardstick("pixel", _flat(heldout), _flat(images))
+    entry = EvalCache(tmp_path, "training", {"test": 1})
+    save_training(entry, training)
+    again = training_set(images, evaluator, EvalCache(tmp_path, "training", {"test": 1}))
+    assert again.yardsticks.keys() == training.yardsticks.keys()
+    assert torch.equal(next(iter(again.yardsticks.values())), measured)
