@@ -7,6 +7,8 @@ Three parts, each optional:
   generation cost is the variant's, not the evaluator's), their features, each metric, the
   real-vs-real floor, and the memorisation check's parts (the train split's features, the
   near-copy threshold, one run's nearest-training-image search).
+- ``pixels``: memorisation's pixel search (``--n`` noisy test images against the train split)
+  by the float32 product it used before and by the exact int8 search, alternated.
 - ``kid``: KID batched over its subsets (gankit) against torchmetrics' loop over them (what
   gankit used before), alternated, with the largest difference of their values.
 - ``cache``: ``evaluate_run`` (what the command does) of four small trained runs on an empty
@@ -23,7 +25,7 @@ Three parts, each optional:
 Fashion-MNIST is the default because its 70,000 images ship offline (Debian), so n = 10,000 needs
 no lowering; the MNIST evaluator has the same network and costs the same.
 
-    python bench/eval_speed.py [--n 10000] [--parts steps,kid,cache,inception] [--rounds 2]
+    python bench/eval_speed.py [--n 10000] [--parts steps,pixels,kid,cache,inception] [--rounds 2]
         [--inception-n 500] [--inception-batch 50]
 
 The load average is printed at the start and the end: on a shared machine, read it beside the times.
@@ -206,6 +208,33 @@ def cache(args: argparse.Namespace, folder: Path) -> None:
               f"(**{statistics.median(values) / one:.2f}x** one first evaluation; target <= 1.5x) |")
 
 
+def pixels(args: argparse.Namespace) -> None:
+    """Memorisation's nearest-training-image search in pixel space: the float32 matrix product it
+    used before against the exact int8 search, alternated, on generated-like images (real test
+    images plus noise, so between levels) against the train split."""
+    from gankit.evaluate.memorisation import _flat, nearest, nearest_pixels
+
+    dataset = get_host().datasets.get(args.dataset)
+    from gankit.registry import DataRequest
+
+    train = dataset.load(DataRequest(root=None, split="train")).images
+    test = dataset.load(DataRequest(root=None, split="test")).images[:args.n]
+    noise = torch.randn(test.shape, generator=torch.Generator().manual_seed(0))
+    fake = (_flat(test).view(test.shape) + 0.05 * noise).clamp(-1, 1)
+    float32, exact = [], []
+    for _ in range(args.rounds):
+        seconds, before = timed(lambda: nearest(_flat(fake), _flat(train)))
+        float32.append(seconds)
+        seconds, after = timed(lambda: nearest_pixels(fake, train))
+        exact.append(seconds)
+    agree = float((before[1] == after[1]).double().mean())
+    print(f"| pixel search, {len(fake):,} x {len(train):,}, float32 product | "
+          f"{' / '.join(f'{v:.2f}' for v in float32)} s |")
+    print(f"| pixel search, exact (int8 product + float64 check) | {' / '.join(f'{v:.2f}' for v in exact)} s "
+          f"(**{statistics.median(float32) / statistics.median(exact):.2f}x**; same nearest image for "
+          f"{agree:.2%}, largest distance difference {float((before[0] - after[0]).abs().max()):.1e}) |")
+
+
 def gemm_rate(dtype: torch.dtype, size: int = 4096, repeats: int = 5) -> float:
     """GFLOP/s of one (size x size) @ (size x size) product in ``dtype``, the best of ``repeats``."""
     a = torch.randn(size, size).to(dtype)
@@ -294,6 +323,8 @@ def main() -> None:
             steps(args, Path(folder) / "steps-root")
         if "kid" in parts:
             kid(args)
+        if "pixels" in parts:
+            pixels(args)
         if "cache" in parts:
             cache(args, Path(folder))
         if "inception" in parts:

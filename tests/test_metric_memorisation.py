@@ -8,7 +8,7 @@ import torch
 
 from gankit.data import load_bundled_mnist
 from gankit.evaluate.evaluator import load_evaluator
-from gankit.evaluate.memorisation import NEAR_COPY_QUANTILE, TrainingSet, memorisation, nearest
+from gankit.evaluate.memorisation import NEAR_COPY_QUANTILE, TrainingSet, memorisation, nearest, nearest_pixels
 
 N = 400
 
@@ -43,6 +43,49 @@ def test_nearest_finds_exact_copies_and_can_skip_itself():
     assert torch.equal(index, torch.arange(10, 20)) and distance.abs().max() < 1e-2  # cdist goes through a matmul
     distance, index = nearest(points, points, exclude_self=True)
     assert not torch.equal(index, torch.arange(50)) and (distance > 0).all()
+
+
+def _brute_force(queries, pool, own=None):
+    """Float64 distances to every pool image: what the exact search must agree with."""
+    rows = queries.flatten(1).double() / 127.5 - 1 if queries.dtype == torch.uint8 else queries.flatten(1).double()
+    distances = torch.cdist(rows, pool.flatten(1).double() / 127.5 - 1)
+    if own is not None:
+        distances[torch.arange(len(rows)), own] = float("inf")
+    return distances.min(dim=1)
+
+
+@pytest.mark.parametrize("kind", ["uint8", "between levels", "anywhere in [-1, 1]", "too many candidates"])
+def test_the_pixel_search_is_exact(split, kind, monkeypatch):
+    train, unseen = split
+    pool = train[:1500]
+    generator = torch.Generator().manual_seed(2)
+    queries = {
+        "uint8": unseen[:300],
+        "between levels": (unseen[:300].float() / 127.5 - 1 + 0.01 * torch.randn(300, 1, 28, 28, generator=generator)).clamp(-1, 1),
+        "anywhere in [-1, 1]": torch.rand(50, 1, 28, 28, generator=generator) * 2 - 1,
+        # a row leaving more than CANDIDATES images (here: any) is checked against the whole pool
+        "too many candidates": torch.rand(5, 1, 28, 28, generator=generator) * 2 - 1,
+    }[kind]
+    if kind == "too many candidates":
+        from gankit.evaluate import memorisation as module
+        monkeypatch.setattr(module, "CANDIDATES", 0)
+    distance, index = nearest_pixels(queries, pool)
+    expected_distance, expected_index = _brute_force(queries, pool)
+    assert torch.equal(index, expected_index)
+    assert torch.allclose(distance.double(), expected_distance, rtol=1e-6, atol=0)
+
+
+def test_the_pixel_search_leaves_each_image_out_and_breaks_ties_by_the_lowest_index(split):
+    train, _ = split
+    pool = torch.cat([train[:400], train[:10]])  # rows 400..409 copy rows 0..9
+    own = torch.arange(0, 410, 3)
+    distance, index = nearest_pixels(pool[own], pool, own=own)
+    expected_distance, expected_index = _brute_force(pool[own], pool, own)
+    assert torch.equal(index, expected_index) and torch.equal(distance.double(), expected_distance.float().double())
+    copies = own < 10  # their nearest other image is the copy, at distance 0
+    assert torch.equal(index[copies], own[copies] + 400) and (distance[copies] == 0).all()
+    distance, index = nearest_pixels(pool[405:406].float() / 127.5 - 1, pool)  # ties: rows 5 and 405
+    assert index.item() == 5 and distance.item() < 1e-6  # float32 against the levels' float64 values
 
 
 def test_a_generator_that_returns_training_images_is_flagged(split, training, evaluator):
@@ -123,3 +166,13 @@ def test_memorisation_is_only_scored_when_asked_for(evaluator, tmp_path):
     reference = build_reference(get_host().datasets.get("mnist"), evaluator, 50, data_root=tmp_path)
     fake = torch.zeros(50, 1, 28, 28) - 1
     assert reference.extra_scores(fake, evaluator.features(fake)) == {}
+
+
+def test_the_pixel_search_is_exact_without_the_int8_kernel(split, monkeypatch):
+    """A torch build without ``torch._int_mm`` on this device takes float64 products, exact too."""
+    def missing(*args, **kwargs):
+        raise RuntimeError("no int8 kernel here")
+    train, unseen = split
+    expected = nearest_pixels(unseen[:100], train[:800])
+    monkeypatch.setattr(torch, "_int_mm", missing)
+    assert all(torch.equal(got, want) for got, want in zip(nearest_pixels(unseen[:100], train[:800]), expected))

@@ -39,8 +39,9 @@ from gankit.checkpoint import safe_load
 from gankit.errors import GankitWarning
 from gankit.evaluate.evaluator import FeatureSet
 
-# Bump when what is stored, or how it is computed, changes (4: channels-last features, the memo).
-CACHE_FORMAT = "gankit-eval-cache/4"
+# Bump when what is stored, or how it is computed, changes (4: channels-last features, the memo;
+# 5: exact pixel distances for the near-copy threshold and the yardsticks).
+CACHE_FORMAT = "gankit-eval-cache/5"
 DISABLE_FLAG = "GANKIT_NO_EVAL_CACHE"
 
 
