@@ -253,15 +253,17 @@ def inception_speed(args: argparse.Namespace) -> None:
         networks["fp32"].net(torch.zeros(1, 3, inception.SIZE, inception.SIZE))
     per_image = counter.get_total_flops() / 1e9
     rates = {name: gemm_rate(dtype) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
-    images = torch.randint(0, 256, (args.inception_batch * 2, 1, 28, 28), dtype=torch.uint8)
-    inception.BATCH_SIZE = args.inception_batch
+    batch = args.inception_batch or inception.CPU_BATCH_SIZE
+    images = torch.randint(0, 256, (max(batch * 2, 48), 1, 28, 28), dtype=torch.uint8)
+    if args.inception_batch:  # else the library's own batch for the device
+        inception.BATCH_SIZE = inception.CPU_BATCH_SIZE = args.inception_batch
     speed: dict[str, list[float]] = {name: [] for name in networks}
     for _ in range(args.rounds):  # alternated: the machine's load falls on both alike
         for name, network in networks.items():
             seconds, _ = timed(lambda: network.features(images))
             speed[name].append(len(images) / seconds)
     print(f"\n## TF-FID InceptionV3: {per_image:.2f} GFLOP per 299x299 image (FlopCounterMode), "
-          f"batch {args.inception_batch}, {args.rounds} alternated rounds of {len(images)} images")
+          f"batch {batch}, {args.rounds} alternated rounds of {len(images)} images")
     print("| arithmetic | images/s (median) | GEMM GFLOP/s | limit, images/s | share of the limit |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, values in speed.items():
@@ -311,7 +313,8 @@ def main() -> None:
     parser.add_argument("--compare", default="empty,filled", help="which caches compare runs on")
     parser.add_argument("--parts", default="steps,kid,cache")
     parser.add_argument("--inception-n", type=int, default=500, help="images per set for bf16's tolerance")
-    parser.add_argument("--inception-batch", type=int, default=50)
+    parser.add_argument("--inception-batch", type=int, default=None,
+                        help="images per forward pass (default: gankit's own for the device)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     print(f"# {args.dataset}, n = {args.n:,}; {platform.processor() or platform.machine()}, "
