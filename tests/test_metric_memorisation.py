@@ -8,7 +8,8 @@ import torch
 
 from gankit.data import load_bundled_mnist
 from gankit.evaluate.evaluator import load_evaluator
-from gankit.evaluate.memorisation import NEAR_COPY_QUANTILE, TrainingSet, memorisation, nearest, nearest_pixels
+from gankit.evaluate.memorisation import (NEAR_COPY_QUANTILE, TrainingSet, memorisation, nearest,
+                                           nearest_pixels)
 
 N = 400
 
@@ -47,7 +48,8 @@ def test_nearest_finds_exact_copies_and_can_skip_itself():
 
 def _brute_force(queries, pool, own=None):
     """Float64 distances to every pool image: what the exact search must agree with."""
-    rows = queries.flatten(1).double() / 127.5 - 1 if queries.dtype == torch.uint8 else queries.flatten(1).double()
+    rows = queries.flatten(1).double()
+    rows = rows / 127.5 - 1 if queries.dtype == torch.uint8 else rows
     distances = torch.cdist(rows, pool.flatten(1).double() / 127.5 - 1)
     if own is not None:
         distances[torch.arange(len(rows)), own] = float("inf")
@@ -61,7 +63,8 @@ def test_the_pixel_search_is_exact(split, kind, monkeypatch):
     generator = torch.Generator().manual_seed(2)
     queries = {
         "uint8": unseen[:300],
-        "between levels": (unseen[:300].float() / 127.5 - 1 + 0.01 * torch.randn(300, 1, 28, 28, generator=generator)).clamp(-1, 1),
+        "between levels": (unseen[:300].float() / 127.5 - 1
+                           + 0.01 * torch.randn(300, 1, 28, 28, generator=generator)).clamp(-1, 1),
         "anywhere in [-1, 1]": torch.rand(50, 1, 28, 28, generator=generator) * 2 - 1,
         # a row leaving more than CANDIDATES images (here: any) is checked against the whole pool
         "too many candidates": torch.rand(5, 1, 28, 28, generator=generator) * 2 - 1,
@@ -81,7 +84,8 @@ def test_the_pixel_search_leaves_each_image_out_and_breaks_ties_by_the_lowest_in
     own = torch.arange(0, 410, 3)
     distance, index = nearest_pixels(pool[own], pool, own=own)
     expected_distance, expected_index = _brute_force(pool[own], pool, own)
-    assert torch.equal(index, expected_index) and torch.equal(distance.double(), expected_distance.float().double())
+    assert torch.equal(index, expected_index)
+    assert torch.equal(distance.double(), expected_distance.float().double())
     copies = own < 10  # their nearest other image is the copy, at distance 0
     assert torch.equal(index[copies], own[copies] + 400) and (distance[copies] == 0).all()
     distance, index = nearest_pixels(pool[405:406].float() / 127.5 - 1, pool)  # ties: rows 5 and 405

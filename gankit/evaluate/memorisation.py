@@ -73,7 +73,8 @@ def _square_norms(levels: torch.Tensor) -> torch.Tensor:
     return levels.to(dtype).pow_(2).sum(dim=1).long()
 
 
-def _integer_products(rows: torch.Tensor, pool: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+def _integer_products(rows: torch.Tensor, pool: torch.Tensor,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
     """rows @ pool.T of int8 matrices, exactly: int32 products (``torch._int_mm``, into ``out`` when
     given) over slices of the depth short enough not to overflow, summed in int64 when there are several."""
     depth = rows.shape[1]
