@@ -90,3 +90,12 @@ def test_a_read_only_data_root_decodes_in_memory_with_one_notice(name, count, re
                                               str(root.parent / "run")])
     assert result.exit_code == 2, result.output
     assert f"batch_size 100 is larger than the dataset ({count} images)" in " ".join(result.output.split())
+
+
+def test_two_notices_join_into_one_sentence():
+    """CelebA's short split and its in-memory fallback read "...not 162,770; the data root..."."""
+    from gankit.data.cache_fallback import join_notices
+
+    assert join_notices("CelebA train split has 10 images, not 162,770.", "the data root is read-only.") \
+        == "CelebA train split has 10 images, not 162,770; the data root is read-only."
+    assert join_notices(None, "only this.") == "only this." and join_notices(None, "") is None

@@ -42,3 +42,9 @@ def cached_or_in_memory(cache: Path, contents: dict[str, Any],
     return contents, (f"the data root {cache.parent.parent} cannot be written ({why}): the images were "
                       "decoded in memory, not cached, so the next run decodes them again; pass a "
                       "writable --data-root (or GANKIT_DATA_ROOT) to keep them")
+
+
+def join_notices(*lines: str | None) -> str | None:
+    """One notice line from several (None and empty ones left out): "a; b" rather than "a.; b"."""
+    kept = [line for line in lines if line]
+    return "; ".join([line.rstrip(".") for line in kept[:-1]] + kept[-1:]) or None

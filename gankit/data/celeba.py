@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 from gankit.data.base import ImageData, short_reason
-from gankit.data.cache_fallback import cached_or_in_memory, unwritable
+from gankit.data.cache_fallback import cached_or_in_memory, join_notices, unwritable
 from gankit.data.decode import (cache_path, decode_files, file_stamps, load_cache, scratch_removed,
                                 skipped_notice)
 from gankit.data.idx import md5_of
@@ -101,7 +101,7 @@ def _read_split(folder: Path, root: Path, split: str) -> ImageData:
     notice = skipped_notice(skipped, len(names))
     if not full and not notice:
         notice = f"{NAME} {split} split has {len(images):,} images, not {SPLIT_SIZES[split]:,}."
-    notice = "; ".join(line for line in (notice, uncached) if line) or None
+    notice = join_notices(notice, uncached)
     return ImageData(images, None, notice=notice, is_full=full, cache_file=cache_file,
                      source=f"{NAME} {split} split, {len(images):,} faces centre-cropped to "
                             f"{CROP}x{CROP} and resized to {SIZE}x{SIZE}, from {images_dir}; {how}")

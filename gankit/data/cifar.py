@@ -24,7 +24,7 @@ import tarfile
 from pathlib import Path
 
 from gankit.data.base import ImageData, download_with_torchvision, short_reason
-from gankit.data.cache_fallback import cached_or_in_memory, unwritable
+from gankit.data.cache_fallback import cached_or_in_memory, join_notices, unwritable
 from gankit.data.decode import cache_path, file_stamps, load_cache
 from gankit.data.idx import md5_of
 from gankit.errors import DataError
@@ -108,7 +108,7 @@ def _read_split(files: list[Path], root: Path, split: str) -> ImageData:
     short = None if full else f"{NAME} {split} split has {count:,} images, not {SPLIT_SIZES[split]:,}."
     return ImageData(contents["images"], contents["labels"],
                      source=f"{NAME} {split} split, {count:,} images, from {files[0].parent}; {how}",
-                     notice="; ".join(line for line in (short, uncached) if line) or None,
+                     notice=join_notices(short, uncached),
                      is_full=full, cache_file=cache_file)
 
 
