@@ -27,6 +27,7 @@ before (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,9 +204,10 @@ def _first_minimum(row: torch.Tensor, column: torch.Tensor, squared: torch.Tenso
     return least, first
 
 
-def nearest(queries: torch.Tensor, pool: torch.Tensor, *,
-            exclude_self: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distance from each query row to its nearest pool row, and that row's index.
+def nearest(queries: torch.Tensor, pool: torch.Tensor, *, exclude_self: bool = False,
+            with_index: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Distance from each query row to its nearest pool row, and that row's index (None without
+    ``with_index``: the minimum alone is a 3x cheaper pass over each block).
 
     With ``exclude_self`` the queries are the pool itself and each row's own entry is skipped.
     """
@@ -215,22 +217,22 @@ def nearest(queries: torch.Tensor, pool: torch.Tensor, *,
     for start in range(0, queries.shape[0], BLOCK):
         rows = queries[start:start + BLOCK]
         skip = torch.arange(start, start + rows.shape[0]) if exclude_self else None
-        value, index = _nearest_of_block(rows, pool, pool_norms, skip, buffer[:len(rows)])
+        value, index = _nearest_of_block(rows, pool, pool_norms, skip, buffer[:len(rows)], with_index)
         distances.append(value)
         indices.append(index)
-    return torch.cat(distances), torch.cat(indices)
+    return torch.cat(distances), torch.cat(indices) if with_index else None
 
 
 def _nearest_of_block(rows: torch.Tensor, pool: torch.Tensor, pool_norms: torch.Tensor,
-                      skip: torch.Tensor | None,
-                      out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                      skip: torch.Tensor | None, out: torch.Tensor | None = None,
+                      with_index: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, minimised over b before ||a||^2 is added and the root
     taken: one matrix product and one pass over the block, where ``torch.cdist`` (the same
     formula) also takes every entry's root (1.2x faster for 10,000 x 60,000 MNIST-sized rows)."""
     partial = torch.addmm(pool_norms, rows, pool.T, alpha=-2, out=out)  # ||b||^2 - 2 a.b
     if skip is not None:
         partial[torch.arange(rows.shape[0]), skip] = float("inf")
-    value, index = partial.min(dim=1)
+    value, index = partial.min(dim=1) if with_index else (partial.amin(dim=1), None)
     return (value + rows.pow(2).sum(dim=1)).clamp_min(0).sqrt(), index
 
 
@@ -255,7 +257,8 @@ class TrainingSet:
         key = f"{kind}/{fingerprint(heldout)}"
         if key not in self.yardsticks:
             chosen = torch.randperm(heldout.shape[0], generator=torch.Generator().manual_seed(0))[:YARDSTICK]
-            self.yardsticks[key] = (search or nearest)(heldout[chosen], pool)[0].median()
+            search = search or functools.partial(nearest, with_index=False)
+            self.yardsticks[key] = search(heldout[chosen], pool)[0].median()
         return self.yardsticks[key]
 
     def threshold(self) -> float:
@@ -297,6 +300,6 @@ def memorisation(fake_images: torch.Tensor, train: TrainingSet, *,
     if heldout_embeddings is not None and fake_embeddings is not None and train.embeddings is not None:
         features = train.embeddings.float()
         result["copy_ratio_feature"] = _ratio(
-            nearest(fake_embeddings.float(), features)[0],
+            nearest(fake_embeddings.float(), features, with_index=False)[0],
             train.yardstick("feature", heldout_embeddings.float(), features))
     return result
