@@ -309,9 +309,10 @@ def test_sigterm_to_the_compare_parent_stops_its_workers_too(tmp_path, monkeypat
     threading.Thread(target=terminate_once_training, daemon=True).start()
     started = time.monotonic()
     options = CompareOptions(epochs=1, seeds=2, device="cpu", progress=False, jobs=1)
-    with pytest.raises(Terminated), sigterm_as_interrupt():  # as the CLI runs it
+    with pytest.raises(Terminated) as stopped, sigterm_as_interrupt():  # as the CLI runs it
         train_in_parallel(slow_job.train, [Contender("vanilla", "vanilla", True)], options, "mnist",
                           tmp_path / "out", get_host(), None)
+    assert stopped.value.comparison_out == tmp_path / "out"  # for the CLI's continue advice
     assert time.monotonic() - started < 90  # not the 2 x 120 s the two queued jobs would take
     assert worker_processes() == []  # none left to keep pytest waiting at its exit
     sys.modules.pop("slow_job", None)
@@ -374,3 +375,25 @@ def test_compare_workers_die_with_their_parent(tmp_path):
     if not gone(worker):
         os.kill(worker, signal.SIGKILL)
         pytest.fail("the worker outlived its parent")
+
+
+def test_a_stopped_compare_jobs_prints_the_command_that_continues_it(tmp_path, monkeypatch):
+    """compare --jobs stopped by SIGTERM: exit 130, and the command with --out that continues it."""
+    from typer.testing import CliRunner
+
+    import gankit.compare
+    from gankit.cli import build_app
+    from gankit.cli.common import Terminated
+
+    def stopped(entries, options, **kwargs):
+        stop = Terminated()
+        stop.comparison_out = tmp_path / "out"  # what train_in_parallel attaches
+        raise stop
+
+    monkeypatch.setattr(gankit.compare, "run_comparison", stopped)
+    monkeypatch.setattr(sys, "argv", ["gankit", "compare", "vanilla", "dcgan", "--jobs", "2"])
+    result = CliRunner().invoke(build_app(), ["compare", "vanilla", "dcgan", "--jobs", "2"])
+    assert result.exit_code == 130, result.output
+    text = " ".join(result.output.split())
+    assert "Terminated (SIGTERM)" in text and "saved their checkpoints" in text
+    assert f"gankit compare vanilla dcgan --jobs 2 --out {tmp_path / 'out'}" in text

@@ -15,8 +15,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from gankit.cli.common import (EXIT_INTERRUPTED, Device, PlainHelpGroup, Precision, key_value_pairs, offline,
-                               one_line_warnings, user_errors)
+from gankit.cli.common import (EXIT_INTERRUPTED, Device, PlainHelpGroup, Precision, interrupted_line,
+                               key_value_pairs, offline, one_line_warnings, user_errors)
 from gankit.cli.context import command_host
 from gankit.cli.options import (COMMON, DATA, GENERATOR, OUTPUTS, SCORING, SPEED, DataRootOption,
                                 InceptionWeightsOption, check_max_images)
@@ -189,6 +189,14 @@ def compare(
                       f"comparison with {escape(continue_command(out))} (the runs that finished are kept, "
                       "the interrupted one resumes from its checkpoint).")
         raise typer.Exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt as stop:  # --jobs: the workers' runs stopped with their checkpoints
+        out = getattr(stop, "comparison_out", None)
+        if out is None:
+            raise
+        console.print(f"{interrupted_line(stop)} The runs in progress saved their checkpoints; continue "
+                      f"the comparison with {escape(continue_command(out))} (the runs that finished are "
+                      "kept, the others resume from their checkpoints).")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def continue_command(out: Path) -> str:

@@ -70,6 +70,9 @@ def train_in_parallel(train_contender: Callable[..., None], contenders: list[Any
                 _collect(jobs, futures, contenders, console, lambda: seen.update(_drain(started)))
             except KeyboardInterrupt as stop:
                 _stop_workers(pool, stop)
+                # The same exception (Terminated stays Terminated), telling the CLI where the
+                # comparison's runs are, so that it can print the command that continues it.
+                stop.comparison_out = out  # type: ignore[attr-defined]
                 raise
     except BrokenProcessPool:  # RUN/runs: the folder gankit.compare.run's train_contender fills
         raise TrainingError(_died_line(jobs, futures, seen | _drain(started), contenders, out)) from None
