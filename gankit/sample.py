@@ -108,11 +108,21 @@ def check_out(out: Path, source: Path | None = None) -> Path:
                           "writes; pass a file elsewhere.")
     if out.name == CONFIG_FILE and out.exists():
         raise GankitError(f"--out '{out}' would replace a run's {CONFIG_FILE}; pass another file name.")
+    if _in_export(out):
+        raise GankitError(f"--out '{out}' is inside an export folder, which stays as `gankit export` "
+                          "wrote it (its sha256 and model card describe it); pass a file elsewhere.")
     if out.is_file() and (source is not None and out.resolve() == Path(source).resolve()
                           or _is_checkpoint(out)):
         raise GankitError(f"--out '{out}' is a checkpoint, which sampling never writes over; "
                           "pass another --out.")
     return out
+
+
+def _in_export(path: Path) -> bool:
+    """Whether ``path`` would be written into an export folder (gankit/export.py)."""
+    from gankit.exported import is_export
+
+    return is_export(path.resolve().parent)
 
 
 def _is_checkpoint(path: Path) -> bool:

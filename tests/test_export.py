@@ -154,6 +154,14 @@ def test_sample_writes_beside_an_export_folder(exports):
         ["README.md", "config.json", "model.safetensors", "samples.png"]
 
 
+@pytest.mark.parametrize("name", ["samples.png", "model.safetensors", "new.png"])
+def test_sample_never_writes_into_an_export_folder(exports, name):
+    before = {path.name: sha256_of(path) for path in exports["cgan"].iterdir()}
+    result = invoke(["sample", exports["cgan"], "--n", 4, "--out", exports["cgan"] / name])
+    one_line_error(result, "is inside an export folder")
+    assert {path.name: sha256_of(path) for path in exports["cgan"].iterdir()} == before
+
+
 @pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra is not installed (pip install 'gankit[onnx]')")
 def test_onnx_export_runs_in_onnxruntime_as_in_torch(runs, tmp_path):
     import onnxruntime
