@@ -180,3 +180,16 @@ def test_the_pixel_search_is_exact_without_the_int8_kernel(split, monkeypatch):
     expected = nearest_pixels(unseen[:100], train[:800])
     monkeypatch.setattr(torch, "_int_mm", missing)
     assert all(torch.equal(got, want) for got, want in zip(nearest_pixels(unseen[:100], train[:800]), expected))
+
+
+@pytest.mark.parametrize("shape", [(1, 200, 200), (3, 128, 128)])  # int32 to its limit; then int64
+def test_the_pixel_search_is_exact_for_large_images(shape):
+    generator = torch.Generator().manual_seed(3)
+    pool = torch.randint(0, 256, (30, *shape), dtype=torch.uint8, generator=generator)
+    pool[7] = 255  # the brightest image: the largest sums the integer products reach
+    queries = torch.cat([pool[7:8].float() / 127.5 - 1 - 0.003,
+                         torch.rand(5, *shape, generator=generator) * 2 - 1])
+    distance, index = nearest_pixels(queries, pool)
+    expected_distance, expected_index = _brute_force(queries, pool)
+    assert torch.equal(index, expected_index) and index[0] == 7
+    assert torch.allclose(distance.double(), expected_distance, rtol=1e-6, atol=0)

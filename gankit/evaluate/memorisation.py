@@ -122,9 +122,9 @@ def nearest_pixels(queries: torch.Tensor, pool: torch.Tensor, *,
     for start in range(0, queries.shape[0], BLOCK):
         block = slice(start, start + BLOCK)
         rows = query_levels[block]
-        partial = _integer_products(rows, pool_levels, None if buffer is None else buffer[:len(rows)])
-        value, index = _nearest_in_block(partial.to(pool_norms.dtype), rows, pool_norms,
-                                         None if own is None else own[block])
+        products = _integer_products(rows, pool_levels, None if buffer is None else buffer[:len(rows)])
+        partial = products.to(pool_norms.dtype)  # the buffer itself, unless it is too narrow
+        value, index = _nearest_in_block(partial, rows, pool_norms, None if own is None else own[block])
         if (rounding[block] > 0).any():
             assert own is None, "leave-one-out searches are of a dataset's own (uint8) images"
             _settle(queries[block].flatten(1).double(), rounding[block], value, index, partial,
@@ -155,7 +155,7 @@ def _settle(rows: torch.Tensor, rounding: torch.Tensor, value: torch.Tensor, ind
     bound[~between] = torch.iinfo(partial.dtype).min  # rows on the levels are settled already
     # Most rows leave one candidate, their levels' nearest: only rows whose second nearest is
     # within reach need the (row, pool) pairs found (a third of the search's time when all did).
-    bound = bound.to(partial.dtype)
+    bound = bound.clamp(max=torch.iinfo(partial.dtype).max).to(partial.dtype)  # past it: every image
     unique = _second_least(partial, index) > bound
     pairs = [torch.stack([torch.nonzero(unique & between).flatten(), index[unique & between]])]
     wider = torch.nonzero(~unique & between).flatten()
