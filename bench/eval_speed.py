@@ -213,10 +213,9 @@ def pixels(args: argparse.Namespace) -> None:
     used before against the exact int8 search, alternated, on generated-like images (real test
     images plus noise, so between levels) against the train split."""
     from gankit.evaluate.memorisation import _flat, nearest, nearest_pixels
-
-    dataset = get_host().datasets.get(args.dataset)
     from gankit.registry import DataRequest
 
+    dataset = get_host().datasets.get(args.dataset)
     train = dataset.load(DataRequest(root=None, split="train")).images
     test = dataset.load(DataRequest(root=None, split="test")).images[:args.n]
     noise = torch.randn(test.shape, generator=torch.Generator().manual_seed(0))

@@ -168,8 +168,6 @@ def compare(
     Variants named are trained now under the same data, seeds and budget; run folders are loaded.
     All are sampled from the same noise, scored, and written to a report with a side-by-side grid.
     """
-    from rich.markup import escape
-
     from gankit.compare import CompareOptions, run_comparison
     from gankit.train import Interrupted
 
@@ -183,20 +181,32 @@ def compare(
     try:
         with one_line_warnings(console):
             run_comparison(entries, options, host=command_host(), console=console)
-    except Interrupted as stop:
-        out = Path(stop.run_dir).parent.parent  # OUT/runs/RUN: gankit.compare.run's layout
-        console.print(f"[yellow]Interrupted.[/] {stop.run_dir} keeps its checkpoint; continue the "
-                      f"comparison with {escape(continue_command(out))} (the runs that finished are kept, "
-                      "the interrupted one resumes from its checkpoint).")
-        raise typer.Exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt as stop:  # --jobs: the workers' runs stopped with their checkpoints
-        out = getattr(stop, "comparison_out", None)
-        if out is None:
+    except (Interrupted, KeyboardInterrupt) as stop:
+        advice = stopped_comparison_line(stop)
+        if advice is None:  # a stop outside training: the common one line (gankit.cli.common)
             raise
-        console.print(f"{interrupted_line(stop)} The runs in progress saved their checkpoints; continue "
-                      f"the comparison with {escape(continue_command(out))} (the runs that finished are "
-                      "kept, the others resume from their checkpoints).")
+        console.print(advice)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def stopped_comparison_line(stop: BaseException) -> str | None:
+    """What a comparison stopped while training says: which runs kept their checkpoints and the
+    command that continues it; None for a stop that happened anywhere else."""
+    from rich.markup import escape
+
+    from gankit.train import Interrupted
+
+    if isinstance(stop, Interrupted):  # one process: the run in progress
+        out = Path(stop.run_dir).parent.parent  # OUT/runs/RUN: gankit.compare.run's layout
+        return (f"[yellow]Interrupted.[/] {stop.run_dir} keeps its checkpoint; continue the comparison "
+                f"with {escape(continue_command(out))} (the runs that finished are kept, the "
+                "interrupted one resumes from its checkpoint).")
+    out = getattr(stop, "comparison_out", None)  # --jobs: gankit.compare.parallel attaches it
+    if out is None:
+        return None
+    return (f"{interrupted_line(stop)} The runs in progress saved their checkpoints; continue the "
+            f"comparison with {escape(continue_command(out))} (the runs that finished are kept, the "
+            "others resume from their checkpoints).")
 
 
 def continue_command(out: Path) -> str:

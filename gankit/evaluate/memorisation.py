@@ -153,9 +153,9 @@ def _settle(rows: torch.Tensor, rounding: torch.Tensor, value: torch.Tensor, ind
     reach = (value + 2 * rounding) / LEVEL  # in levels
     bound = (reach.pow(2) * (1 + 1e-9)).floor().long() + 1 - row_norms  # a margin for float64's rounding
     bound[~between] = torch.iinfo(partial.dtype).min  # rows on the levels are settled already
+    bound = bound.clamp(max=torch.iinfo(partial.dtype).max).to(partial.dtype)  # past it: every image
     # Most rows leave one candidate, their levels' nearest: only rows whose second nearest is
     # within reach need the (row, pool) pairs found (a third of the search's time when all did).
-    bound = bound.clamp(max=torch.iinfo(partial.dtype).max).to(partial.dtype)  # past it: every image
     unique = _second_least(partial, index) > bound
     pairs = [torch.stack([torch.nonzero(unique & between).flatten(), index[unique & between]])]
     wider = torch.nonzero(~unique & between).flatten()
