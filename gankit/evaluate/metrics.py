@@ -251,21 +251,26 @@ def manifold_metrics(real: FeatureSet, fake: FeatureSet) -> dict[str, float]:
     real_pr, real_dc = real_radii[:, 0], real_radii[:, 1]
     fake_pr = _kth_neighbour_radii(fake_points, (PRECISION_RECALL_K,))[:, 0]
 
+    # Each block's reductions are the cheapest of their kind on a CPU: a bool matrix read as uint8
+    # by amax (2x faster than any() down columns), counted in int32 (1.8x faster than the default
+    # int64 sum), the minimum without its index (3x faster than min()). The same counts; the whole
+    # function 1.5x faster for 2 x 10,000 points of 128 features (docs/benchmarks.md).
     in_real_manifold = torch.zeros(len(fake), dtype=torch.bool)
-    balls_holding = torch.zeros(len(fake))
-    real_reached = torch.zeros(len(real), dtype=torch.bool)  # recall: inside some fake ball
+    balls_holding = torch.zeros(len(fake), dtype=torch.int32)
+    real_reached = torch.zeros(len(real), dtype=torch.uint8)  # recall: inside some fake ball
     nearest_fake = torch.full((len(real),), math.inf)  # coverage: distance to the nearest fake
     for start in range(0, len(fake), BLOCK):
         block = slice(start, start + BLOCK)
         distances = torch.cdist(fake_points[block], real_points)  # (block, N_real)
         in_real_manifold[block] = (distances <= real_pr[None, :]).any(dim=1)
-        balls_holding[block] = (distances <= real_dc[None, :]).sum(dim=1).float()
-        real_reached |= (distances <= fake_pr[block, None]).any(dim=0)
-        nearest_fake = torch.minimum(nearest_fake, distances.min(dim=0).values)
+        balls_holding[block] = (distances <= real_dc[None, :]).sum(dim=1, dtype=torch.int32)
+        torch.maximum(real_reached, (distances <= fake_pr[block, None]).view(torch.uint8).amax(dim=0),
+                      out=real_reached)
+        torch.minimum(nearest_fake, distances.amin(dim=0), out=nearest_fake)
     return {
         "precision": float(in_real_manifold.float().mean()),
         "recall": float(real_reached.float().mean()),
-        "density": float(balls_holding.sum() / (DENSITY_COVERAGE_K * len(fake))),
+        "density": float(balls_holding.double().sum() / (DENSITY_COVERAGE_K * len(fake))),
         "coverage": float((nearest_fake <= real_dc).float().mean()),
     }
 
