@@ -29,7 +29,8 @@ def test_the_blocked_reductions_give_the_plain_definitions(spread, monkeypatch):
     real = torch.randn(700, 16, generator=generator)
     fake = torch.randn(650, 16, generator=generator) * spread + 0.2
     monkeypatch.setattr(metrics, "BLOCK", 96)  # several blocks, the last one short
-    got = metrics.manifold_metrics(FeatureSet(real, torch.zeros(700, 3)), FeatureSet(fake, torch.zeros(650, 3)))
+    got = metrics.manifold_metrics(FeatureSet(real, torch.zeros(700, 3)),
+                                   FeatureSet(fake, torch.zeros(650, 3)))
     want = _plain(real, fake)
     assert got.keys() == want.keys()
     for key, value in want.items():
