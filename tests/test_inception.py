@@ -159,13 +159,18 @@ def test_a_named_file_wins_over_the_packaged_one_and_bf16_is_held_to_fp32(tmp_pa
     copy = tmp_path / "my_inception.pt"
     copy.write_bytes(PACKAGED.read_bytes())
     monkeypatch.setenv(inception.WEIGHTS_ENV, str(copy))
-    images = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
+    images = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
     exact = inception.load_inception(None, precision="fp32")
     assert exact.path == copy and exact.official  # the same bytes, so the same network
     rounded = inception.load_inception(None, precision="bf16")
     assert rounded.record()["precision"] == "bf16" and "precision" not in exact.record()
     a, b = exact.features(images).embeddings, rounded.features(images).embeddings
-    assert ((a - b).norm(dim=1) / a.norm(dim=1)).max() < 0.05  # bench/eval_speed.py measures the FID
+    distance = ((a - b).norm(dim=1) / a.norm(dim=1)).max()
+    # bf16 did run (fp32 would give 0), and stayed near fp32: noise images' features lay 4.4-5.4%
+    # apart over 12 seeds with emulated bf16 (an Intel Xeon without AVX512-BF16), which the former
+    # bound of 5% on unseeded images failed at random. bench/eval_speed.py measures the FID.
+    assert 0 < distance < 0.10
 
 
 def test_auto_feature_precision_is_bf16_only_where_it_is_native(monkeypatch):
