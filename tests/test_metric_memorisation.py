@@ -196,3 +196,33 @@ def test_the_pixel_search_is_exact_for_large_images(shape):
     expected_distance, expected_index = _brute_force(queries, pool)
     assert torch.equal(index, expected_index) and index[0] == 7
     assert torch.allclose(distance.double(), expected_distance, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("extras", [("memorisation",), ()])
+def test_the_train_split_is_read_once_per_reference_and_kept_only_for_extras(evaluator, tmp_path, extras):
+    """The draw (the bundled test split alone cannot hold 2 x 3,000) and memorisation both read
+    the train split: one read serves both, and without an extra that needs it, none is held."""
+    import dataclasses
+    import gc
+    import weakref
+
+    from gankit.evaluate.reference import build_reference
+    from gankit.host import get_host
+
+    dataset = get_host().datasets.get("mnist")
+    reads, held = [], []
+
+    def counting(request):
+        data = dataset.load(request)
+        if request.split == "train":
+            reads.append(1)
+            held.append(weakref.ref(data))
+        return data
+
+    counted = dataclasses.replace(dataset, load=counting)
+    reference = build_reference(counted, evaluator, 3000, data_root=tmp_path, extras=extras)
+    if extras:
+        assert reference.training_set() is not None and len(reads) == 1
+    else:
+        gc.collect()
+        assert len(reads) == 1 and held[0]() is None  # not kept alive by the reference

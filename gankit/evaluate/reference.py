@@ -161,7 +161,9 @@ def build_reference(dataset: DatasetSpec, evaluator: Evaluator, n: int, *, data_
         raise GankitError(f"n must be at least {MIN_N} to compare sets of images, got {n}.")
     options = dict(options or {})  # the run's --data-option values (a folder's path=...)
     test = dataset.load(DataRequest(root=data_root, split="test", download=download, options=options))
-    train_split = _train_split_loader(dataset, data_root, download, options)
+    # Kept for memorisation and Parzen, which read the train split again; else freed after the draw.
+    train_split = _train_split_loader(dataset, data_root, download, options,
+                                      keep=bool({"memorisation", "parzen"} & set(extras)))
     drawn = _draw_sets(dataset, test, n, seed, train_split)
     where = _cache_where(evaluator, dataset, options, data_root) if eval_cache.enabled(cache) else None
     stored, entry = None, None
@@ -241,20 +243,23 @@ def _draw_sets(dataset: DatasetSpec, test: Any, n: int, seed: int,
 
 
 def _train_split_loader(dataset: DatasetSpec, data_root: Path | None, download: bool,
-                        options: dict[str, str]) -> Callable[[], Any]:
-    """A function that returns the train split (loaded on the first call only), or None when it
-    is not there. The floor set and memorisation both read it: once, not twice (0.2 s of
-    decompression per evaluation of Fashion-MNIST)."""
+                        options: dict[str, str], keep: bool = True) -> Callable[[], Any]:
+    """A function that returns the train split, or None when it is not there; with ``keep``,
+    loaded on the first call only. The floor set and memorisation both read it: once, not twice
+    (0.2 s of decompression per evaluation of Fashion-MNIST)."""
     loaded: list[Any] = []
 
     def train_split() -> Any:
-        if not loaded:
-            try:
-                loaded.append(dataset.load(DataRequest(root=data_root, split="train", download=download,
-                                                       options=dict(options))))
-            except DataError:
-                loaded.append(None)
-        return loaded[0]
+        if loaded:
+            return loaded[0]
+        try:
+            split = dataset.load(DataRequest(root=data_root, split="train", download=download,
+                                             options=dict(options)))
+        except DataError:
+            split = None
+        if keep:
+            loaded.append(split)
+        return split
 
     return train_split
 
