@@ -90,6 +90,20 @@ def test_mnist_evaluator_accuracy_on_official_test_digits(evaluator):
     assert metrics.label_accuracy(features) >= 0.97
 
 
+def test_features_do_not_depend_on_how_images_are_batched(evaluator, monkeypatch):
+    """The CPU batch (250) and any other give the same features bit for bit, the short last batch
+    included: the cache's real features and a run's are then comparable whatever the device."""
+    from gankit.evaluate import evaluator as module
+
+    images = torch.randint(0, 256, (613, 1, 28, 28), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    batched = evaluator.features(images)
+    monkeypatch.setattr(module, "CPU_BATCH_SIZE", 1000)  # one batch
+    whole = evaluator.features(images)
+    assert len(batched) == 613 and torch.equal(batched.embeddings, whole.embeddings)
+    assert torch.equal(batched.logits, whole.logits)
+
+
 def test_a_damaged_evaluator_is_refused(tmp_path):
     copy = tmp_path / "mnist.pt"
     shutil.copy(weights_path("mnist"), copy)

@@ -23,7 +23,10 @@ from gankit.evaluate.network import EvaluatorNet
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 FORMAT = "gankit-evaluator/1"
-BATCH_SIZE = 500  # images per forward pass: fast on CPU, small enough for any GPU
+BATCH_SIZE = 500  # images per forward pass on an accelerator: small enough for any GPU
+# On a CPU a batch of 250 keeps the activations in cache: 10,000 images' features took 1.5-1.6 s
+# against 1.9 s with 500 (both evaluators, alternated, a 2-core Xeon), the same numbers bit for bit.
+CPU_BATCH_SIZE = 250
 # Scores read from the evaluator's classes, left out when it was trained on another set.
 CLASS_SCORES = ("is", "is_std", "modes_covered", "kl_to_uniform", "unrecognised", "label_accuracy")
 
@@ -108,7 +111,7 @@ class Evaluator:
         """Features and logits of ``images`` (uint8 in 0..255, or float in [-1, 1]), on the CPU."""
         self.net.eval()
         embeddings, logits = [], []
-        for batch in images.split(BATCH_SIZE):
+        for batch in images.split(CPU_BATCH_SIZE if self.device.type == "cpu" else BATCH_SIZE):
             batch = batch.to(self.device)
             batch = self._fit(to_signed(batch))
             embedding, logit = self.net.embed_and_classify(batch)
