@@ -107,7 +107,7 @@ def nearest_pixels(queries: torch.Tensor, pool: torch.Tensor, *,
     the lowest pool index. ``own``: each query's own index in ``pool``, left out (leave one out).
     """
     if pool.dtype != torch.uint8:  # float pools (not a dataset's images): the float32 product
-        pixels = with_norms(_flat(pool))
+        pixels = _with_norms(_flat(pool))
         found = [_nearest_of_block(_flat(queries[start:start + BLOCK]), pixels,
                                    None if own is None else own[start:start + BLOCK])
                  for start in range(0, queries.shape[0], BLOCK)]
@@ -214,7 +214,7 @@ def nearest(queries: torch.Tensor, pool: torch.Tensor, *, exclude_self: bool = F
     With ``exclude_self`` the queries are the pool itself and each row's own entry is skipped.
     """
     distances, indices = [], []
-    pool_with_norms = with_norms(pool)
+    pool_with_norms = _with_norms(pool)
     buffer = torch.empty(min(BLOCK, len(queries)), len(pool), dtype=pool.dtype)  # reused, see nearest_pixels
     for start in range(0, queries.shape[0], BLOCK):
         rows = queries[start:start + BLOCK]
@@ -225,16 +225,16 @@ def nearest(queries: torch.Tensor, pool: torch.Tensor, *, exclude_self: bool = F
     return torch.cat(distances), torch.cat(indices) if with_index else None
 
 
-def with_norms(pool: torch.Tensor) -> torch.Tensor:
+def _with_norms(pool: torch.Tensor) -> torch.Tensor:
     """``pool`` with each row's squared norm as one more column: against rows ``[-2 a, 1]``
-    (:func:`scaled_with_one`) one matrix product gives ||b||^2 - 2 a.b, where adding ||b||^2 to
+    (:func:`_scaled_with_one`) one matrix product gives ||b||^2 - 2 a.b, where adding ||b||^2 to
     the product's block cost one more pass over it (a quarter of the search's time, 10,000 x
     60,000 rows of 128 features)."""
     return torch.cat([pool, pool.pow(2).sum(dim=1, keepdim=True)], dim=1)
 
 
-def scaled_with_one(rows: torch.Tensor) -> torch.Tensor:
-    """``[-2 a, 1]`` for each row a: the other side of :func:`with_norms` (-2 a is exact)."""
+def _scaled_with_one(rows: torch.Tensor) -> torch.Tensor:
+    """``[-2 a, 1]`` for each row a: the other side of :func:`_with_norms` (-2 a is exact)."""
     return torch.cat([rows * -2, torch.ones(len(rows), 1, dtype=rows.dtype)], dim=1)
 
 
@@ -242,9 +242,9 @@ def _nearest_of_block(rows: torch.Tensor, pool_with_norms: torch.Tensor, skip: t
                       out: torch.Tensor | None = None,
                       with_index: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, minimised over b before ||a||^2 is added and the root
-    taken: one matrix product (the norms inside it, :func:`with_norms`) and one pass over the
+    taken: one matrix product (the norms inside it, :func:`_with_norms`) and one pass over the
     block, where ``torch.cdist`` (the same formula) also takes every entry's root."""
-    partial = torch.mm(scaled_with_one(rows), pool_with_norms.T, out=out)  # ||b||^2 - 2 a.b
+    partial = torch.mm(_scaled_with_one(rows), pool_with_norms.T, out=out)  # ||b||^2 - 2 a.b
     if skip is not None:
         partial[torch.arange(rows.shape[0]), skip] = float("inf")
     value, index = partial.min(dim=1) if with_index else (partial.amin(dim=1), None)

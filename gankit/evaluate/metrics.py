@@ -270,8 +270,7 @@ def manifold_metrics(real: FeatureSet, fake: FeatureSet) -> dict[str, float]:
         distances = torch.cdist(fake_points[block], real_points)  # (block, N_real)
         in_real_manifold[block] = (distances <= real_pr[None, :]).any(dim=1)
         balls_holding[block] = (distances <= real_dc[None, :]).sum(dim=1, dtype=torch.int32)
-        torch.maximum(real_reached, (distances <= fake_pr[block, None]).view(torch.uint8).amax(dim=0),
-                      out=real_reached)
+        real_reached |= (distances <= fake_pr[block, None]).view(torch.uint8).amax(dim=0)
         torch.minimum(nearest_fake, distances.amin(dim=0), out=nearest_fake)
     return {
         "precision": float(in_real_manifold.float().mean()),
