@@ -8,10 +8,19 @@ import torch
 
 from gankit.data import load_bundled_mnist
 from gankit.evaluate.evaluator import load_evaluator
-from gankit.evaluate.memorisation import (NEAR_COPY_QUANTILE, TrainingSet, memorisation, nearest,
+from gankit.evaluate import memorisation as memorisation_module
+from gankit.evaluate.memorisation import (FLOAT32_DEPTH, NEAR_COPY_QUANTILE, TrainingSet, memorisation, nearest,
                                            nearest_pixels)
 
 N = 400
+
+
+@pytest.fixture(params=["int8", "float32"])
+def products(request, monkeypatch):
+    """Each exact product of the pixel search, whichever this CPU would pick (int8 with VNNI, float32
+    on AVX2 alone: see ``_int8_products_faster``)."""
+    monkeypatch.setattr(memorisation_module, "_int8_products_faster", lambda: request.param == "int8")
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +69,7 @@ def _brute_force(queries, pool, own=None):
 
 
 @pytest.mark.parametrize("kind", ["uint8", "between levels", "anywhere in [-1, 1]", "too many candidates"])
-def test_the_pixel_search_is_exact(split, kind, monkeypatch):
+def test_the_pixel_search_is_exact(split, kind, products, monkeypatch):
     train, unseen = split
     pool = train[:1500]
     generator = torch.Generator().manual_seed(2)
@@ -81,7 +90,7 @@ def test_the_pixel_search_is_exact(split, kind, monkeypatch):
     assert torch.allclose(distance.double(), expected_distance, rtol=1e-6, atol=0)
 
 
-def test_the_pixel_search_leaves_each_image_out_and_breaks_ties_by_the_lowest_index(split):
+def test_the_pixel_search_leaves_each_image_out_and_breaks_ties_by_the_lowest_index(split, products):
     train, _ = split
     pool = torch.cat([train[:400], train[:10]])  # rows 400..409 copy rows 0..9
     own = torch.arange(0, 410, 3)
@@ -176,17 +185,70 @@ def test_memorisation_is_only_scored_when_asked_for(evaluator, tmp_path):
 
 
 def test_the_pixel_search_is_exact_without_the_int8_kernel(split, monkeypatch):
-    """A torch build without ``torch._int_mm`` on this device takes float64 products, exact too."""
+    """A torch build without ``torch._int_mm`` on this device takes float32 products, exact too."""
     def missing(*args, **kwargs):
         raise RuntimeError("no int8 kernel here")
     train, unseen = split
     expected = nearest_pixels(unseen[:100], train[:800])
     monkeypatch.setattr(torch, "_int_mm", missing)
-    assert all(torch.equal(got, want) for got, want in zip(nearest_pixels(unseen[:100], train[:800]), expected))
+    probe = memorisation_module._int8_products_faster
+    probe.cache_clear()
+    try:
+        assert probe() is False
+        found = nearest_pixels(unseen[:100], train[:800])
+    finally:
+        probe.cache_clear()  # the next test times the real kernel again
+    assert all(torch.equal(got, want) for got, want in zip(found, expected))
+
+
+@pytest.mark.parametrize("timings, chosen", [((1.0, 2.0), True), ((2.0, 1.0), False)])
+def test_the_pixel_search_takes_the_faster_product_of_this_cpu(timings, chosen, monkeypatch):
+    """int8 where it outruns float32 (VNNI), float32 where it does not (AVX2 alone: 23x slower)."""
+    times = iter(timings)  # int8's, then float32's
+    monkeypatch.setattr(memorisation_module, "_seconds", lambda work: next(times))
+    probe = memorisation_module._int8_products_faster
+    probe.cache_clear()
+    try:
+        assert probe() is chosen
+    finally:
+        probe.cache_clear()
+
+
+def test_the_float32_product_of_levels_is_exact_to_its_depth_limit():
+    generator = torch.Generator().manual_seed(4)
+    rows, pool = (torch.randint(-128, 128, (size, 3 * FLOAT32_DEPTH + 5), dtype=torch.int8, generator=generator)
+                  for size in (20, 30))
+    rows[0], pool[0], pool[1] = -128, -128, 127  # 128 x 128 per term: 2^24 per slice, float32's limit
+    # An odd sum past 2^24, which float32 cannot hold: exact only if no slice is deeper than 1,024.
+    pool[2], pool[2, :1100], rows[0, 1100], pool[2, 1100] = 0, -128, 1, 1
+    got = memorisation_module._float32_product(rows, pool.float())
+    assert got.dtype == torch.int32 and torch.equal(got.long(), rows.long() @ pool.long().T)
+    assert got[0, 2] == 1100 * 128 * 128 + 1
+
+
+def test_the_float32_product_runs_in_full_float32_whatever_the_user_set(split, monkeypatch):
+    """``torch.set_float32_matmul_precision("medium")`` lets oneDNN take bf16 for a CPU float32
+    product: the search sets full precision for its own products and gives the setting back."""
+    matmul = torch.backends.mkldnn.matmul
+    seen, mm = [], torch.mm
+    monkeypatch.setattr(torch, "mm", lambda *args, **kwargs: seen.append(matmul.fp32_precision)
+                        or mm(*args, **kwargs))
+    monkeypatch.setattr(memorisation_module, "_int8_products_faster", lambda: False)
+    train, unseen = split
+    before = matmul.fp32_precision
+    matmul.fp32_precision = "bf16"
+    try:
+        distance, index = nearest_pixels(unseen[:50], train[:300])
+        assert matmul.fp32_precision == "bf16"
+    finally:
+        matmul.fp32_precision = before
+    assert seen and set(seen) == {"ieee"}
+    expected_distance, expected_index = _brute_force(unseen[:50], train[:300])
+    assert torch.equal(index, expected_index)
 
 
 @pytest.mark.parametrize("shape", [(1, 200, 200), (3, 128, 128)])  # int32 to its limit; then int64
-def test_the_pixel_search_is_exact_for_large_images(shape):
+def test_the_pixel_search_is_exact_for_large_images(shape, products):
     generator = torch.Generator().manual_seed(3)
     pool = torch.randint(0, 256, (30, *shape), dtype=torch.uint8, generator=generator)
     pool[7] = 255  # the brightest image: the largest sums the integer products reach

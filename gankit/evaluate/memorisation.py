@@ -18,16 +18,20 @@ evaluator's feature space, and compares it with what genuinely new real images g
 - ``closest``: the generated images nearest to a training image, with that image, for a report.
 
 Pixel distances are exact (:func:`nearest_pixels`): the images' 8-bit levels give integer
-distances from an int8 matrix product (5x a float32 product's speed on a 2-core CPU with AVX-512
-VNNI), and a generated image between levels is settled by a bound on its rounding and an exact
-float64 distance to the few training images the bound leaves. 10,000 generated images against
-60,000 training images take about 2.5 s there, 2.7x less than the float32 search gankit used
-before (docs/benchmarks.md).
+distances from a matrix product of the levels, and a generated image between levels is settled by
+a bound on its rounding and an exact float64 distance to the few training images the bound leaves.
+The product is int8 where the CPU has VNNI (5x a float32 product's speed on a 2-core AVX-512 VNNI
+CPU: 10,000 generated images against 60,000 training images in about 2.5 s, 2.7x less than the
+float32 search gankit used before), and a float32 one of the integer levels elsewhere, exact too
+(:func:`_float32_product`): on AVX2 alone torch's int8 kernel ran 23x slower than float32's
+(docs/benchmarks.md). :func:`_int8_products_faster` times the two once per process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +49,9 @@ LEVEL = 2.0 / 255.0  # one 8-bit level in [-1, 1] units
 # whole pool in float64 instead.
 CANDIDATES = 64
 INT32_DEPTH = (2 ** 31 - 1) // (128 * 128)  # shifted levels' products summed per int32 product
+# Shifted levels' products a float32 product sums exactly: every partial sum is an integer of at most
+# 1,024 x 128 x 128 = 2^24, which float32 holds exactly (one pass for 28 x 28 images).
+FLOAT32_DEPTH = 2 ** 24 // (128 * 128)
 
 
 def _flat(images: torch.Tensor) -> torch.Tensor:
@@ -78,21 +85,82 @@ def _square_norms(levels: torch.Tensor) -> torch.Tensor:
 
 def _integer_products(rows: torch.Tensor, pool: torch.Tensor,
                       out: torch.Tensor | None = None) -> torch.Tensor:
-    """rows @ pool.T of int8 matrices, exactly: int32 products (``torch._int_mm``, into ``out`` when
-    given) over slices of the depth short enough not to overflow, summed in int64 when there are several."""
+    """rows @ pool.T of int8 levels, exactly: int32 products (into ``out`` when given) over slices of
+    the depth short enough not to overflow, summed in int64 when there are several. ``pool`` is the
+    levels as int8 (``torch._int_mm``) or as float32 (:func:`_float32_product`): see :func:`_pool_for`."""
     depth = rows.shape[1]
     if depth <= INT32_DEPTH:
-        return _int8_product(rows, pool, out)
-    return sum(_int8_product(rows[:, start:start + INT32_DEPTH], pool[:, start:start + INT32_DEPTH]).long()
+        return _int32_product(rows, pool, out)
+    return sum(_int32_product(rows[:, start:start + INT32_DEPTH], pool[:, start:start + INT32_DEPTH]).long()
                for start in range(0, depth, INT32_DEPTH))
 
 
-def _int8_product(rows: torch.Tensor, pool: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+def _int32_product(rows: torch.Tensor, pool: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    if pool.dtype == torch.float32:
+        return _float32_product(rows, pool, out)
+    return torch._int_mm(rows, pool.T) if out is None else torch._int_mm(rows, pool.T, out=out)
+
+
+def _float32_product(rows: torch.Tensor, pool: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """rows (int8) @ pool (float32 levels).T as int32, exactly: float32 products of at most
+    ``FLOAT32_DEPTH`` levels, whose sums are exact integers, written in place over ``out``'s own
+    memory (an int32 and a float32 are both 4 bytes) and turned into int32 there."""
+    out = torch.empty(len(rows), len(pool), dtype=torch.int32) if out is None else out
+    scratch = out.view(torch.float32)
+    with _ieee_float32():
+        for start in range(0, rows.shape[1], FLOAT32_DEPTH):
+            depth = slice(start, start + FLOAT32_DEPTH)
+            if start == 0:
+                out.copy_(torch.mm(rows[:, depth].float(), pool[:, depth].T, out=scratch))
+            else:  # deeper images (RGB): each slice exact, their sum taken in int32
+                out.add_(torch.mm(rows[:, depth].float(), pool[:, depth].T).to(torch.int32))
+    return out
+
+
+@contextlib.contextmanager
+def _ieee_float32():
+    """Full float32 products while the search runs: ``torch.set_float32_matmul_precision("medium")``
+    (a user's, for training) lets oneDNN compute a CPU float32 product in bf16, which is not exact."""
+    matmul = getattr(torch.backends.mkldnn, "matmul", None)
+    previous = getattr(matmul, "fp32_precision", None)
+    if previous is None or previous == "ieee":
+        yield
+        return
+    matmul.fp32_precision = "ieee"
     try:
-        return torch._int_mm(rows, pool.T) if out is None else torch._int_mm(rows, pool.T, out=out)
-    except (RuntimeError, AttributeError):  # a build without the int8 kernel: float64 is exact too
-        product = (rows.double() @ pool.double().T).round().to(torch.int32)  # |product| < 2^31 here
-        return product if out is None else out.copy_(product)
+        yield
+    finally:
+        matmul.fp32_precision = previous
+
+
+@functools.cache
+def _int8_products_faster() -> bool:
+    """Whether this CPU's int8 product (``torch._int_mm``) outruns a float32 product of the same
+    levels. With VNNI it ran 3-5x a float32 one; on AVX2 alone 23x slower (5 against 115 G/s, 2 cores),
+    which would make an evaluation minutes long. Timed once per process on a 256 x 1,024 x 784 product,
+    after a first call that sets the kernel up (0.2 s at worst); a build without the int8 kernel takes
+    float32."""
+    generator = torch.Generator().manual_seed(0)
+    rows, pool = (torch.randint(-128, 128, (size, 784), dtype=torch.int8, generator=generator)
+                  for size in (256, 1024))
+    try:
+        int8 = _seconds(lambda: torch._int_mm(rows, pool.T))
+    except (RuntimeError, AttributeError):
+        return False
+    floats, pool_floats = rows.float(), pool.float()
+    return int8 < _seconds(lambda: torch.mm(floats, pool_floats.T))
+
+
+def _seconds(work: Any) -> float:
+    work()  # the first call sets the kernel up: not timed
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def _pool_for(pool_levels: torch.Tensor) -> torch.Tensor:
+    """The pool's int8 levels in the form this CPU multiplies fastest, exactly (int8 or float32)."""
+    return pool_levels if _int8_products_faster() else pool_levels.float()
 
 
 def nearest_pixels(queries: torch.Tensor, pool: torch.Tensor, *,
@@ -120,11 +188,12 @@ def nearest_pixels(queries: torch.Tensor, pool: torch.Tensor, *,
     # which took as long as the int8 product itself (0.18 s against 0.12 s for 1,024 x 60,000).
     buffer = None if wide else torch.empty(min(BLOCK, len(queries)), len(pool), dtype=torch.int32)
     query_levels, rounding = _levels(queries)
+    pool_product = _pool_for(pool_levels)
     distances, indices = [], []
     for start in range(0, queries.shape[0], BLOCK):
         block = slice(start, start + BLOCK)
         rows = query_levels[block]
-        products = _integer_products(rows, pool_levels, None if buffer is None else buffer[:len(rows)])
+        products = _integer_products(rows, pool_product, None if buffer is None else buffer[:len(rows)])
         partial = products.to(pool_norms.dtype)  # the buffer itself, unless it is too narrow
         value, index = _nearest_in_block(partial, rows, pool_norms, None if own is None else own[block])
         if (rounding[block] > 0).any():
