@@ -49,6 +49,12 @@ def test_variant_passes_the_kit(variant, tmp_path):
     check_variant(variant, host=HOST, workdir=tmp_path)
 
 
+# The colour check is of shapes: a variant whose paper network is slow on a CPU trains it narrower
+# there (lsgan's D, a 5x5 conv to 320 channels: 8.5 s, narrowed 3.0 s); the MNIST check above keeps
+# every variant at its defaults.
+NARROW = {"lsgan": {"label_width": 0, "g_features": 16}}
+
+
 @pytest.mark.parametrize("variant", HOST.variants.names())
 def test_variant_passes_the_kit_on_colour_32x32_images(variant, tmp_path):
     """The catalogue's habit (timm's): every variant also trains and samples on 3x32x32 images
@@ -58,7 +64,7 @@ def test_variant_passes_the_kit_on_colour_32x32_images(variant, tmp_path):
     reason = spec.supports(colour.info) if spec.supports else None
     if reason:
         pytest.skip(f"{variant} refuses 3x32x32: {reason}")
-    check_variant(variant, host=HOST, dataset="cifar10", workdir=tmp_path)
+    check_variant(variant, host=HOST, dataset="cifar10", workdir=tmp_path, overrides=NARROW.get(variant))
 
 
 @pytest.mark.parametrize("loss", HOST.losses.names())

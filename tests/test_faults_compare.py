@@ -54,8 +54,11 @@ def gankit_command(args: list[str]) -> list[str]:
 def test_a_stopped_comparisons_advice_works_when_followed_literally(tmp_path):
     """SIGTERM while seed 1 trains; the printed command, run as printed, finishes the comparison:
     seed 0's finished run is kept as it was, seed 1 resumes from its checkpoint."""
+    # 15 epochs of 300 images: seed 1 trains for about 3 s, where the signal follows its first
+    # metrics line within 0.1 s (40 epochs made this the suite's slowest test, 35 s).
+    EPOCHS = 15
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = ["compare", "vanilla", "--seeds", "2", "--epochs", "40", "--max-images", "300", "--n", "100",
+    args = ["compare", "vanilla", "--seeds", "2", "--epochs", str(EPOCHS), "--max-images", "300", "--n", "100",
             "--no-progress", "--out", str(tmp_path / "cmp")]
     process = subprocess.Popen(gankit_command(args), cwd=tmp_path, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -74,18 +77,18 @@ def test_a_stopped_comparisons_advice_works_when_followed_literally(tmp_path):
     assert words[:2] == ["gankit", "compare"] and "--out" in words
     first = torch.load(tmp_path / "cmp/runs/vanilla-seed0/checkpoints/last.pt", weights_only=True)
     stopped = torch.load(tmp_path / "cmp/runs/vanilla-seed1/checkpoints/last.pt", weights_only=True)
-    assert first["epoch"] == 40 and stopped["epoch"] < 40
+    assert first["epoch"] == EPOCHS and stopped["epoch"] < EPOCHS
 
     done = subprocess.run(gankit_command(words[1:]), cwd=tmp_path, env=env, text=True,
                           capture_output=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((tmp_path / "cmp/results.json").read_text())
-    assert [run["epochs"] for run in results["variants"][0]["runs"]] == [40, 40]
+    assert [run["epochs"] for run in results["variants"][0]["runs"]] == [EPOCHS, EPOCHS]
     kept = torch.load(tmp_path / "cmp/runs/vanilla-seed0/checkpoints/last.pt", weights_only=True)
     assert all(torch.equal(kept["generator"][k], first["generator"][k]) for k in first["generator"])
     epochs = [r["epoch"] for r in map(json.loads, (tmp_path / "cmp/runs/vanilla-seed1/metrics.jsonl")
                                       .read_text().splitlines()) if r.get("event") == "epoch"]
-    assert epochs == list(range(1, 41))
+    assert epochs == list(range(1, EPOCHS + 1))
 
 
 def test_a_folder_of_another_run_in_the_comparisons_runs_is_still_refused(tmp_path):
