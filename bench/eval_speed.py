@@ -231,7 +231,7 @@ def pixels(args: argparse.Namespace) -> None:
     used before against the exact search (with the product this CPU was timed to run faster),
     alternated, on generated-like images (real test images plus noise, so between levels) against
     the train split; then the exact search's two products on one block of queries, alternated."""
-    from gankit.evaluate import memorisation
+    from gankit.evaluate import level_products, memorisation
     from gankit.evaluate.memorisation import _flat, nearest, nearest_pixels
     from gankit.registry import DataRequest
 
@@ -240,7 +240,7 @@ def pixels(args: argparse.Namespace) -> None:
     test = dataset.load(DataRequest(root=None, split="test")).images[:args.n]
     noise = torch.randn(test.shape, generator=torch.Generator().manual_seed(0))
     fake = (_flat(test).view(test.shape) + 0.05 * noise).clamp(-1, 1)
-    chosen = "int8" if memorisation._int8_products_faster() else "float32"
+    chosen = "int8" if level_products._int8_products_faster() else "float32"
     float32, exact, products = [], [], {"int8": [], "float32": []}
     for _ in range(args.rounds):
         seconds, before = timed(lambda: nearest(_flat(fake), _flat(train)))
@@ -265,14 +265,14 @@ def pixels(args: argparse.Namespace) -> None:
 
 def forced_product(product: str, search) -> float:
     """Seconds of ``search`` with the pixel search's product forced to ``product``."""
-    from gankit.evaluate import memorisation
+    from gankit.evaluate import level_products
 
-    probe = memorisation._int8_products_faster
-    memorisation._int8_products_faster = lambda: product == "int8"
+    probe = level_products._int8_products_faster
+    level_products._int8_products_faster = lambda: product == "int8"
     try:
         return timed(search)[0]
     finally:
-        memorisation._int8_products_faster = probe
+        level_products._int8_products_faster = probe
 
 
 def gemm_rate(dtype: torch.dtype, size: int = 4096, repeats: int = 5) -> float:

@@ -8,8 +8,10 @@ import torch
 
 from gankit.data import load_bundled_mnist
 from gankit.evaluate.evaluator import load_evaluator
+from gankit.evaluate import level_products
 from gankit.evaluate import memorisation as memorisation_module
-from gankit.evaluate.memorisation import (FLOAT32_DEPTH, NEAR_COPY_QUANTILE, TrainingSet, memorisation, nearest,
+from gankit.evaluate.level_products import FLOAT32_DEPTH
+from gankit.evaluate.memorisation import (NEAR_COPY_QUANTILE, TrainingSet, memorisation, nearest,
                                            nearest_pixels)
 
 N = 400
@@ -19,7 +21,7 @@ N = 400
 def products(request, monkeypatch):
     """Each exact product of the pixel search, whichever this CPU would pick (int8 with VNNI, float32
     on AVX2 alone: see ``_int8_products_faster``)."""
-    monkeypatch.setattr(memorisation_module, "_int8_products_faster", lambda: request.param == "int8")
+    monkeypatch.setattr(level_products, "_int8_products_faster", lambda: request.param == "int8")
     return request.param
 
 
@@ -191,7 +193,7 @@ def test_the_pixel_search_is_exact_without_the_int8_kernel(split, monkeypatch):
     train, unseen = split
     expected = nearest_pixels(unseen[:100], train[:800])
     monkeypatch.setattr(torch, "_int_mm", missing)
-    probe = memorisation_module._int8_products_faster
+    probe = level_products._int8_products_faster
     probe.cache_clear()
     try:
         assert probe() is False
@@ -205,8 +207,8 @@ def test_the_pixel_search_is_exact_without_the_int8_kernel(split, monkeypatch):
 def test_the_pixel_search_takes_the_faster_product_of_this_cpu(timings, chosen, monkeypatch):
     """int8 where it outruns float32 (VNNI), float32 where it does not (AVX2 alone: 23x slower)."""
     times = iter(timings)  # int8's, then float32's
-    monkeypatch.setattr(memorisation_module, "_seconds", lambda work: next(times))
-    probe = memorisation_module._int8_products_faster
+    monkeypatch.setattr(level_products, "_seconds", lambda work: next(times))
+    probe = level_products._int8_products_faster
     probe.cache_clear()
     try:
         assert probe() is chosen
@@ -221,7 +223,7 @@ def test_the_float32_product_of_levels_is_exact_to_its_depth_limit():
     rows[0], pool[0], pool[1] = -128, -128, 127  # 128 x 128 per term: 2^24 per slice, float32's limit
     # An odd sum past 2^24, which float32 cannot hold: exact only if no slice is deeper than 1,024.
     pool[2], pool[2, :1100], rows[0, 1100], pool[2, 1100] = 0, -128, 1, 1
-    got = memorisation_module._float32_product(rows, pool.float())
+    got = level_products._float32_product(rows, pool.float())
     assert got.dtype == torch.int32 and torch.equal(got.long(), rows.long() @ pool.long().T)
     assert got[0, 2] == 1100 * 128 * 128 + 1
 
@@ -233,7 +235,7 @@ def test_the_float32_product_runs_in_full_float32_whatever_the_user_set(split, m
     seen, mm = [], torch.mm
     monkeypatch.setattr(torch, "mm", lambda *args, **kwargs: seen.append(matmul.fp32_precision)
                         or mm(*args, **kwargs))
-    monkeypatch.setattr(memorisation_module, "_int8_products_faster", lambda: False)
+    monkeypatch.setattr(level_products, "_int8_products_faster", lambda: False)
     train, unseen = split
     before = matmul.fp32_precision
     matmul.fp32_precision = "bf16"
