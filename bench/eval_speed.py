@@ -241,26 +241,45 @@ def pixels(args: argparse.Namespace) -> None:
     noise = torch.randn(test.shape, generator=torch.Generator().manual_seed(0))
     fake = (_flat(test).view(test.shape) + 0.05 * noise).clamp(-1, 1)
     chosen = "int8" if level_products._int8_products_faster() else "float32"
-    float32, exact, products = [], [], {"int8": [], "float32": []}
+    if memorisation._prunes(memorisation._levels(train)[0]):
+        chosen += " product after the principal directions' bound"
+    float32, exact, unbounded, products = [], [], [], {"int8": [], "float32": []}
     for _ in range(args.rounds):
         seconds, before = timed(lambda: nearest(_flat(fake), _flat(train)))
         float32.append(seconds)
         seconds, after = timed(lambda: nearest_pixels(fake, train))
         exact.append(seconds)
+        seconds, full = timed(lambda: without_bound(lambda: nearest_pixels(fake, train)))
+        unbounded.append(seconds)
         for product, times in products.items():
-            times.append(forced_product(product, lambda: nearest_pixels(fake[:memorisation.BLOCK], train)))
+            times.append(forced_product(product, lambda: without_bound(
+                lambda: nearest_pixels(fake[:memorisation.BLOCK], train))))
     agree = float((before[1] == after[1]).double().mean())
     print(f"| pixel search, {len(fake):,} x {len(train):,}, float32 product | "
           f"{' / '.join(f'{v:.2f}' for v in float32)} s |")
-    print(f"| pixel search, exact ({chosen} product + float64 check) | "
+    print(f"| pixel search, exact ({chosen} + float64 check) | "
           f"{' / '.join(f'{v:.2f}' for v in exact)} s "
           f"(**{statistics.median(float32) / statistics.median(exact):.2f}x**; same nearest image for "
           f"{agree:.2%}, largest distance difference {float((before[0] - after[0]).abs().max()):.1e}) |")
+    same = torch.equal(full[0], after[0]) and torch.equal(full[1], after[1])
+    print(f"| pixel search, exact, every image's full product | {' / '.join(f'{v:.2f}' for v in unbounded)} s "
+          f"(the same answer: {same}) |")
     for product, times in products.items():
         print(f"| exact search of {min(len(fake), memorisation.BLOCK):,} queries, {product} product | "
               f"{' / '.join(f'{v:.2f}' for v in times)} s |")
     ratio = statistics.median(products["int8"]) / statistics.median(products["float32"])
     print(f"# int8 / float32 product, exact search: {ratio:.2f}x the time; this CPU takes {chosen}")
+
+
+def without_bound(search):
+    """``search`` with the pixel search's bound (gankit/evaluate/pixel_bound.py) turned off."""
+    from gankit.evaluate import memorisation
+
+    saved, memorisation.PRUNE_FROM = memorisation.PRUNE_FROM, 2 ** 62
+    try:
+        return search()
+    finally:
+        memorisation.PRUNE_FROM = saved
 
 
 def forced_product(product: str, search) -> float:

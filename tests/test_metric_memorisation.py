@@ -17,11 +17,13 @@ from gankit.evaluate.memorisation import (NEAR_COPY_QUANTILE, TrainingSet, memor
 N = 400
 
 
-@pytest.fixture(params=["int8", "float32"])
+@pytest.fixture(params=["int8", "float32", "bounded"])
 def products(request, monkeypatch):
-    """Each exact product of the pixel search, whichever this CPU would pick (int8 with VNNI, float32
-    on AVX2 alone: see ``_int8_products_faster``)."""
+    """Each exact way of the pixel search, whichever this CPU would pick: the int8 product (VNNI),
+    the float32 one (AVX2 alone: see ``_int8_products_faster``), or, with float32 and a pool of any
+    size, the principal directions' bound first (gankit/evaluate/pixel_bound.py)."""
     monkeypatch.setattr(level_products, "_int8_products_faster", lambda: request.param == "int8")
+    monkeypatch.setattr(memorisation_module, "PRUNE_FROM", 0 if request.param == "bounded" else 2 ** 62)
     return request.param
 
 
@@ -290,3 +292,92 @@ def test_the_train_split_is_read_once_per_reference_and_kept_only_for_extras(eva
     else:
         gc.collect()
         assert len(reads) == 1 and held[0]() is None  # not kept alive by the reference
+
+
+def test_the_bound_search_takes_the_full_product_for_rows_it_leaves_too_many_images(split, monkeypatch):
+    """Noise images are about as far from every training image: the bound keeps most of them, so
+    such rows take the full product, and the answer is the same."""
+    train, unseen = split
+    generator = torch.Generator().manual_seed(5)
+    queries = torch.cat([torch.rand(40, 1, 28, 28, generator=generator) * 2 - 1, unseen[:60].float() / 127.5 - 1])
+    monkeypatch.setattr(level_products, "_int8_products_faster", lambda: False)
+    monkeypatch.setattr(memorisation_module, "PRUNE_FROM", 0)
+    monkeypatch.setattr(memorisation_module, "MAX_PAIRS", 30)
+    dense = []
+    bounded = memorisation_module._Search.bounded
+    monkeypatch.setattr(memorisation_module._Search, "bounded",
+                        lambda *args: (found := bounded(*args)) and dense.append(found[2]) or found)
+    distance, index = nearest_pixels(queries, train[:2000])
+    assert dense and dense[0][:40].all() and not dense[0][40:].all()
+    expected_distance, expected_index = _brute_force(queries, train[:2000])
+    assert torch.equal(index, expected_index)
+    assert torch.allclose(distance.double(), expected_distance, rtol=1e-6, atol=0)
+
+
+def test_the_bound_is_below_every_distance(split):
+    """||p_a - p_b||^2 + (rho_a - rho_b)^2 <= ||a - b||^2, here by float64 against the levels' own
+    distances, for real digits against real digits and noise."""
+    from gankit.evaluate.pixel_bound import MARGIN, PixelBound
+
+    train, unseen = split
+    pool = memorisation_module._levels(train[:1000])[0]
+    bound = PixelBound.of(pool)
+    generator = torch.Generator().manual_seed(6)
+    rows = torch.cat([memorisation_module._levels(unseen[:50])[0],
+                      torch.randint(-128, 128, (20, 784), dtype=torch.int8, generator=generator)])
+    lower, row_m = bound.lower(rows)
+    pool_m = bound.pool_side[:, -1].double() / (1 - MARGIN)
+    bounds = lower.double() + row_m[:, None] + MARGIN * pool_m[None]
+    squared = torch.cdist(rows.double(), pool.double(), compute_mode="donot_use_mm_for_euclid_dist").pow(2)
+    assert (bounds <= squared + MARGIN * (row_m[:, None] + pool_m[None])).all()
+    assert (bounds > 0.5 * squared).double().mean() > 0.5  # and it is a useful bound, not zero
+
+
+def _flat_world(seed):
+    """Images that vary only in a 10 x 10 patch: the bound's 128 directions hold all of it, so the
+    bound is tight (what P leaves is 0) and only its reach keeps the images a row needs. Each base
+    image comes in 20 near copies a few levels apart, so float rows between levels have several
+    images within reach, and their true nearest is often not their levels' nearest."""
+    generator = torch.Generator().manual_seed(seed)
+    base = torch.zeros(100, 1, 28, 28, dtype=torch.uint8)
+    # Levels near one grey (120-136): the bound's margin, 1e-4 of the images' squared distances from
+    # the mean, stays a few levels^2, far below what the rounding's reach adds.
+    base[:, :, 9:19, 9:19] = torch.randint(120, 137, (100, 1, 10, 10), dtype=torch.uint8, generator=generator)
+    pool = base.repeat(20, 1, 1, 1).short()
+    # each copy two levels off in 4 of the patch's pixels
+    changed = torch.zeros(2000, 100, dtype=torch.bool)
+    changed[torch.arange(2000)[:, None], torch.rand(2000, 100, generator=generator).argsort(dim=1)[:, :4]] = True
+    steps = torch.randint(0, 2, (2000, 100), generator=generator).short() * 4 - 2
+    pool[:, :, 9:19, 9:19] += (changed.short() * steps).view(2000, 1, 10, 10)
+    pool = pool.clamp(0, 255).to(torch.uint8)
+    # Float rows halfway between two copies of one base image, nudged: their levels' nearest is
+    # often not their true nearest.
+    chosen = torch.randint(0, 2000, (200,), generator=generator)
+    other = chosen % 100 + 100 * torch.randint(0, 20, (200,), generator=generator)
+    noise = torch.zeros(200, 1, 28, 28)
+    noise[:, :, 9:19, 9:19] = (torch.rand(200, 1, 10, 10, generator=generator) - 0.5) * 0.6
+    floats = (((pool[chosen].float() + pool[other].float()) / 2 + noise).clamp(0, 255) / 127.5 - 1)
+    return pool, floats, pool[chosen.flip(0)]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_bound_search_is_exact_where_the_bound_is_tight(seed, monkeypatch):
+    pool, floats, copies = _flat_world(seed)
+    monkeypatch.setattr(level_products, "_int8_products_faster", lambda: False)
+    monkeypatch.setattr(memorisation_module, "PRUNE_FROM", 0)
+    distance, index = nearest_pixels(floats, pool)
+    expected_distance, expected_index = _brute_force(floats, pool)
+    assert torch.equal(index, expected_index)
+    assert torch.allclose(distance.double(), expected_distance, rtol=1e-6, atol=0)
+    # uint8 rows: integer distances, whose ties (near copies have many) go to the lowest index; a
+    # float64 brute force breaks them by its own rounding of x / 127.5 - 1, so the check is in integers.
+    own = torch.arange(0, 2000, 7)
+    for queries, skip in ((copies, None), (pool[own], own)):
+        a, b = queries.flatten(1).long(), pool.flatten(1).long()
+        squared = a.pow(2).sum(dim=1)[:, None] + b.pow(2).sum(dim=1)[None] - 2 * a @ b.T
+        if skip is not None:
+            squared[torch.arange(len(skip)), skip] = 2 ** 62
+        least, expected_index = squared.min(dim=1)  # the first of equal minima
+        distance, index = nearest_pixels(queries, pool, own=skip)
+        assert torch.equal(index, expected_index)
+        assert torch.equal(distance, (least.double().sqrt() / 127.5).float())

@@ -35,7 +35,10 @@ from typing import Any
 
 import torch
 from gankit.data.base import to_signed
-from gankit.evaluate.level_products import LEVEL, _integer_products, _levels, _pool_for, _square_norms
+from gankit.evaluate import level_products
+from gankit.evaluate.level_products import (FLOAT32_DEPTH, LEVEL, _ieee_float32, _integer_products, _levels,
+                                            _pool_for, _square_norms)
+from gankit.evaluate.pixel_bound import RANK, PixelBound
 
 NEAR_COPY_QUANTILE = 0.01
 FLAG_SHARE = 0.10
@@ -46,6 +49,12 @@ YARDSTICK = 2000  # held-out images whose nearest-training distances are the yar
 # more (a generated image equidistant from many, such as a flat grey one) is compared with the
 # whole pool in float64 instead.
 CANDIDATES = 64
+# The bound's search (:meth:`_Search.bounded`): pools from this size take it, each row's upper bound
+# is its exact distance to the TOP images lowest by the bound, and a row the bound leaves more than
+# MAX_PAIRS images for takes the full product (a pair's gathered dot costs ~40x its share of the product).
+PRUNE_FROM = 16384
+TOP = 4
+MAX_PAIRS = 1024
 
 
 def _flat(images: torch.Tensor) -> torch.Tensor:
@@ -79,21 +88,121 @@ def nearest_pixels(queries: torch.Tensor, pool: torch.Tensor, *,
     # which took as long as the int8 product itself (0.18 s against 0.12 s for 1,024 x 60,000).
     buffer = None if wide else torch.empty(min(BLOCK, len(queries)), len(pool), dtype=torch.int32)
     query_levels, rounding = _levels(queries)
-    pool_product = _pool_for(pool_levels)
+    search = _Search(pool, pool_levels, _pool_for(pool_levels), pool_norms, buffer)
+    bound = PixelBound.of(pool_levels) if _prunes(pool_levels) else None
     distances, indices = [], []
     for start in range(0, queries.shape[0], BLOCK):
         block = slice(start, start + BLOCK)
-        rows = query_levels[block]
-        products = _integer_products(rows, pool_product, None if buffer is None else buffer[:len(rows)])
-        partial = products.to(pool_norms.dtype)  # the buffer itself, unless it is too narrow
-        value, index = _nearest_in_block(partial, rows, pool_norms, None if own is None else own[block])
+        rows, floats = query_levels[block], queries[block].flatten(1)
+        skip = None if own is None else own[block]
         if (rounding[block] > 0).any():
             assert own is None, "leave-one-out searches are of a dataset's own (uint8) images"
-            _settle(queries[block].flatten(1).double(), rounding[block], value, index, partial,
-                    _square_norms(rows), pool)
+        if bound is None:
+            value, index = search.full(rows, floats, rounding[block], skip)
+        else:
+            value, index, dense = search.bounded(bound, rows, floats, rounding[block], skip)
+            if dense.any():  # rows the bound leaves too many images for: the full product
+                value[dense], index[dense] = search.full(rows[dense], floats[dense], rounding[block][dense],
+                                                         None if skip is None else skip[dense])
+            if dense.double().mean() > 0.5:  # e.g. noise images: the bound does not pay, stop trying
+                bound = None
         distances.append(value.float())
         indices.append(index)
     return torch.cat(distances), torch.cat(indices)
+
+
+def _prunes(pool_levels: torch.Tensor) -> bool:
+    """Whether the search takes the bound (gankit/evaluate/pixel_bound.py) first: where the levels'
+    product is float32 (int8 is 2x faster than the bound's float32 product of depth 130 with VNNI),
+    the images are 28 x 28 or so (a pair's exact float32 dot needs depth <= 1,024), and the pool is
+    large enough for the full product to cost more than finding the pool's directions."""
+    depth = pool_levels.shape[1]
+    return (PRUNE_FROM <= len(pool_levels) and 2 * RANK < depth <= FLOAT32_DEPTH
+            and not level_products._int8_products_faster())
+
+
+@dataclass
+class _Search:
+    """One pool, searched block by block: by the full product of the levels (:meth:`full`) or,
+    first, by the bound (:meth:`bounded`). Both give the same answer."""
+
+    pool: torch.Tensor  # uint8 images
+    levels: torch.Tensor  # int8 (M, D)
+    product: torch.Tensor  # the levels as the faster product takes them (int8 or float32)
+    norms: torch.Tensor  # squared norms of the levels
+    buffer: torch.Tensor | None  # a reused (BLOCK, M) int32 matrix
+
+    def full(self, rows: torch.Tensor, floats: torch.Tensor, rounding: torch.Tensor,
+             skip: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's nearest pool image: the levels' distances to every image, then :func:`_settle`."""
+        out = None if self.buffer is None else self.buffer[:len(rows)]
+        partial = _integer_products(rows, self.product, out).to(self.norms.dtype)  # the buffer, unless narrow
+        value, index = _nearest_in_block(partial, rows, self.norms, skip)
+        if (rounding > 0).any():
+            _settle(floats.double(), rounding, value, index, partial, _square_norms(rows), self.pool)
+        return value, index
+
+    def bounded(self, bound: PixelBound, rows: torch.Tensor, floats: torch.Tensor, rounding: torch.Tensor,
+                skip: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`full`'s answer from the images the bound leaves, and which rows it left more than
+        ``MAX_PAIRS`` for (their answer is not set: the caller takes :meth:`full` for them)."""
+        out = None if self.buffer is None else self.buffer[:len(rows)].view(torch.float32)
+        lower, row_m = bound.lower(rows, out)
+        if skip is not None:
+            lower[torch.arange(len(rows)), skip] = float("inf")
+        row_norms = _square_norms(rows)
+        # Each row's nearest is at most its exact distance to the few images lowest by the bound;
+        # the images its settling could need lie within that distance's reach.
+        top = lower.topk(min(TOP, lower.shape[1]), dim=1, largest=False).indices
+        tops = self._squares(rows, row_norms, torch.arange(len(rows)).repeat_interleave(top.shape[1]),
+                             top.flatten()).view(top.shape)
+        if skip is not None:  # a row's own image is no bound on its nearest other one
+            tops[top == skip[:, None]] = 2 ** 40  # beyond any image's distance: every image is kept
+        upper = tops.amin(dim=1)
+        reach = _reach_squared(upper.double().sqrt() * LEVEL, rounding)
+        row, column, dense = _pairs(bound.within(lower, row_m, reach.double()))
+        squared = self._squares(rows, row_norms, row, column)
+        least, index = _first_minimum(row, column, squared.double(), len(rows))
+        value = least.sqrt() * LEVEL
+        between = (rounding > 0) & ~dense
+        if between.any():
+            within = between[row] & (squared <= _reach_squared(value, rounding)[row])
+            _settle_pairs(floats.double(), between, value, index, row[within], column[within], self.pool)
+        return value, index, dense
+
+    def _squares(self, rows: torch.Tensor, row_norms: torch.Tensor, row: torch.Tensor,
+                 column: torch.Tensor) -> torch.Tensor:
+        """Exact squared distances (int64, levels) of the pairs (row, column), ``row`` ascending:
+        float32 dots of integer levels, exact at depth <= 1,024, one pool gather per row."""
+        counts = torch.bincount(row, minlength=len(rows)).tolist()
+        floats = rows.float()
+        with _ieee_float32():
+            dots = torch.cat([self.product.index_select(0, columns) @ floats[position]
+                              for position, columns in enumerate(column.split(counts))])
+        return row_norms[row] + self.norms[column].long() - 2 * dots.round().long()
+
+
+def _pairs(kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The (row, column) pairs of a (B, M) bool matrix, by row and columns ascending, but of the rows
+    with more than ``MAX_PAIRS`` (``dense``, returned too). A sixteenth of the columns, counted, finds
+    the rows far beyond it first, so the pairs found stay few: counting every entry took twice as
+    long as finding the pairs."""
+    sampled = kept[:, ::16].view(torch.uint8).sum(dim=1, dtype=torch.int32) * 16
+    dense = sampled > 2 * MAX_PAIRS
+    if dense.any():
+        kept[dense] = False
+    row, column = torch.nonzero(kept, as_tuple=True)
+    dense |= torch.bincount(row, minlength=len(kept)) > MAX_PAIRS
+    keep = ~dense[row]
+    return row[keep], column[keep], dense
+
+
+def _reach_squared(value: torch.Tensor, rounding: torch.Tensor) -> torch.Tensor:
+    """The squared distance (levels, int64) within which a row ``value`` from its levels' nearest
+    and ``rounding`` from its levels can find its true nearest: (value + 2 rounding)^2, rounded up,
+    with a margin for float64's rounding."""
+    reach = (value + 2 * rounding) / LEVEL
+    return (reach.pow(2) * (1 + 1e-9)).floor().long() + 1
 
 
 def _nearest_in_block(partial: torch.Tensor, levels: torch.Tensor, pool_norms: torch.Tensor,
@@ -112,8 +221,7 @@ def _settle(rows: torch.Tensor, rounding: torch.Tensor, value: torch.Tensor, ind
     """Replaces, in ``value`` and ``index``, the levels' answer of each float row that lies between
     levels by its exact nearest pool image, among the candidates its rounding leaves."""
     between = rounding > 0
-    reach = (value + 2 * rounding) / LEVEL  # in levels
-    bound = (reach.pow(2) * (1 + 1e-9)).floor().long() + 1 - row_norms  # a margin for float64's rounding
+    bound = _reach_squared(value, rounding) - row_norms
     bound[~between] = torch.iinfo(partial.dtype).min  # rows on the levels are settled already
     bound = bound.clamp(max=torch.iinfo(partial.dtype).max).to(partial.dtype)  # past it: every image
     # Most rows leave one candidate, their levels' nearest: only rows whose second nearest is
@@ -124,7 +232,13 @@ def _settle(rows: torch.Tensor, rounding: torch.Tensor, value: torch.Tensor, ind
     if len(wider):
         within = torch.nonzero(partial[wider] <= bound[wider, None], as_tuple=True)
         pairs.append(torch.stack([wider[within[0]], within[1]]))
-    row, column = torch.cat(pairs, dim=1)
+    _settle_pairs(rows, between, value, index, *torch.cat(pairs, dim=1), pool)
+
+
+def _settle_pairs(rows: torch.Tensor, between: torch.Tensor, value: torch.Tensor, index: torch.Tensor,
+                  row: torch.Tensor, column: torch.Tensor, pool: torch.Tensor) -> None:
+    """:func:`_settle` from the (row, pool image) pairs within each ``between`` row's reach: their
+    float64 distances, or the whole pool's for a row with more than ``CANDIDATES`` of them."""
     many = torch.bincount(row, minlength=len(rows)) > CANDIDATES
     kept = ~many[row]
     if kept.any():
