@@ -70,8 +70,10 @@ def nearest_pixels(queries: torch.Tensor, pool: torch.Tensor, *,
     """:func:`nearest` for images (uint8, or float in [-1, 1]) in pixel space, exactly.
 
     ``pool`` must be uint8 (a dataset's images; a float pool takes :func:`nearest`). Each query's
-    integer squared distance to every pool image's levels comes from one int8 matrix product; for
-    a uint8 query that is its distance. A float query lies ``r`` from its levels, so its true
+    integer squared distance to every pool image's levels comes from one matrix product of the
+    levels (gankit/evaluate/level_products.py), or, where that product is float32, to the few
+    images a lower bound leaves (gankit/evaluate/pixel_bound.py); for a uint8 query that is its
+    distance. A float query lies ``r`` from its levels, so its true
     distance to an image is within ``r`` of the levels' one, and only the pool images within
     ``min + 2r`` of its levels can be its nearest: their float64 distances settle it. Ties go to
     the lowest pool index. ``own``: each query's own index in ``pool``, left out (leave one out).
@@ -90,7 +92,7 @@ def nearest_pixels(queries: torch.Tensor, pool: torch.Tensor, *,
     # which took as long as the int8 product itself (0.18 s against 0.12 s for 1,024 x 60,000).
     buffer = None if wide else torch.empty(min(BLOCK, len(queries)), len(pool), dtype=torch.int32)
     query_levels, rounding = _levels(queries)
-    search = _Search(pool, pool_levels, _pool_for(pool_levels), pool_norms, buffer)
+    search = _Search(pool, _pool_for(pool_levels), pool_norms, buffer)
     bound = PixelBound.of(pool_levels) if _prunes(pool_levels) else None
     distances, indices = [], []
     for start in range(0, queries.shape[0], BLOCK):
@@ -129,7 +131,6 @@ class _Search:
     first, by the bound (:meth:`bounded`). Both give the same answer."""
 
     pool: torch.Tensor  # uint8 images
-    levels: torch.Tensor  # int8 (M, D)
     product: torch.Tensor  # the levels as the faster product takes them (int8 or float32)
     norms: torch.Tensor  # squared norms of the levels
     buffer: torch.Tensor | None  # a reused (BLOCK, M) int32 matrix
@@ -194,7 +195,8 @@ def _pairs(kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     if dense.any():
         kept[dense] = False
     row, column = torch.nonzero(kept, as_tuple=True)
-    dense |= torch.bincount(row, minlength=len(kept)) > MAX_PAIRS
+    counts = torch.bincount(row, minlength=len(kept))
+    dense |= (counts > MAX_PAIRS) | (counts == 0)  # none: cannot happen (a row keeps its upper bound's image)
     keep = ~dense[row]
     return row[keep], column[keep], dense
 
