@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
+from gankit.evaluate.level_products import _square_norms
+
 RANK = 128  # principal directions: on Fashion-MNIST a median of 26 candidates per generated image
 MARGIN = 1e-4  # of m_a + m_b: what the float32 bound may be off by, six times over
 SAMPLE = 4096  # pool images the directions are found from (a seeded sample: any basis is valid)
@@ -56,8 +58,7 @@ class PixelBound:
         basis and the mean beside it (no centred copy): ||x - mean||^2 = ||x||^2 - 2 x.mean + ||mean||^2."""
         products = levels.double() @ torch.cat([self.basis, self.mean[:, None]], dim=1)
         p = products[:, :-1] - self.mean @ self.basis
-        squares = levels.to(torch.float32).pow_(2).sum(dim=1).double()  # integers below 2^24: exact
-        centred = squares - 2 * products[:, -1] + self.mean.pow(2).sum()
+        centred = _square_norms(levels).double() - 2 * products[:, -1] + self.mean.pow(2).sum()
         projected = p.pow(2).sum(dim=1)
         rho = (centred - projected).clamp_min(0).sqrt()
         return p, rho, projected + rho.pow(2)
