@@ -260,10 +260,74 @@ def test_a_training_entry_with_held_out_yardsticks_is_saved_and_read_back(evalua
     images = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8)
     training = TrainingSet(images, evaluator.features(images).embeddings)
     heldout = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8)
-    from gankit.evaluate.memorisation import _flat
+    from gankit.evaluate.search import _flat
     measured = training.yardstick("pixel", _flat(heldout), _flat(images))
     entry = EvalCache(tmp_path, "training", {"test": 1})
     save_training(entry, training)
     again = training_set(images, evaluator, EvalCache(tmp_path, "training", {"test": 1}))
     assert again.yardsticks.keys() == training.yardsticks.keys()
     assert torch.equal(next(iter(again.yardsticks.values())), measured)
+
+
+@pytest.fixture
+def bound_first(monkeypatch):
+    """The pixel search as a CPU without VNNI runs it, the bound first (whatever this CPU has), and
+    the pools' bounds counted as they are found."""
+    from gankit.evaluate import level_products, search
+    from gankit.evaluate.pixel_bound import PixelBound
+
+    monkeypatch.setattr(level_products, "_int8_products_faster", lambda: False)
+    monkeypatch.setattr(search, "PRUNE_FROM", 0)
+    found, of = [], PixelBound.of.__func__
+    monkeypatch.setattr(PixelBound, "of", classmethod(lambda cls, levels: found.append(len(levels))
+                                                      or of(cls, levels)))
+    return found
+
+
+def test_the_pixel_bound_is_found_once_and_kept_beside_the_training_features(evaluator, generator, tmp_path,
+                                                                             bound_first):
+    first = score_generator(generator, evaluator, _reference(evaluator, tmp_path))
+    assert len(bound_first) == 1  # the threshold, the yardsticks and the run's search share it
+    stored = torch.load(_files(tmp_path, "training")[0], weights_only=True)
+    assert set(stored["pixel_bound"]) == {"mean", "basis", "pool_side"}
+    second = score_generator(generator, evaluator, _reference(evaluator, tmp_path))
+    assert len(bound_first) == 1  # read back, not found again
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+def test_an_entry_written_without_the_bound_gains_it(evaluator, generator, tmp_path, monkeypatch, bound_first):
+    from gankit.evaluate import level_products
+
+    with monkeypatch.context() as int8_cpu:  # a CPU whose int8 product is the faster takes no bound
+        int8_cpu.setattr(level_products, "_int8_products_faster", lambda: True)
+        first = score_generator(generator, evaluator, _reference(evaluator, tmp_path))
+    assert not bound_first and "pixel_bound" not in torch.load(_files(tmp_path, "training")[0],
+                                                               weights_only=True)
+    second = score_generator(generator, evaluator, _reference(evaluator, tmp_path))
+    assert len(bound_first) == 1 and "pixel_bound" in torch.load(_files(tmp_path, "training")[0],
+                                                                 weights_only=True)
+    third = score_generator(generator, evaluator, _reference(evaluator, tmp_path))
+    assert len(bound_first) == 1
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True) \
+        == json.dumps(third, sort_keys=True)
+
+
+@pytest.mark.parametrize("damage", ["basis not orthonormal", "pool side short"])
+def test_a_stored_bound_that_is_no_bound_for_the_pool_is_rebuilt(evaluator, tmp_path, damage, bound_first):
+    """A stored bound that would leave out true nearest images is never used, even one whose file
+    checksum is right (written by other code): the entry is rebuilt with a warning."""
+    training = _reference(evaluator, tmp_path).training_set()
+    training.threshold()
+    path = _files(tmp_path, "training")[0]
+    payload = {key: value for key, value in torch.load(path, weights_only=True).items()
+               if key not in ("key", "checksum")}
+    if damage == "basis not orthonormal":
+        payload["pixel_bound"]["basis"] = payload["pixel_bound"]["basis"] * 2
+    else:
+        payload["pixel_bound"]["pool_side"] = payload["pixel_bound"]["pool_side"][1:]
+    reference = _reference(evaluator, tmp_path)
+    reference.training_cache(training.images).save(payload)
+    with pytest.warns(GankitWarning, match="pixel bound"):
+        again = reference.training_set()
+    assert again.pixel_bound is None and len(bound_first) == 2  # found anew, with the threshold
+    assert again.threshold() == training.threshold()

@@ -9,7 +9,7 @@ import torch
 from gankit.data import load_bundled_mnist
 from gankit.evaluate.evaluator import load_evaluator
 from gankit.evaluate import level_products
-from gankit.evaluate import memorisation as memorisation_module
+from gankit.evaluate import search as search_module
 from gankit.evaluate.level_products import FLOAT32_DEPTH
 from gankit.evaluate.memorisation import (NEAR_COPY_QUANTILE, TrainingSet, memorisation, nearest,
                                            nearest_pixels)
@@ -23,7 +23,7 @@ def products(request, monkeypatch):
     the float32 one (AVX2 alone: see ``_int8_products_faster``), or, with float32 and a pool of any
     size, the principal directions' bound first (gankit/evaluate/pixel_bound.py)."""
     monkeypatch.setattr(level_products, "_int8_products_faster", lambda: request.param == "int8")
-    monkeypatch.setattr(memorisation_module, "PRUNE_FROM", 0 if request.param == "bounded" else 2 ** 62)
+    monkeypatch.setattr(search_module, "PRUNE_FROM", 0 if request.param == "bounded" else 2 ** 62)
     return request.param
 
 
@@ -86,8 +86,7 @@ def test_the_pixel_search_is_exact(split, kind, products, monkeypatch):
         "too many candidates": torch.rand(5, 1, 28, 28, generator=generator) * 2 - 1,
     }[kind]
     if kind == "too many candidates":
-        from gankit.evaluate import memorisation as module
-        monkeypatch.setattr(module, "CANDIDATES", 0)
+        monkeypatch.setattr(search_module, "CANDIDATES", 0)
     distance, index = nearest_pixels(queries, pool)
     expected_distance, expected_index = _brute_force(queries, pool)
     assert torch.equal(index, expected_index)
@@ -230,9 +229,12 @@ def test_the_float32_product_of_levels_is_exact_to_its_depth_limit():
     assert got[0, 2] == 1100 * 128 * 128 + 1
 
 
-def test_the_float32_product_runs_in_full_float32_whatever_the_user_set(split, monkeypatch):
+@pytest.mark.parametrize("prune_from", [2 ** 62, 0], ids=["full product", "bound first"])
+def test_the_float32_product_runs_in_full_float32_whatever_the_user_set(split, prune_from, monkeypatch):
     """``torch.set_float32_matmul_precision("medium")`` lets oneDNN take bf16 for a CPU float32
-    product: the search sets full precision for its own products and gives the setting back."""
+    product: the search sets full precision for its own products (the bound's too, whose margin is
+    float32's) and gives the setting back."""
+    monkeypatch.setattr(search_module, "PRUNE_FROM", prune_from)
     matmul = torch.backends.mkldnn.matmul
     seen, mm = [], torch.mm
     monkeypatch.setattr(torch, "mm", lambda *args, **kwargs: seen.append(matmul.fp32_precision)
@@ -301,11 +303,11 @@ def test_the_bound_search_takes_the_full_product_for_rows_it_leaves_too_many_ima
     generator = torch.Generator().manual_seed(5)
     queries = torch.cat([torch.rand(40, 1, 28, 28, generator=generator) * 2 - 1, unseen[:60].float() / 127.5 - 1])
     monkeypatch.setattr(level_products, "_int8_products_faster", lambda: False)
-    monkeypatch.setattr(memorisation_module, "PRUNE_FROM", 0)
-    monkeypatch.setattr(memorisation_module, "MAX_PAIRS", 30)
+    monkeypatch.setattr(search_module, "PRUNE_FROM", 0)
+    monkeypatch.setattr(search_module, "MAX_PAIRS", 30)
     dense = []
-    bounded = memorisation_module._Search.bounded
-    monkeypatch.setattr(memorisation_module._Search, "bounded",
+    bounded = search_module._Search.bounded
+    monkeypatch.setattr(search_module._Search, "bounded",
                         lambda *args: (found := bounded(*args)) and dense.append(found[2]) or found)
     distance, index = nearest_pixels(queries, train[:2000])
     assert dense and dense[0][:40].all() and not dense[0][40:].all()
@@ -320,10 +322,10 @@ def test_the_bound_is_below_every_distance(split):
     from gankit.evaluate.pixel_bound import MARGIN, PixelBound
 
     train, unseen = split
-    pool = memorisation_module._levels(train[:1000])[0]
+    pool = search_module._levels(train[:1000])[0]
     bound = PixelBound.of(pool)
     generator = torch.Generator().manual_seed(6)
-    rows = torch.cat([memorisation_module._levels(unseen[:50])[0],
+    rows = torch.cat([search_module._levels(unseen[:50])[0],
                       torch.randint(-128, 128, (20, 784), dtype=torch.int8, generator=generator)])
     lower, row_m = bound.lower(rows)
     pool_m = bound.pool_side[:, -1].double() / (1 - MARGIN)
@@ -364,7 +366,7 @@ def _flat_world(seed):
 def test_the_bound_search_is_exact_where_the_bound_is_tight(seed, monkeypatch):
     pool, floats, copies = _flat_world(seed)
     monkeypatch.setattr(level_products, "_int8_products_faster", lambda: False)
-    monkeypatch.setattr(memorisation_module, "PRUNE_FROM", 0)
+    monkeypatch.setattr(search_module, "PRUNE_FROM", 0)
     distance, index = nearest_pixels(floats, pool)
     expected_distance, expected_index = _brute_force(floats, pool)
     assert torch.equal(index, expected_index)
@@ -381,3 +383,12 @@ def test_the_bound_search_is_exact_where_the_bound_is_tight(seed, monkeypatch):
         distance, index = nearest_pixels(queries, pool, own=skip)
         assert torch.equal(index, expected_index)
         assert torch.equal(distance, (least.double().sqrt() / 127.5).float())
+
+
+def test_the_span_minima_hold_each_rows_least_entry_in_each_span():
+    lower = torch.rand(6, 103, generator=torch.Generator().manual_seed(7))
+    spans = search_module._span_minima(lower, 4)
+    assert spans.shape == (6, 5)  # 4 spans of 25 columns, and one of the 3 left over
+    for start, column in zip(range(0, 103, 25), spans.T):
+        assert torch.equal(column, lower[:, start:start + 25].argmin(dim=1) + start)
+    assert torch.equal(lower.gather(1, spans).amin(dim=1), lower.amin(dim=1))

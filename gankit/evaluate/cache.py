@@ -7,8 +7,9 @@ run, so they are computed once and stored in ``<data root>/cache/``:
 - ``eval-reference-<key hash>.pt``: the reference and floor sets' features, the floor scores and
   what the metrics derive from the reference set alone (``FeatureSet.memo``: KID's within-real
   kernel sums, the real k-NN radii);
-- ``eval-training-<key hash>.pt``: the train split's features, the near-copy threshold and the
-  held-out yardsticks of memorisation's copy ratios.
+- ``eval-training-<key hash>.pt``: the train split's features, the near-copy threshold, the
+  held-out yardsticks of memorisation's copy ratios and, where the pixel search takes one, its
+  bound (gankit/evaluate/pixel_bound.py).
 
 The key is everything the stored numbers depend on: the evaluator's sha256, the feature kind, the
 device type the features were computed on, the dataset, its options and source, a sha256 of the

@@ -53,6 +53,30 @@ class PixelBound:
                                      for p, rho, m in sides])
         return bound
 
+    def record(self) -> dict[str, torch.Tensor]:
+        """What the evaluation cache stores of the bound (gankit/evaluate/reference.py)."""
+        return {"mean": self.mean, "basis": self.basis, "pool_side": self.pool_side}
+
+    @classmethod
+    def from_record(cls, record: object, pool_size: int, depth: int) -> PixelBound:
+        """A stored bound for a pool of ``pool_size`` images of ``depth`` levels, checked: ValueError
+        unless every part has its dtype, shape and finite values (the key and checksum already tie it
+        to these very images; a stored basis whose columns are not orthonormal is refused too, since
+        the bound holds only for one that is)."""
+        shapes = {"mean": ((depth,), torch.float64), "basis": ((depth, RANK), torch.float64),
+                  "pool_side": ((pool_size, RANK + 2), torch.float32)}
+        if not isinstance(record, dict) or set(record) != set(shapes):
+            raise ValueError("the pixel bound is not a mean, a basis and the pool's side")
+        for name, (shape, dtype) in shapes.items():
+            value = record[name]
+            if not isinstance(value, torch.Tensor) or value.dtype != dtype or tuple(value.shape) != shape \
+                    or not torch.isfinite(value).all():
+                raise ValueError(f"the pixel bound's {name} is not {shape} finite {dtype}")
+        basis = record["basis"]
+        if not torch.allclose(basis.T @ basis, torch.eye(RANK, dtype=torch.float64), atol=1e-9):
+            raise ValueError("the pixel bound's basis is not orthonormal")
+        return cls(record["mean"], basis, record["pool_side"])
+
     def _side(self, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """p, rho and m = ||p||^2 + rho^2 of rows of levels, in float64, from one product with the
         basis and the mean beside it (no centred copy): ||x - mean||^2 = ||x||^2 - 2 x.mean + ||mean||^2."""
