@@ -392,3 +392,25 @@ def test_the_span_minima_hold_each_rows_least_entry_in_each_span():
     for start, column in zip(range(0, 103, 25), spans.T):
         assert torch.equal(column, lower[:, start:start + 25].argmin(dim=1) + start)
     assert torch.equal(lower.gather(1, spans).amin(dim=1), lower.amin(dim=1))
+
+
+def test_a_float_image_finds_a_nearest_its_levels_put_second(products):
+    """Its levels are 2 levels from A and sqrt(10) from B, but the image itself is nearer B: only a
+    search that reaches ``min + 2r`` past its levels' nearest (r: its rounding) finds B. Without the
+    2r every way of the search answers A (the bound's too: the pool's other images lie evenly about
+    grey, so the bound is tight and its margin, 1e-4 of the squared norms about the pool's mean, is
+    far below a level^2 here)."""
+    grey = torch.full((1, 28, 28), 128, dtype=torch.uint8)
+    a, b = grey.clone(), grey.clone()
+    a.view(-1)[:4] += 1
+    b.view(-1)[100:110] += 1
+    generator = torch.Generator().manual_seed(8)
+    away = torch.randint(20, 40, (15, 1, 28, 28), dtype=torch.uint8, generator=generator)
+    others = torch.cat([grey + away, grey - away])
+    pool = torch.cat([others[:13], a[None], others[13:], b[None]])  # A at 13, B at 31
+    query = grey.float() / 127.5 - 1
+    query.view(-1)[100:110] += 0.49 * 2 / 255  # just short of B's level in each of B's 10 pixels
+    distance, index = nearest_pixels(query[None], pool)
+    expected_distance, expected_index = _brute_force(query[None], pool)
+    assert expected_index.item() == 31 and index.item() == 31
+    assert torch.allclose(distance.double(), expected_distance, rtol=1e-6, atol=0)
