@@ -295,19 +295,19 @@ def test_the_pixel_bound_is_found_once_and_kept_beside_the_training_features(eva
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
 
 
-def test_an_entry_written_without_the_bound_gains_it(evaluator, generator, tmp_path, monkeypatch, bound_first):
-    from gankit.evaluate import level_products
-
-    with monkeypatch.context() as int8_cpu:  # a CPU whose int8 product is the faster takes no bound
-        int8_cpu.setattr(level_products, "_int8_products_faster", lambda: True)
-        first = score_generator(generator, evaluator, _reference(evaluator, tmp_path))
-    assert not bound_first and "pixel_bound" not in torch.load(_files(tmp_path, "training")[0],
-                                                               weights_only=True)
-    second = score_generator(generator, evaluator, _reference(evaluator, tmp_path))
-    assert len(bound_first) == 1 and "pixel_bound" in torch.load(_files(tmp_path, "training")[0],
-                                                                 weights_only=True)
+def test_an_entry_written_without_the_bound_gains_it(evaluator, generator, tmp_path, bound_first):
+    """An entry from a CPU whose int8 product is the faster (it takes no bound), or from before the
+    bound was kept, is used as it is, and stored again with the bound once one is found."""
+    first = score_generator(generator, evaluator, _reference(evaluator, tmp_path))
+    path = _files(tmp_path, "training")[0]
+    payload = {key: value for key, value in torch.load(path, weights_only=True).items()
+               if key not in ("key", "checksum", "pixel_bound")}
+    reference = _reference(evaluator, tmp_path)
+    reference.training_cache(reference.load_training()).save(payload)
+    second = score_generator(generator, evaluator, reference)
+    assert len(bound_first) == 2 and "pixel_bound" in torch.load(path, weights_only=True)
     third = score_generator(generator, evaluator, _reference(evaluator, tmp_path))
-    assert len(bound_first) == 1
+    assert len(bound_first) == 2
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True) \
         == json.dumps(third, sort_keys=True)
 
