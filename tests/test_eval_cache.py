@@ -316,18 +316,21 @@ def test_an_entry_written_without_the_bound_gains_it(evaluator, generator, tmp_p
 def test_a_stored_bound_that_is_no_bound_for_the_pool_is_rebuilt(evaluator, tmp_path, damage, bound_first):
     """A stored bound that would leave out true nearest images is never used, even one whose file
     checksum is right (written by other code): the entry is rebuilt with a warning."""
-    training = _reference(evaluator, tmp_path).training_set()
-    training.threshold()
-    path = _files(tmp_path, "training")[0]
-    payload = {key: value for key, value in torch.load(path, weights_only=True).items()
+    from gankit.data import load_bundled_mnist
+    from gankit.evaluate.cache import EvalCache
+    from gankit.evaluate.reference import training_set
+
+    images = load_bundled_mnist()[0][:600]
+    entry = EvalCache(tmp_path, "training", {"test": damage})
+    training = training_set(images, evaluator, entry)  # its threshold finds the bound, then it is stored
+    payload = {key: value for key, value in torch.load(entry.path, weights_only=True).items()
                if key not in ("key", "checksum")}
     if damage == "basis not orthonormal":
         payload["pixel_bound"]["basis"] = payload["pixel_bound"]["basis"] * 2
     else:
         payload["pixel_bound"]["pool_side"] = payload["pixel_bound"]["pool_side"][1:]
-    reference = _reference(evaluator, tmp_path)
-    reference.training_cache(training.images).save(payload)
+    entry.save(payload)
     with pytest.warns(GankitWarning, match="pixel bound"):
-        again = reference.training_set()
+        again = training_set(images, evaluator, entry)
     assert again.pixel_bound is None and len(bound_first) == 2  # found anew, with the threshold
     assert again.threshold() == training.threshold()
