@@ -75,7 +75,7 @@ class TrainingSet:
         """The bound the pixel search found or was given (None before a search, or where it takes none)."""
         return None if self._pixels is None else self._pixels.bound
 
-    def yardstick(self, kind: str, heldout: torch.Tensor, pool: torch.Tensor,
+    def yardstick(self, kind: str, heldout: torch.Tensor, pool: torch.Tensor | PixelPool,
                   search: Any = None) -> torch.Tensor:
         """The median nearest-``pool`` distance of (at most ``YARDSTICK``) ``heldout`` rows, by
         ``search`` (:func:`nearest` unless given)."""
