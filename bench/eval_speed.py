@@ -15,7 +15,9 @@ Three parts, each optional:
   gankit used before), alternated, with the largest difference of their values.
 - ``cache``: ``evaluate_run`` (what the command does) of four small trained runs on an empty
   cache (the first evaluation) and on a filled one (every later evaluation), alternated (the first
-  round's first evaluate often runs 1.1-1.2x the later ones: take 3 rounds and read the median); then
+  round's first evaluate often runs 1.1-1.2x the later ones: take 3 rounds and read the median); the
+  same two as ``gankit evaluate`` processes (``--no-commands`` leaves them out), which also pay what
+  a fresh process does (imports, the first oneDNN calls, the int8 probe); then
   ``run_comparison`` of the four run folders (what ``gankit compare RUN1 .. RUN4`` does; it trains
   nothing) on an empty and on a filled cache.
 
@@ -41,6 +43,8 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -203,13 +207,26 @@ def cache(args: argparse.Namespace, folder: Path) -> None:
         shutil.rmtree(options.out, ignore_errors=True)
         return timed(lambda: run_comparison([str(run) for run in runs], options))[0]
 
+    def command(run: Path) -> float:  # what a user waits for: a fresh process, imports included
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "gankit", "evaluate", str(run), "--n", str(args.n),
+                        "--data-root", str(root), "--json"], check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
     first, later, compare_empty, compare_filled = [], [], [], []
+    first_command, later_command = [], []
     for round_ in range(args.rounds):  # alternated: empty, filled, empty, filled, ...
         empty()
         first.append(evaluate(runs[round_ % 4]))
         later.append(evaluate(runs[(round_ + 1) % 4]))
         print(f"# round {round_ + 1}: first evaluate {first[-1]:.1f} s, second (another run) "
               f"{later[-1]:.1f} s; load {load()}", flush=True)
+        if args.commands:
+            empty()
+            first_command.append(command(runs[(round_ + 2) % 4]))
+            later_command.append(command(runs[(round_ + 3) % 4]))
+            print(f"# round {round_ + 1}, `gankit evaluate` processes: first {first_command[-1]:.1f} s, "
+                  f"second {later_command[-1]:.1f} s; load {load()}", flush=True)
     for round_ in range(args.compare_rounds):  # the cache is filled here: the first goes empty
         if "empty" in args.compare:
             empty()
@@ -222,6 +239,12 @@ def cache(args: argparse.Namespace, folder: Path) -> None:
     print(f"| `evaluate`, empty cache (the first) | {' / '.join(f'{v:.1f}' for v in first)} s |")
     print(f"| `evaluate` of another run, filled cache | {' / '.join(f'{v:.1f}' for v in later)} s "
           f"(**{statistics.median(later) / one:.0%}** of the first; target <= 25%) |")
+    if first_command:
+        print(f"| `gankit evaluate` as a fresh process, empty cache | "
+              f"{' / '.join(f'{v:.1f}' for v in first_command)} s |")
+        print(f"| `gankit evaluate` of another run as a fresh process, filled cache | "
+              f"{' / '.join(f'{v:.1f}' for v in later_command)} s "
+              f"(**{statistics.median(later_command) / statistics.median(first_command):.0%}** of the first) |")
     for name, values in (("empty", compare_empty), ("filled", compare_filled)):
         if not values:
             continue
@@ -387,6 +410,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the compared timings")
     parser.add_argument("--compare-rounds", type=int, default=1)
     parser.add_argument("--compare", default="empty,filled", help="which caches compare runs on")
+    parser.add_argument("--commands", action=argparse.BooleanOptionalAction, default=True,
+                        help="cache: also time `gankit evaluate` as fresh processes (what a user waits for)")
     parser.add_argument("--parts", default="steps,kid,cache")
     parser.add_argument("--inception-n", type=int, default=500, help="images per set for bf16's tolerance")
     parser.add_argument("--inception-precisions", default=None,
