@@ -30,8 +30,8 @@ BLOCK = 1024
 CANDIDATES = 64
 # The bound's search (:meth:`_Search.bounded`): pools from this size take it, each row's upper bound
 # is its exact distance to the images lowest by the bound in TOP spans of the pool, and a row the
-# bound leaves more than MAX_PAIRS images for takes the full product (a pair's gathered dot costs
-# ~40x its share of the product).
+# bound leaves more than MAX_PAIRS images for takes the full product (a pair's gathered dot cost ~40x
+# its share of the product when taken row by row, about half that PAIRS_AT_ONCE at a time).
 PRUNE_FROM = 16384
 TOP = 4
 MAX_PAIRS = 1024
