@@ -94,12 +94,13 @@ class RealReference:
             seen = self._seen_keys(training)
             held_out = torch.tensor([key not in seen for key in _keys(self.reference_images)],
                                     dtype=torch.bool)
-            known, had_bound = len(training.yardsticks), training.pixel_bound is not None
+            known = len(training.yardsticks)
             scores.update(memorisation(
                 images, training, fake_embeddings=fake.embeddings,
                 heldout_images=self.reference_images[held_out] if held_out.any() else None,
                 heldout_embeddings=self.reference.embeddings[held_out] if held_out.any() else None))
-            found_bound = not had_bound and training.found_bound() is not None
+            # a bound the entry did not hold: found by this search
+            found_bound = training.pixel_bound is None and training.found_bound() is not None
             if self._training_entry is not None and (len(training.yardsticks) > known or found_bound):
                 save_training(self._training_entry, training)  # the next process reuses them
         if "parzen" in self.extras:
