@@ -217,6 +217,20 @@ def test_the_pixel_search_takes_the_faster_product_of_this_cpu(timings, chosen, 
         probe.cache_clear()
 
 
+def test_float_images_take_their_levels_and_rounding_in_pieces_as_in_one():
+    """The levels and rounding of float images, taken ``LEVELS_AT_ONCE`` rows at a time, are those of
+    the whole batch at once, row for row (the last piece short), bit for bit."""
+    images = torch.rand(2 * level_products.LEVELS_AT_ONCE + 37, 1, 28, 28,
+                        generator=torch.Generator().manual_seed(9)) * 2 - 1
+    images[3] = torch.round((images[3] + 1) * 127.5) / 127.5 - 1  # on the levels: no rounding
+    flat = images.flatten(1)
+    whole = ((flat.float() + 1) * (1 / level_products.LEVEL)).round_().clamp_(0, 255)
+    expected = (flat.double() - (whole.double() * level_products.LEVEL - 1)).norm(dim=1)
+    levels, rounding = level_products._levels(images)
+    assert levels.dtype == torch.int8 and torch.equal(levels, whole.sub(128).to(torch.int8))
+    assert torch.equal(rounding, expected) and rounding[3] < 1e-6 < rounding[4]
+
+
 def test_the_float32_product_of_levels_is_exact_to_its_depth_limit():
     generator = torch.Generator().manual_seed(4)
     rows, pool = (torch.randint(-128, 128, (size, 3 * FLOAT32_DEPTH + 5), dtype=torch.int8, generator=generator)
