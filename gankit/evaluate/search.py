@@ -36,6 +36,7 @@ PRUNE_FROM = 16384
 TOP = 4
 MAX_PAIRS = 1024
 PAIRS_AT_ONCE = 512  # pairs whose exact dots are taken together: their gathered rows stay in cache
+PAIR_ROWS = 64  # rows whose images within reach are found together (:func:`_pairs_within`)
 
 
 def _flat(images: torch.Tensor) -> torch.Tensor:
@@ -167,7 +168,7 @@ class _Search:
             tops[top == skip[:, None]] = 2 ** 40  # beyond any image's distance: every image is kept
         upper = tops.amin(dim=1)
         reach = _reach_squared(upper.double().sqrt() * LEVEL, rounding)
-        row, column, dense = _pairs(bound.within(lower, row_m, reach.double()))
+        row, column, dense = _pairs_within(bound, lower, row_m, reach.double())
         squared = self._squares(rows, row_norms, row, column)
         least, index = _first_minimum(row, column, squared.double(), len(rows))
         value = least.sqrt() * LEVEL
@@ -197,6 +198,19 @@ def _span_minima(lower: torch.Tensor, spans: int) -> torch.Tensor:
     width = max(1, lower.shape[1] // spans)
     return torch.stack([span.argmin(dim=1) + start for start, span in
                         zip(range(0, lower.shape[1], width), lower.split(width, dim=1))], dim=1)
+
+
+def _pairs_within(bound: PixelBound, lower: torch.Tensor, row_m: torch.Tensor,
+                  reach: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_pairs` of the images within each row's ``reach`` by the bound, ``PAIR_ROWS`` rows at a
+    time: each piece's bool matrix (4 MB for 60,000 images) stays in cache for its three passes,
+    where the whole block's (61 MB) went to memory and back (0.10 s against 0.14 s a block)."""
+    found = [_pairs(bound.within(lower[start:start + PAIR_ROWS], row_m[start:start + PAIR_ROWS],
+                                 reach[start:start + PAIR_ROWS]))
+             for start in range(0, len(lower), PAIR_ROWS)]
+    starts = range(0, len(lower), PAIR_ROWS)
+    return (torch.cat([row + start for (row, _, _), start in zip(found, starts)]),
+            torch.cat([column for _, column, _ in found]), torch.cat([dense for _, _, dense in found]))
 
 
 def _pairs(kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
